@@ -1,0 +1,69 @@
+"""The strategy contract and the shared input module.
+
+A strategy bridges a single-channel uint8 image to a pretrained 3-channel backbone. Given the
+backbone and its data config it may patch the backbone's stem in place, and it returns the
+*input module*: the one place that turns uint8 (N, 1, H, W) into what the backbone eats.
+Scaling and normalisation therefore run on the model's device, never in the data loader.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from graytransfer.backbone import BackboneDataConfig
+
+
+class Strategy(ABC):
+    """One way of feeding grayscale images to an RGB-pretrained backbone."""
+
+    #: short name used in configs, logs and reports
+    name: str = ""
+
+    @abstractmethod
+    def adapt(self, backbone: nn.Module, data: BackboneDataConfig) -> nn.Module:
+        """Patch `backbone` in place if the strategy changes its stem, and return the input
+        module mapping uint8 (N, 1, H, W) to the tensor the (patched) backbone expects."""
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
+class GrayToFloat(nn.Module):
+    """uint8 gray (N, 1, H, W) on the 0..255 scale -> normalised float (N, C, H, W).
+
+    `mean`/`std` are on the [0, 1] scale, one value per output channel; with `channels=3` the gray
+    channel is broadcast to three, each normalised with its own mean/std. The dtype follows the
+    module's buffers, so `.double()` gives a float64 path for exactness tests.
+    """
+
+    def __init__(self, mean: Sequence[float], std: Sequence[float]) -> None:
+        super().__init__()
+        if len(mean) != len(std):
+            raise ValueError(f"mean has {len(mean)} values but std has {len(std)}")
+        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1))
+        self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1))
+
+    @property
+    def out_channels(self) -> int:
+        return self.mean.shape[1]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.ndim != 4 or x.shape[1] != 1:
+            raise ValueError(f"expected a (N, 1, H, W) grayscale batch, got {tuple(x.shape)}")
+        x = x.to(self.mean.dtype) / 255.0
+        return (x - self.mean) / self.std
+
+    def extra_repr(self) -> str:
+        mean = ", ".join(f"{v:.3f}" for v in self.mean.flatten().tolist())
+        std = ", ".join(f"{v:.3f}" for v in self.std.flatten().tolist())
+        return f"mean=({mean}), std=({std})"
+
+
+def gray_mean_std(data: BackboneDataConfig) -> tuple[float, float]:
+    """One mean/std for a gray image: the average of the weights' per-channel values (what
+    timm's prefetch loader uses for 1-channel input, e.g. 0.449 / 0.226 for ImageNet)."""
+    return sum(data.mean) / len(data.mean), sum(data.std) / len(data.std)

@@ -1,0 +1,131 @@
+"""GrayscaleClassifier: input adapter + pretrained timm backbone + head, as a LightningModule.
+
+The module holds the science (what is computed and measured); the Trainer holds the engineering
+(devices, precision, distribution). Nothing here knows about ranks or devices.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torchmetrics import MetricCollection
+from torchmetrics.classification import MulticlassAccuracy, MulticlassAUROC, MulticlassF1Score
+
+from graytransfer.adapt.base import Strategy
+from graytransfer.backbone import Backbone, BackboneDataConfig
+from graytransfer.head import ClassifierHead
+
+OptimizerFactory = Callable[..., torch.optim.Optimizer]
+SchedulerFactory = Callable[..., torch.optim.lr_scheduler.LRScheduler]
+
+
+def classification_metrics(num_classes: int, prefix: str) -> MetricCollection:
+    """Accuracy (micro), macro F1 and macro AUROC, named `{prefix}acc`, `{prefix}f1`, ..."""
+    return MetricCollection(
+        {
+            "acc": MulticlassAccuracy(num_classes=num_classes, average="micro"),
+            "f1": MulticlassF1Score(num_classes=num_classes, average="macro"),
+            "auroc": MulticlassAUROC(num_classes=num_classes, average="macro"),
+        },
+        prefix=prefix,
+    )
+
+
+class GrayscaleClassifier(L.LightningModule):
+    """Classifies single-channel uint8 images (N, 1, H, W) with an ImageNet-pretrained backbone.
+
+    `backbone` builds the pretrained 3-channel timm model; `adapt` bridges 1 channel to it (and may
+    patch its stem); `head` is a partial `ClassifierHead` completed with the feature width and the
+    class count; `optimizer`/`scheduler` are partials completed in `configure_optimizers`.
+    Hyper-parameters saved in checkpoints are plain values (the run config, classes), never the
+    networks themselves.
+    """
+
+    def __init__(
+        self,
+        backbone: Backbone,
+        adapt: Strategy,
+        head: Callable[..., ClassifierHead],
+        optimizer: OptimizerFactory,
+        num_classes: int,
+        scheduler: SchedulerFactory | None = None,
+        class_names: list[str] | None = None,
+        label_smoothing: float = 0.0,
+        config: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters("num_classes", "class_names", "label_smoothing", "config", logger=False)
+        net = backbone.build()
+        self.data_config: BackboneDataConfig = backbone.data_config(net)
+        self.input_adapter = adapt.adapt(net, self.data_config)
+        self.backbone = net
+        self.head = head(num_features=net.num_features, num_classes=num_classes)
+        self.strategy_name = adapt.name
+        self.optimizer_factory = optimizer
+        self.scheduler_factory = scheduler
+        self.train_metrics = classification_metrics(num_classes, "train/")
+        self.val_metrics = classification_metrics(num_classes, "val/")
+        self.test_metrics = classification_metrics(num_classes, "test/")
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """uint8 (N, 1, H, W) -> logits (N, num_classes)."""
+        return self.head(self.backbone.forward_features(self.input_adapter(images)))
+
+    def _step(self, batch: tuple[torch.Tensor, torch.Tensor], stage: str, metrics: nn.Module):
+        images, labels = batch
+        logits = self(images)
+        loss = F.cross_entropy(logits, labels, label_smoothing=self.hparams.label_smoothing)
+        metrics.update(logits.softmax(dim=-1), labels)
+        self.log(
+            f"{stage}/loss",
+            loss,
+            on_step=stage == "train",
+            on_epoch=True,
+            prog_bar=True,
+            sync_dist=stage != "train",
+            batch_size=labels.shape[0],
+        )
+        return loss
+
+    def training_step(self, batch, batch_idx: int) -> torch.Tensor:
+        return self._step(batch, "train", self.train_metrics)
+
+    def validation_step(self, batch, batch_idx: int) -> None:
+        self._step(batch, "val", self.val_metrics)
+
+    def test_step(self, batch, batch_idx: int) -> None:
+        self._step(batch, "test", self.test_metrics)
+
+    def _log_epoch(self, metrics: MetricCollection) -> None:
+        self.log_dict(metrics.compute(), prog_bar=True, sync_dist=True)
+        metrics.reset()
+
+    def on_train_epoch_end(self) -> None:
+        self._log_epoch(self.train_metrics)
+
+    def on_validation_epoch_end(self) -> None:
+        self._log_epoch(self.val_metrics)
+
+    def on_test_epoch_end(self) -> None:
+        self._log_epoch(self.test_metrics)
+
+    def predict_step(self, batch, batch_idx: int) -> torch.Tensor:
+        images = batch[0] if isinstance(batch, (tuple, list)) else batch
+        return self(images).softmax(dim=-1)
+
+    def configure_optimizers(self) -> dict[str, Any]:
+        optimizer = self.optimizer_factory(params=[p for p in self.parameters() if p.requires_grad])
+        if self.scheduler_factory is None:
+            return {"optimizer": optimizer}
+        scheduler = self.scheduler_factory(
+            optimizer=optimizer, total_steps=self.trainer.estimated_stepping_batches
+        )
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": scheduler, "interval": "step"},
+        }

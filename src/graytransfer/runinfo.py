@@ -1,0 +1,58 @@
+"""What a finished run leaves behind: `metrics.json`, written atomically, and a one-screen summary."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+
+def to_float(value: Any) -> float | None:
+    """A tensor or number as a JSON-safe float (NaN and inf become None)."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def write_json_atomic(path: Path, payload: dict[str, Any]) -> None:
+    """Write JSON to `path` via a temporary file and a rename: never a half-written file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as handle:
+            json.dump(payload, handle, indent=2, sort_keys=True)
+            handle.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def print_summary(info: dict[str, Any], console: Console | None = None) -> None:
+    """The end-of-run screen: what ran, the final metrics and where the outputs are."""
+    console = console or Console()
+    table = Table(title="graytransfer run", show_header=False, title_justify="left")
+    table.add_column(style="bold")
+    table.add_column()
+    for key in ("model", "strategy", "data", "image_size", "seed"):
+        table.add_row(key, str(info.get(key)))
+    for name, value in sorted(info.get("metrics", {}).items()):
+        if name.startswith(("test/", "val/")) and value is not None:
+            table.add_row(name, f"{value:.4f}")
+    timing = info.get("timing", {})
+    if timing.get("fit_s") is not None:
+        table.add_row("fit time", f"{timing['fit_s']:.1f} s")
+    table.add_row("outputs", str(info.get("output_dir")))
+    if info.get("best_checkpoint"):
+        table.add_row("best checkpoint", str(info["best_checkpoint"]))
+    if info.get("wandb_dir"):
+        table.add_row("W&B run", str(info["wandb_dir"]))
+    console.print(table)
