@@ -35,7 +35,7 @@ def compose_config(overrides: list[str], output_dir: Path) -> DictConfig:
 #: overrides that make a run small: tiny images, one batch of each stage, no progress bar
 FAST = [
     "data.image_size=32",
-    "+trainer.fast_dev_run=1",
+    "trainer.fast_dev_run=1",
     "trainer.enable_progress_bar=false",
     "~callbacks.rich_progress_bar",
 ]
