@@ -59,7 +59,9 @@ class GrayscaleClassifier(L.LightningModule):
         config: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
-        self.save_hyperparameters("num_classes", "class_names", "label_smoothing", "config", logger=False)
+        self.save_hyperparameters(
+            "num_classes", "class_names", "label_smoothing", "config", logger=False
+        )
         net = backbone.build()
         self.data_config: BackboneDataConfig = backbone.data_config(net)
         self.input_adapter = adapt.adapt(net, self.data_config)

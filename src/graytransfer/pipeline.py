@@ -65,7 +65,9 @@ def build_loggers(cfg: DictConfig) -> list[Logger]:
 
 def build_callbacks(cfg: DictConfig, with_logger: bool) -> list[L.Callback]:
     """The configured callbacks; those that need a logger are dropped when there is none."""
-    callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c and "_target_" in c]
+    callbacks = [
+        instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c and "_target_" in c
+    ]
     if not with_logger:
         callbacks = [c for c in callbacks if not isinstance(c, LearningRateMonitor)]
     return callbacks
@@ -109,12 +111,14 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         fit_started = time.perf_counter()
         trainer.fit(model, datamodule=data, ckpt_path=cfg.get("ckpt_path"))
         fit_s = time.perf_counter() - fit_started
+        fit_metrics = {k: to_float(v) for k, v in trainer.callback_metrics.items()}
         best = _best_checkpoint(trainer)
         test_started = time.perf_counter()
         if data.test_set is not None and len(data.test_set) > 0:
             trainer.test(model, datamodule=data, ckpt_path=best or None, verbose=False)
         test_s = time.perf_counter() - test_started
-        info = _run_record(cfg, trainer, model, data, backbone, best, output_dir, loggers)
+        metrics = {**fit_metrics, **{k: to_float(v) for k, v in trainer.callback_metrics.items()}}
+        info = _run_record(cfg, trainer, model, data, backbone, best, output_dir, loggers, metrics)
         images_seen = len(data.train_set) * max(trainer.current_epoch, 1)
         info["timing"] = {
             "fit_s": fit_s,
@@ -137,14 +141,13 @@ def _best_checkpoint(trainer: L.Trainer) -> str | None:
     return None
 
 
-def _run_record(cfg, trainer, model, data, backbone, best, output_dir, loggers) -> dict[str, Any]:
-    metrics = {k: to_float(v) for k, v in trainer.callback_metrics.items()}
+def _run_record(
+    cfg, trainer, model, data, backbone, best, output_dir, loggers, metrics
+) -> dict[str, Any]:
     monitor = cfg.monitor.metric
     callback = trainer.checkpoint_callback
     best_score = getattr(callback, "best_model_score", None) if callback else None
-    wandb_dir = next(
-        (lg.experiment.dir for lg in loggers if isinstance(lg, WandbLogger)), None
-    )
+    wandb_dir = next((lg.experiment.dir for lg in loggers if isinstance(lg, WandbLogger)), None)
     return {
         "model": backbone.name,
         "pretrained": backbone.pretrained,

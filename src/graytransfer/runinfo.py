@@ -1,4 +1,4 @@
-"""What a finished run leaves behind: `metrics.json`, written atomically, and a one-screen summary."""
+"""What a finished run leaves behind: an atomic `metrics.json` and a one-screen summary."""
 
 from __future__ import annotations
 
