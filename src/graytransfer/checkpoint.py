@@ -1,0 +1,130 @@
+"""Checkpoints that survive crashes: atomic writes, exact resume state, a save on SIGTERM/SIGINT.
+
+`ResumableCheckpoint` is Lightning's `ModelCheckpoint` with three changes:
+- every file is written to a hidden temporary name and renamed into place (`os.replace`), so a
+  crash mid-write never leaves a truncated `last.ckpt` or `best.ckpt`;
+- its state in the checkpoint carries the RNG states (torch, numpy, python) and the W&B run id,
+  so a run resumed from an end-of-epoch checkpoint continues bit for bit;
+- a SIGTERM (SLURM pre-emption) or Ctrl-C saves `last.ckpt` before the process exits, and says
+  how to continue. Other exceptions save nothing (a diverged model is not worth keeping).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+from typing import Any
+from weakref import proxy
+
+import lightning as L
+import numpy as np
+import torch
+from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.loggers import WandbLogger
+from lightning.pytorch.utilities.exceptions import SIGTERMException
+
+PARTIAL = ".partial"
+
+
+def partial_name(filepath: str | Path) -> Path:
+    """The hidden temporary name a checkpoint is written under before it is renamed."""
+    path = Path(filepath)
+    return path.with_name(f".{path.name}.{os.getpid()}{PARTIAL}")
+
+
+def rng_states() -> dict[str, Any]:
+    """The process' random states (torch CPU and CUDA, numpy, python)."""
+    states: dict[str, Any] = {
+        "torch": torch.get_rng_state(),
+        "numpy": _numpy_state_as_tensors(),
+        "python": random.getstate(),
+    }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        states["cuda"] = torch.cuda.get_rng_state_all()
+    return states
+
+
+def _numpy_state_as_tensors() -> tuple:
+    """numpy's MT19937 state with its key array as a tensor, so the checkpoint stays loadable
+    with `torch.load(weights_only=True)`."""
+    name, keys, pos, has_gauss, cached = np.random.get_state()
+    return name, torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss), float(cached)
+
+
+def set_rng_states(states: dict[str, Any]) -> None:
+    """Restore what `rng_states` captured (missing entries are left alone)."""
+    if "torch" in states:
+        torch.set_rng_state(states["torch"])
+    if "numpy" in states:
+        name, keys, pos, has_gauss, cached = states["numpy"]
+        np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
+    if "python" in states:
+        random.setstate(states["python"])
+    if "cuda" in states and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(states["cuda"])
+
+
+def wandb_run_id(trainer: L.Trainer) -> str | None:
+    """The id of the trainer's W&B run, if it logs to W&B."""
+    for logger in trainer.loggers:
+        if isinstance(logger, WandbLogger):
+            return logger.version
+    return None
+
+
+class ResumableCheckpoint(ModelCheckpoint):
+    """`ModelCheckpoint` with atomic writes, exact-resume state and a save on interruption."""
+
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        super().setup(trainer, pl_module, stage)
+        if trainer.is_global_zero and self.dirpath and Path(self.dirpath).is_dir():
+            for stale in Path(self.dirpath).glob(f".*{PARTIAL}"):  # left by a killed writer
+                stale.unlink(missing_ok=True)
+
+    def _save_checkpoint(self, trainer: L.Trainer, filepath: str) -> None:
+        tmp = partial_name(filepath)
+        trainer.save_checkpoint(tmp, self.save_weights_only)
+        if trainer.is_global_zero:
+            with open(tmp, "rb") as handle:
+                os.fsync(handle.fileno())
+            os.replace(tmp, filepath)
+        trainer.strategy.barrier("atomic checkpoint")
+        self._last_global_step_saved = trainer.global_step
+        self._last_checkpoint_saved = filepath
+        if trainer.is_global_zero:
+            for logger in trainer.loggers:
+                logger.after_save_checkpoint(proxy(self))
+
+    def state_dict(self) -> dict[str, Any]:
+        return {**super().state_dict(), "rng": rng_states()}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        super().load_state_dict(state_dict)
+        if state_dict.get("rng"):
+            set_rng_states(state_dict["rng"])
+
+    def on_save_checkpoint(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]
+    ) -> None:
+        checkpoint["wandb_id"] = wandb_run_id(trainer)
+
+    def on_exception(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException
+    ) -> None:
+        """On SIGTERM or Ctrl-C save `last.ckpt` (atomically) and say how to continue."""
+        if not isinstance(exception, (SIGTERMException, KeyboardInterrupt)):
+            return
+        if trainer.fast_dev_run or trainer.sanity_checking or not self.save_last:
+            return
+        if self._last_global_step_saved != trainer.global_step:
+            self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
+        if trainer.is_global_zero and self.last_model_path:
+            what = "SIGTERM" if isinstance(exception, SIGTERMException) else "Ctrl-C"
+            run_dir = Path(self.last_model_path).parent.parent
+            print(
+                f"graytransfer: stopped by {what} at epoch {trainer.current_epoch}, step "
+                f"{trainer.global_step}; saved {self.last_model_path}. Continue with the same "
+                f"command plus `hydra.run.dir={run_dir} ckpt_path=last` (or `resume=auto`)",
+                flush=True,
+            )
