@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import re
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -10,13 +13,27 @@ import lightning as L
 from hydra.utils import instantiate
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.loggers import Logger, WandbLogger
+from lightning.pytorch.utilities import rank_zero_only
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
+from PIL import UnidentifiedImageError
 
 from graytransfer.backbone import Backbone
+from graytransfer.cost import input_cost
 from graytransfer.data.base import NATIVE, GrayscaleDataModule
 from graytransfer.errors import UserError
+from graytransfer.guards import check_input_size
+from graytransfer.launch import single_job_ddp
 from graytransfer.module import GrayscaleClassifier
+from graytransfer.resume import (
+    RUN_FILE,
+    check_compatible,
+    plan_resume,
+    read_checkpoint,
+    write_run_file,
+)
 from graytransfer.runinfo import print_summary, to_float, write_json_atomic
+from graytransfer.sweep import run_status, sweep_identity
 
 
 def hydra_choices() -> dict[str, str]:
@@ -52,15 +69,28 @@ def build_data(cfg: DictConfig, backbone: Backbone) -> GrayscaleDataModule:
     return data
 
 
-def build_loggers(cfg: DictConfig) -> list[Logger]:
+def build_loggers(cfg: DictConfig, wandb_id: str | None = None) -> list[Logger]:
+    """The configured loggers; a W&B logger continues run `wandb_id` when one is given."""
     if not cfg.get("logger"):
         return []
-    logger = instantiate(cfg.logger)
+    resume = {}
+    if wandb_id and str(cfg.logger.get("_target_", "")).endswith("wandb_logger"):
+        resume = {"id": wandb_id, "resume": "allow"}
+    logger = instantiate(cfg.logger, **_sweep_logger_identity(cfg), **resume)
     loggers = logger if isinstance(logger, list) else [logger]
     resolved = OmegaConf.to_container(cfg, resolve=True)
     for each in loggers:
         each.log_hyperparams(resolved)
     return loggers
+
+
+def _sweep_logger_identity(cfg: DictConfig) -> dict[str, str]:
+    """In a multirun, a W&B logger left with `group: null`/`name: null` gets the sweep's group
+    and the job's name (graytransfer.sweep); other loggers and explicit values are untouched."""
+    identity = sweep_identity(str(cfg.get("task_name", "train")))
+    if not identity or not str(cfg.logger.get("_target_", "")).endswith("wandb_logger"):
+        return {}
+    return {key: value for key, value in identity.items() if cfg.logger.get(key) is None}
 
 
 def build_callbacks(cfg: DictConfig, with_logger: bool) -> list[L.Callback]:
@@ -87,7 +117,10 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     seed = check_seed(cfg.get("seed"))
     if seed is not None:
         L.seed_everything(seed, workers=True, verbose=False)
-    output_dir = Path(cfg.paths.output_dir)
+    plan = plan_resume(cfg)  # a resumed run continues in its own folder
+    if str(plan.output_dir) != str(cfg.paths.output_dir):
+        cfg.paths.output_dir = str(plan.output_dir)
+    output_dir = plan.output_dir
     output_dir.mkdir(parents=True, exist_ok=True)
 
     backbone: Backbone = instantiate(cfg.model)
@@ -103,22 +136,36 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         class_names=data.class_names,
         label_smoothing=cfg.get("label_smoothing", 0.0),
         config=OmegaConf.to_container(cfg, resolve=True),
+        finetune=instantiate(cfg.finetune) if cfg.get("finetune") else None,
     )
-    loggers = build_loggers(cfg)
+    check_input_size(model, data.image_size, str(cfg.model.name))
+    if plan.resuming:
+        checkpoint = read_checkpoint(plan.ckpt_path)
+        check_compatible(
+            checkpoint, plan.ckpt_path, str(cfg.model.name), model.strategy_name, data.class_names
+        )
+        del checkpoint
+    loggers = build_loggers(cfg, wandb_id=plan.wandb_id)
+    if rank_zero_only.rank == 0 and not (plan.resuming and (output_dir / RUN_FILE).exists()):
+        write_run_file(output_dir, cfg, wandb_run_id_of(loggers))
     callbacks = build_callbacks(cfg, with_logger=bool(loggers))
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
     try:
-        fit_started = time.perf_counter()
-        trainer.fit(model, datamodule=data, ckpt_path=cfg.get("ckpt_path"))
-        fit_s = time.perf_counter() - fit_started
-        fit_metrics = {k: to_float(v) for k, v in trainer.callback_metrics.items()}
-        best = _best_checkpoint(trainer)
-        test_started = time.perf_counter()
-        if data.test_set is not None and len(data.test_set) > 0:
-            trainer.test(model, datamodule=data, ckpt_path=best or None, verbose=False)
-        test_s = time.perf_counter() - test_started
+        with single_job_ddp(trainer):  # DDP in a multirun re-launches this job only
+            fit_started = time.perf_counter()
+            with readable_errors():
+                trainer.fit(model, datamodule=data, ckpt_path=plan.ckpt_path)
+            fit_s = time.perf_counter() - fit_started
+            fit_metrics = {k: to_float(v) for k, v in trainer.callback_metrics.items()}
+            best = _best_checkpoint(trainer)
+            test_started = time.perf_counter()
+            if data.test_set is not None and len(data.test_set) > 0:
+                trainer.test(model, datamodule=data, ckpt_path=best or None, verbose=False)
+            test_s = time.perf_counter() - test_started
         metrics = {**fit_metrics, **{k: to_float(v) for k, v in trainer.callback_metrics.items()}}
         info = _run_record(cfg, trainer, model, data, backbone, best, output_dir, loggers, metrics)
+        info["status"] = run_status(fit_metrics, info["monitor"]["best"])
+        info["cost"] = _input_cost(model, data.image_size)
         images_seen = len(data.train_set) * max(trainer.current_epoch, 1)
         info["timing"] = {
             "fit_s": fit_s,
@@ -132,6 +179,34 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         return info
     finally:
         finish_wandb()
+
+
+def wandb_run_id_of(loggers: list[Logger]) -> str | None:
+    return next((str(lg.version) for lg in loggers if isinstance(lg, WandbLogger)), None)
+
+
+@contextmanager
+def readable_errors() -> Iterator[None]:
+    """SIGTERM ends the process with status 143 (after last.ckpt is saved); an unreadable image
+    becomes a UserError naming the file."""
+    try:
+        yield
+    except SIGTERMException:
+        raise SystemExit(143) from None
+    except UnidentifiedImageError as err:
+        found = re.search(r"cannot identify image file '([^']+)'", str(err))
+        name = found.group(1) if found else str(err).strip().splitlines()[-1]
+        raise UserError(
+            f"image '{name}' cannot be read (not an image or corrupt); remove or replace it"
+        ) from None
+
+
+def _input_cost(model: GrayscaleClassifier, image_size: Any) -> dict[str, Any]:
+    """Parameters and stem MACs of the input path (graytransfer.cost); empty if not measurable."""
+    try:
+        return input_cost(model, image_size)
+    except UserError:  # no Conv2d stem to measure (e.g. a model without `first_conv`)
+        return {}
 
 
 def _best_checkpoint(trainer: L.Trainer) -> str | None:
