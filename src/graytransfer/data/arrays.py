@@ -1,0 +1,79 @@
+"""Data modules for benchmark sets held in memory as uint8 arrays (MNIST family, MedMNIST)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from graytransfer.data.base import GrayscaleDataModule, default_workers
+from graytransfer.data.memory import InMemoryImages
+from graytransfer.data.split import stratified_split, stratified_subset
+from graytransfer.data.transforms import resize_uint8
+
+#: split name -> (uint8 images (N, H, W), integer labels (N,))
+Arrays = dict[str, tuple[np.ndarray, np.ndarray]]
+
+
+class ArrayDataModule(GrayscaleDataModule):
+    """A set with an official train/test (and maybe val) split, decoded once into memory.
+
+    `val_split` holds out that fraction of the official training set (stratified, seeded) when
+    the set has no official val split. `train_subset`, `val_subset`, `test_subset` keep a
+    stratified, seeded number of images of each split (null keeps all). The kept images are
+    resized once to `image_size` and held as uint8, so an epoch costs no decoding; workers default
+    to 0 without augmentation (nothing to parallelise) and to `min(cpus - 1, 8)` with it.
+    """
+
+    def __init__(
+        self,
+        image_size: int | Sequence[int] = 28,
+        batch_size: int = 128,
+        val_split: float = 0.1,
+        train_subset: int | None = None,
+        val_subset: int | None = None,
+        test_subset: int | None = None,
+        num_workers: int | None = None,
+        seed: int | None = 0,
+        augment: str = "none",
+        **kwargs,
+    ) -> None:
+        if num_workers is None:
+            num_workers = 0 if augment == "none" else default_workers()
+        super().__init__(image_size, batch_size, num_workers, seed, augment=augment, **kwargs)
+        self.val_split = val_split
+        self.subsets = {"train": train_subset, "val": val_subset, "test": test_subset}
+
+    def class_list(self) -> list[str]:
+        raise NotImplementedError
+
+    def load_arrays(self) -> Arrays:
+        """The official splits: at least `train` and `test`, `val` when the set has one."""
+        raise NotImplementedError
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.train_set is not None:
+            return
+        arrays = self.load_arrays()
+        self.class_names = self.class_list()
+        source = {"train": "train", "val": "val", "test": "test"}
+        picks = {name: np.arange(len(labels)) for name, (_, labels) in arrays.items()}
+        if "val" not in arrays:
+            train_i, val_i, _ = stratified_split(arrays["train"][1], self.val_split, 0.0, self.seed)
+            picks["train"], picks["val"] = np.sort(train_i), np.sort(val_i)
+            arrays = {**arrays, "val": arrays["train"]}
+            source["val"] = "train"
+        for split in ("train", "val", "test"):
+            images, labels = arrays[split]
+            index = picks[split]
+            key = f"{split}_subset"
+            keep = index[stratified_subset(labels[index], self.subsets[split], self.seed, key)]
+            tensor = torch.from_numpy(np.ascontiguousarray(images[keep])).unsqueeze(1)
+            dataset = InMemoryImages(
+                resize_uint8(tensor, self.image_size),
+                torch.from_numpy(labels[keep].astype(np.int64)),
+                [f"{source[split]}[{i}]" for i in keep],
+                self.train_transform if split == "train" else None,
+            )
+            setattr(self, f"{split}_set", dataset)

@@ -1,0 +1,187 @@
+"""What every grayscale data module shares: (H, W) sizes, uint8 loaders, class names,
+augmentation presets, class-imbalance options and the split record written to the run folder."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import lightning as L
+import torch
+from lightning.pytorch.utilities import rank_zero_only
+from torch.utils.data import DataLoader, Dataset, WeightedRandomSampler
+
+from graytransfer.data.augment import build_augment
+from graytransfer.errors import UserError
+
+NATIVE = "native"
+BALANCE = ("none", "loss", "sampler")
+SPLITS = ("train", "val", "test")
+
+
+def as_size(image_size: int | Sequence[int], key: str = "data.image_size") -> tuple[int, int]:
+    """`32` -> (32, 32); `[84, 112]` -> (84, 112). Sizes are (H, W) and at least 8 pixels."""
+    if isinstance(image_size, str):
+        raise UserError(
+            f"{key}: '{image_size}' is not a size; give an int, [H, W] or 'native' "
+            "(the model's own size)"
+        )
+    if isinstance(image_size, int):
+        size = (image_size, image_size)
+    else:
+        size = tuple(int(v) for v in image_size)
+    if len(size) != 2 or min(size) < 8:
+        raise UserError(f"{key}: {list(size)} is not a valid (H, W) of at least 8x8 pixels")
+    return size  # type: ignore[return-value]
+
+
+def default_workers() -> int:
+    """min(cpus - 1, 8): leave a core to the training loop."""
+    return max(0, min((os.cpu_count() or 1) - 1, 8))
+
+
+def class_counts(labels: torch.Tensor, num_classes: int) -> torch.Tensor:
+    return torch.bincount(labels.long(), minlength=num_classes)
+
+
+class GrayscaleDataModule(L.LightningDataModule):
+    """Base for data modules that yield `(uint8 (N, 1, H, W), int64 labels)` batches.
+
+    Subclasses set `self.train_set`, `self.val_set`, `self.test_set` (datasets with `labels` and
+    `ids`) and `self.class_names` in `setup()`, giving the train set `self.train_transform`.
+    Float conversion and normalisation are the model's job, on its device.
+
+    `augment`: `none|light|strong` (see `graytransfer.data.augment`), `hflip`/`vflip` off by
+    default. `balance`: `none`; `loss` weights the cross-entropy by inverse class frequency
+    (`loss_class_weights()`); `sampler` draws training images with probability inversely
+    proportional to their class size (with replacement; Lightning distributes it under DDP).
+    """
+
+    def __init__(
+        self,
+        image_size: int | Sequence[int],
+        batch_size: int = 64,
+        num_workers: int | None = None,
+        seed: int | None = 0,
+        augment: str = "none",
+        hflip: bool = False,
+        vflip: bool = False,
+        balance: str = "none",
+    ) -> None:
+        super().__init__()
+        self.image_size = as_size(image_size)
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise UserError(f"data.batch_size: {batch_size!r} must be a positive integer")
+        self.batch_size = batch_size
+        self.num_workers = default_workers() if num_workers is None else int(num_workers)
+        self.seed = 0 if seed is None else int(seed)
+        if balance not in BALANCE:
+            raise UserError(f"data.balance: '{balance}' is not one of {list(BALANCE)}")
+        self.balance = balance
+        self.augment = augment
+        self.train_transform = build_augment(augment, self.image_size, hflip, vflip)
+        self.class_names: list[str] = []
+        self.train_set: Dataset | None = None
+        self.val_set: Dataset | None = None
+        self.test_set: Dataset | None = None
+        self.bad_files: list = []
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    def _pin_memory(self) -> bool:
+        trainer = getattr(self, "trainer", None)
+        if trainer is not None:
+            return trainer.accelerator.__class__.__name__ == "CUDAAccelerator"
+        return torch.cuda.is_available()
+
+    def _train_counts(self) -> torch.Tensor:
+        if self.train_set is None:
+            raise RuntimeError(f"{type(self).__name__}.setup() has not been called")
+        return class_counts(self.train_set.labels, self.num_classes)
+
+    def loss_class_weights(self) -> list[float] | None:
+        """Inverse-frequency weights (mean 1 over present classes) when `balance=loss`."""
+        if self.balance != "loss":
+            return None
+        counts = self._train_counts().double()
+        weights = torch.where(counts > 0, counts.sum() / (counts.clamp(min=1) * len(counts)), 0.0)
+        return [float(w) for w in weights]
+
+    def _sampler(self) -> WeightedRandomSampler | None:
+        if self.balance != "sampler":
+            return None
+        counts = self._train_counts().double()
+        per_item = (1.0 / counts.clamp(min=1))[self.train_set.labels]
+        generator = torch.Generator().manual_seed(self.seed)
+        return WeightedRandomSampler(per_item, len(per_item), replacement=True, generator=generator)
+
+    def _loader(self, dataset: Dataset | None, train: bool) -> DataLoader:
+        if dataset is None:
+            raise RuntimeError(f"{type(self).__name__}.setup() has not been called")
+        sampler = self._sampler() if train else None
+        return DataLoader(
+            dataset,
+            batch_size=self.batch_size,
+            shuffle=train and sampler is None,
+            sampler=sampler,
+            num_workers=self.num_workers,
+            pin_memory=self._pin_memory(),
+            persistent_workers=self.num_workers > 0,
+            # a last training batch of one image breaks batch norm; drop only that one
+            drop_last=train and len(dataset) % self.batch_size == 1,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader(self.train_set, train=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader(self.val_set, train=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader(self.test_set, train=False)
+
+    def _splits(self) -> dict[str, Dataset]:
+        sets = {"train": self.train_set, "val": self.val_set, "test": self.test_set}
+        return {name: s for name, s in sets.items() if s is not None}
+
+    def describe(self) -> str:
+        """One line for summaries: name, sizes of the splits, image size."""
+        sizes = [
+            len(s) if s is not None else 0 for s in (self.train_set, self.val_set, self.test_set)
+        ]
+        h, w = self.image_size
+        return (
+            f"{type(self).__name__}: {self.num_classes} classes, train/val/test "
+            f"{sizes[0]}/{sizes[1]}/{sizes[2]}, {h}x{w}"
+        )
+
+    @rank_zero_only
+    def save_split(self, output_dir: str | Path) -> None:
+        """Write `classes.json` (names, per-split class counts), `split.csv` (split, id, label,
+        class: one row per image) and, when files were skipped, `bad_files.txt`."""
+        out = Path(output_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        splits = self._splits()
+        counts = {
+            name: class_counts(s.labels, self.num_classes).tolist() for name, s in splits.items()
+        }
+        record = {
+            "classes": self.class_names,
+            "counts": counts,
+            "image_size": list(self.image_size),
+            "data": self.describe(),
+        }
+        (out / "classes.json").write_text(json.dumps(record, indent=2) + "\n")
+        with open(out / "split.csv", "w", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["split", "id", "label", "class"])
+            for name, s in splits.items():
+                for item, label in zip(s.ids, s.labels.tolist(), strict=True):
+                    writer.writerow([name, item, label, self.class_names[label]])
+        if self.bad_files:
+            (out / "bad_files.txt").write_text("".join(f"{b}\n" for b in self.bad_files))

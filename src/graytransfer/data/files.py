@@ -1,0 +1,113 @@
+"""The shared part of data modules that read image files: scan, skip, split, cache."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from graytransfer.data.base import SPLITS, GrayscaleDataModule
+from graytransfer.data.images import ImageFiles, check_scale16, decode_gray
+from graytransfer.data.memory import InMemoryImages
+from graytransfer.data.scan import BadFile, check_on_bad_file, report_bad_files, scan_files
+from graytransfer.data.split import stratified_split
+
+#: split name -> (paths, labels)
+Items = dict[str, tuple[list[Path], list[int]]]
+
+
+class FileDataModule(GrayscaleDataModule):
+    """Images read from files, checked before training.
+
+    `scale16`: `full|minmax`, how 16-bit images become uint8 (see `graytransfer.data.images`).
+    `dicom_window`: `[center, width]` for DICOM files, or null for the file's own window.
+    `on_bad_file`: `error` (stop, naming every bad file) or `skip` (one warning with the count).
+    `scan`: decode every file once before training (on all CPUs); `false` trusts the files.
+    `cache`: keep the decoded, resized uint8 images in memory (N x H x W bytes) so later epochs
+    decode nothing; implies the scan.
+    """
+
+    def __init__(
+        self,
+        image_size: int | Sequence[int] = 224,
+        batch_size: int = 32,
+        val_split: float = 0.2,
+        test_split: float = 0.1,
+        num_workers: int | None = None,
+        seed: int | None = 0,
+        scale16: str = "full",
+        dicom_window: Sequence[float] | None = None,
+        on_bad_file: str = "error",
+        scan: bool = True,
+        cache: bool = False,
+        **kwargs,
+    ) -> None:
+        super().__init__(image_size, batch_size, num_workers, seed, **kwargs)
+        self.val_split = val_split
+        self.test_split = test_split
+        self.scale16 = check_scale16(scale16)
+        self.dicom_window = list(dicom_window) if dicom_window is not None else None
+        self.on_bad_file = check_on_bad_file(on_bad_file)
+        self.scan = scan
+        self.cache = cache
+
+    def _decode(self, path: Path) -> np.ndarray:
+        return decode_gray(path, self.image_size, self.scale16, self.dicom_window)
+
+    def _build(
+        self, classes: list[str], items: Items, where: str, bad: Sequence[BadFile] = ()
+    ) -> None:
+        """Scan `items`, report bad files (plus `bad` found earlier, e.g. empty class folders),
+        drop classes left without training images, split off missing val/test, make datasets."""
+        order = [s for s in SPLITS if s in items]
+        paths = [p for s in order for p in items[s][0]]
+        cached: dict[Path, np.ndarray] = {}
+        bad = list(bad)
+        if self.scan or self.cache:
+            threads = os.cpu_count() or 1
+            result = scan_files(paths, self._decode, threads, keep=self.cache)
+            bad += result.bad
+            if self.cache:
+                cached = {
+                    p: img for p, img in zip(paths, result.images, strict=True) if img is not None
+                }
+        report_bad_files(bad, self.on_bad_file, where)
+        self.bad_files = bad
+        broken = {b.path for b in bad}
+        kept = {
+            s: [(p, y) for p, y in zip(*items[s], strict=True) if p not in broken] for s in order
+        }
+        present = sorted({y for _, y in kept["train"]})
+        remap = {old: new for new, old in enumerate(present)}
+        self.class_names = [classes[i] for i in present]
+        for s in order:
+            kept[s] = [(p, remap[y]) for p, y in kept[s] if y in remap]
+        train = kept["train"]
+        labels = [y for _, y in train]
+        val_split = 0.0 if "val" in kept else self.val_split
+        test_split = 0.0 if "test" in kept else self.test_split
+        train_i, val_i, test_i = stratified_split(labels, val_split, test_split, self.seed)
+        if "val" not in kept:
+            kept["val"] = [train[i] for i in val_i]
+        if "test" not in kept:
+            kept["test"] = [train[i] for i in test_i]
+        kept["train"] = [train[i] for i in train_i]
+        for s in SPLITS:
+            transform = self.train_transform if s == "train" else None
+            setattr(self, f"{s}_set", self._dataset(kept[s], cached, transform))
+
+    def _dataset(self, pairs, cached: dict[Path, np.ndarray], transform):
+        paths = [p for p, _ in pairs]
+        labels = [y for _, y in pairs]
+        if self.cache:
+            h, w = self.image_size
+            images = torch.empty((len(paths), 1, h, w), dtype=torch.uint8)
+            for i, p in enumerate(paths):
+                images[i, 0] = torch.from_numpy(cached[p])
+            return InMemoryImages(images, torch.tensor(labels), [str(p) for p in paths], transform)
+        return ImageFiles(
+            paths, labels, self.image_size, self.scale16, self.dicom_window, transform
+        )

@@ -1,0 +1,95 @@
+"""Image folders with one sub-folder per class, as Keras' `flow_from_directory`."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+
+from graytransfer.data.files import FileDataModule, Items
+from graytransfer.data.images import is_image_file
+from graytransfer.data.scan import BadFile
+from graytransfer.errors import UserError
+
+
+def scan_classes(root: Path) -> tuple[list[str], list[Path], list[int], list[BadFile]]:
+    """Class names (sorted sub-folder names), image paths, labels, and empty class folders.
+
+    Images may sit in nested folders below a class folder; files directly in `root` and hidden
+    entries are ignored; other files with unknown suffixes are counted in one warning.
+    """
+    if not root.is_dir():
+        raise UserError(
+            f"data.root '{root}' does not exist or is not a folder: point it at a folder with one "
+            "sub-folder of images per class"
+        )
+    classes = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not classes:
+        raise UserError(
+            f"data.root '{root}' holds no class folders: put each class's images in its own "
+            "sub-folder (root/cat/*.png, root/dog/*.png)"
+        )
+    paths: list[Path] = []
+    labels: list[int] = []
+    empty: list[BadFile] = []
+    ignored = 0
+    for label, name in enumerate(classes):
+        files = []
+        for p in sorted((root / name).rglob("*")):
+            if is_image_file(p):
+                files.append(p)
+            elif p.is_file() and not p.name.startswith("."):
+                ignored += 1
+        if not files:
+            empty.append(BadFile(root / name, "empty class folder: no .png/.jpg/.bmp/.tif/.dcm"))
+        paths += files
+        labels += [label] * len(files)
+    if ignored:
+        warnings.warn(
+            f"{root}: ignored {ignored} file(s) that are not images by their suffix "
+            "(.png .jpg .jpeg .bmp .tif .tiff .dcm)",
+            UserWarning,
+            stacklevel=2,
+        )
+    return classes, paths, labels, empty
+
+
+class FolderDataModule(FileDataModule):
+    """`root/<class>/*.png` split into train/val/test by `val_split`/`test_split` (stratified,
+    seeded), or `root/train`, `root/val`, `root/test` when `root/train` exists (a missing `val/`
+    or `test/` is split off `train/`). Every file is checked before training (see
+    `FileDataModule` for `scale16`, `on_bad_file`, `scan`, `cache`)."""
+
+    def __init__(self, root: str, image_size: int | Sequence[int] = 224, **kwargs) -> None:
+        super().__init__(image_size, **kwargs)
+        if root in (None, "", "???"):
+            raise UserError("data.root is not set: pass data.root=DIR, a folder of class folders")
+        self.root = Path(root).expanduser()
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.train_set is not None:
+            return
+        if (self.root / "train").is_dir():
+            self._setup_explicit()
+        else:
+            classes, paths, labels, empty = scan_classes(self.root)
+            self._build(classes, {"train": (paths, labels)}, f"data.root '{self.root}'", empty)
+
+    def _setup_explicit(self) -> None:
+        classes, paths, labels, empty = scan_classes(self.root / "train")
+        items: Items = {"train": (paths, labels)}
+        for name in ("val", "test"):
+            folder = self.root / name
+            if not folder.is_dir():
+                continue
+            names, p, y, more_empty = scan_classes(folder)
+            unknown = sorted(set(names) - set(classes))
+            if unknown:
+                raise UserError(
+                    f"'{folder}' has class folders {unknown} that '{self.root / 'train'}' "
+                    "lacks: every split needs the same classes"
+                )
+            remap = [classes.index(n) for n in names]
+            items[name] = (p, [remap[label] for label in y])
+            empty += more_empty
+        self._build(classes, items, f"data.root '{self.root}'", empty)

@@ -1,0 +1,153 @@
+"""Decoding image files into single-channel uint8 arrays, and datasets of such files.
+
+The rules, in one place:
+- EXIF orientation is honoured.
+- Colour (RGB, RGBA, CMYK, YCbCr), palette and 1-bit images become luminance, ITU-R 601-2
+  (`L = 0.299 R + 0.587 G + 0.114 B`, Pillow's `convert("L")`); alpha is ignored.
+- 16-bit (and 32-bit integer) images are mapped to uint8 by `scale16`:
+  `full` maps 0..65535 linearly onto 0..255 (the same rule for every image, so intensities stay
+  comparable across images); `minmax` maps each image's own min..max onto 0..255 (for 12-bit
+  detectors and images that use a small part of the range; a constant image becomes 0).
+  Float images always use the per-image min..max.
+- DICOM (`.dcm`, needs the `dicom` extra) is read by `graytransfer.data.dicom`.
+- JPEGs are decoded by libjpeg straight to gray and, when much larger than the target, at a
+  reduced DCT scale (Pillow's `draft`), which is what makes large JPEG folders fast.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps
+from torch.utils.data import Dataset
+
+from graytransfer.errors import UserError
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
+DICOM_SUFFIXES = (".dcm", ".dicom")
+SCALE16 = ("full", "minmax")
+_HIGH_DEPTH_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")
+
+Transform = Callable[[torch.Tensor], torch.Tensor]
+
+
+def is_image_file(path: Path) -> bool:
+    """True for a visible file whose suffix is a supported image or DICOM suffix."""
+    suffix = path.suffix.lower()
+    return (
+        suffix in IMAGE_SUFFIXES + DICOM_SUFFIXES
+        and not path.name.startswith(".")
+        and path.is_file()
+    )
+
+
+def check_scale16(scale16: str) -> str:
+    if scale16 not in SCALE16:
+        raise UserError(f"data.scale16: '{scale16}' is not one of {list(SCALE16)}")
+    return scale16
+
+
+def high_depth_to_uint8(array: np.ndarray, scale16: str) -> np.ndarray:
+    """Map a 16/32-bit or float array to uint8 by the documented `scale16` rule."""
+    if scale16 == "full" and array.dtype.kind in "ui":
+        if array.dtype == np.uint16:
+            # (x * 255 + 32767) // 65535 is round(x * 255 / 65535) in integers
+            return ((array.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
+        clipped = np.clip(array.astype(np.int64), 0, 65535)
+        return ((clipped * 255 + 32767) // 65535).astype(np.uint8)
+    values = array.astype(np.float32)
+    low, high = float(values.min()), float(values.max())
+    if high <= low:
+        return np.zeros(array.shape, dtype=np.uint8)
+    scaled = (values - low) * (255.0 / (high - low))
+    return np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
+
+
+def _pil_to_gray(img: Image.Image, scale16: str) -> Image.Image:
+    if img.mode == "L":
+        return img
+    if img.mode in _HIGH_DEPTH_MODES or img.mode == "F":
+        return Image.fromarray(high_depth_to_uint8(np.asarray(img), scale16))
+    return img.convert("L")
+
+
+def decode_gray(
+    path: str | Path,
+    size: tuple[int, int] | None = None,
+    scale16: str = "full",
+    dicom_window: Sequence[float] | None = None,
+) -> np.ndarray:
+    """Read one file as gray uint8 (H, W), resized (bilinear, antialiased) to `size` (H, W).
+
+    Raises whatever the decoder raises for a broken file (OSError, ValueError, ...); callers that
+    scan folders turn those into a list of bad files.
+    """
+    path = Path(path)
+    if path.suffix.lower() in DICOM_SUFFIXES:
+        from graytransfer.data.dicom import read_dicom
+
+        gray = Image.fromarray(read_dicom(path, dicom_window))
+    else:
+        with Image.open(path) as img:
+            if img.format == "JPEG" and size is not None:
+                side = max(size)
+                img.draft("L", (side, side))
+            img = ImageOps.exif_transpose(img)
+            img.load()
+            gray = _pil_to_gray(img, scale16)
+    if size is not None:
+        height, width = size
+        if gray.size != (width, height):
+            gray = gray.resize((width, height), Image.Resampling.BILINEAR, reducing_gap=3.0)
+    return np.asarray(gray, dtype=np.uint8)
+
+
+def read_gray(
+    path: str | Path,
+    size: tuple[int, int],
+    scale16: str = "full",
+    dicom_window: Sequence[float] | None = None,
+) -> torch.Tensor:
+    """Read any supported file as a gray uint8 tensor (1, H, W) at `size` (H, W)."""
+    array = decode_gray(path, size, scale16, dicom_window)
+    return torch.from_numpy(np.ascontiguousarray(array)).unsqueeze(0)
+
+
+class ImageFiles(Dataset):
+    """Files on disk with integer labels; item i is `(uint8 (1, H, W), int64 label)`.
+
+    Each item is decoded and resized when it is read (in the loader's workers); `transform`
+    (augmentation on uint8 tensors) is applied after. `ids` names the items in split files.
+    """
+
+    def __init__(
+        self,
+        paths: Sequence[Path],
+        labels: Sequence[int],
+        size: tuple[int, int],
+        scale16: str = "full",
+        dicom_window: Sequence[float] | None = None,
+        transform: Transform | None = None,
+    ) -> None:
+        self.paths = [Path(p) for p in paths]
+        self.labels = torch.as_tensor(list(labels), dtype=torch.long)
+        self.size = size
+        self.scale16 = scale16
+        self.dicom_window = dicom_window
+        self.transform = transform
+
+    @property
+    def ids(self) -> list[str]:
+        return [str(p) for p in self.paths]
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        image = read_gray(self.paths[index], self.size, self.scale16, self.dicom_window)
+        if self.transform is not None:
+            image = self.transform(image)
+        return image, self.labels[index]
