@@ -57,6 +57,7 @@ class GrayscaleClassifier(L.LightningModule):
         class_names: list[str] | None = None,
         label_smoothing: float = 0.0,
         config: dict[str, Any] | None = None,
+        class_weights: list[float] | None = None,
     ) -> None:
         super().__init__()
         self.save_hyperparameters(
@@ -73,6 +74,9 @@ class GrayscaleClassifier(L.LightningModule):
         self.train_metrics = classification_metrics(num_classes, "train/")
         self.val_metrics = classification_metrics(num_classes, "val/")
         self.test_metrics = classification_metrics(num_classes, "test/")
+        # per-class weights of the training loss (data.balance=loss); val/test losses stay plain
+        weights = None if class_weights is None else torch.tensor(class_weights, dtype=torch.float)
+        self.register_buffer("loss_weights", weights, persistent=False)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """uint8 (N, 1, H, W) -> logits (N, num_classes)."""
@@ -81,7 +85,10 @@ class GrayscaleClassifier(L.LightningModule):
     def _step(self, batch: tuple[torch.Tensor, torch.Tensor], stage: str, metrics: nn.Module):
         images, labels = batch
         logits = self(images)
-        loss = F.cross_entropy(logits, labels, label_smoothing=self.hparams.label_smoothing)
+        weight = self.loss_weights if stage == "train" else None
+        loss = F.cross_entropy(
+            logits, labels, weight=weight, label_smoothing=self.hparams.label_smoothing
+        )
         metrics.update(logits.softmax(dim=-1), labels)
         self.log(
             f"{stage}/loss",

@@ -126,6 +126,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     backbone: Backbone = instantiate(cfg.model)
     backbone.check_weights_available()
     data = build_data(cfg, backbone)
+    data.save_split(output_dir)  # classes.json, split.csv (and bad_files.txt) in the run folder
     model = GrayscaleClassifier(
         backbone=backbone,
         adapt=instantiate(cfg.adapt),
@@ -137,6 +138,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         label_smoothing=cfg.get("label_smoothing", 0.0),
         config=OmegaConf.to_container(cfg, resolve=True),
         finetune=instantiate(cfg.finetune) if cfg.get("finetune") else None,
+        class_weights=data.loss_class_weights(),
     )
     check_input_size(model, data.image_size, str(cfg.model.name))
     if plan.resuming:
