@@ -18,6 +18,7 @@ from torchmetrics.classification import MulticlassAccuracy, MulticlassAUROC, Mul
 
 from graytransfer.adapt.base import Strategy
 from graytransfer.backbone import Backbone, BackboneDataConfig
+from graytransfer.finetune import FineTuning, apply_lr_scale, optimizer_param_groups
 from graytransfer.head import ClassifierHead
 
 OptimizerFactory = Callable[..., torch.optim.Optimizer]
@@ -57,6 +58,7 @@ class GrayscaleClassifier(L.LightningModule):
         class_names: list[str] | None = None,
         label_smoothing: float = 0.0,
         config: dict[str, Any] | None = None,
+        finetune: FineTuning | None = None,
         class_weights: list[float] | None = None,
     ) -> None:
         super().__init__()
@@ -67,6 +69,8 @@ class GrayscaleClassifier(L.LightningModule):
         self.data_config: BackboneDataConfig = backbone.data_config(net)
         self.input_adapter = adapt.adapt(net, self.data_config)
         self.backbone = net
+        self.finetune = finetune or FineTuning()
+        self.finetune.prepare(net)
         self.head = head(num_features=net.num_features, num_classes=num_classes)
         self.strategy_name = adapt.name
         self.optimizer_factory = optimizer
@@ -80,7 +84,14 @@ class GrayscaleClassifier(L.LightningModule):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """uint8 (N, 1, H, W) -> logits (N, num_classes)."""
-        return self.head(self.backbone.forward_features(self.input_adapter(images)))
+        return self.head(self.finetune.features(self.backbone, self.input_adapter(images)))
+
+    def train(self, mode: bool = True) -> GrayscaleClassifier:
+        """`.train()` that keeps the backbone's BatchNorm frozen when `finetune` asks for it."""
+        super().train(mode)
+        if mode:
+            self.finetune.apply_train_mode(self.backbone)
+        return self
 
     def _step(self, batch: tuple[torch.Tensor, torch.Tensor], stage: str, metrics: nn.Module):
         images, labels = batch
@@ -128,7 +139,15 @@ class GrayscaleClassifier(L.LightningModule):
         return self(images).softmax(dim=-1)
 
     def configure_optimizers(self) -> dict[str, Any]:
-        optimizer = self.optimizer_factory(params=[p for p in self.parameters() if p.requires_grad])
+        # every parameter, frozen ones too (skipped while they have no gradient), so a backbone
+        # unfrozen later trains under the same groups and schedule; layer decay scales the lr
+        groups = optimizer_param_groups(
+            self.backbone,
+            [m for name, m in self.named_children() if name != "backbone"],
+            self.finetune.layer_decay,
+        )
+        optimizer = self.optimizer_factory(params=groups)
+        apply_lr_scale(optimizer)
         if self.scheduler_factory is None:
             return {"optimizer": optimizer}
         scheduler = self.scheduler_factory(

@@ -7,8 +7,11 @@ strategy, so every source goes through the same adaptation.
 
 from __future__ import annotations
 
+import argparse
 import os
+import pickle
 import socket
+from collections.abc import Iterable
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -46,7 +49,9 @@ def map_by_position(source: dict[str, torch.Tensor], target: nn.Module) -> dict[
             "they are not weights of this architecture"
         )
     mapped = {}
-    for (src_key, tensor), (dst_key, expected) in zip(source.items(), target_state.items()):
+    for (src_key, tensor), (dst_key, expected) in zip(
+        source.items(), target_state.items(), strict=True
+    ):
         if tensor.shape != expected.shape:
             raise UserError(
                 f"weight '{src_key}' has shape {tuple(tensor.shape)} but the model's '{dst_key}' "
@@ -65,54 +70,139 @@ def load_packaged_lite0(model: nn.Module) -> None:
 def load_state_file(path: str | os.PathLike, *, trust: bool = False) -> dict[str, torch.Tensor]:
     """Read a state dict from `.safetensors`, `.pth`, `.pt`, `.bin` or a Lightning/timm checkpoint.
 
-    Pickles are read with `weights_only=True`; a file that needs arbitrary unpickling is refused
-    unless `trust` is set.
+    Pickles are read with `weights_only=True` (plus `argparse.Namespace`, which timm's train.py
+    stores as `args`); a file that needs arbitrary unpickling is refused unless `trust` is set.
+    Checkpoints are unwrapped to their weights: `state_dict` (Lightning, timm), `model`,
+    `state_dict_ema`, `model_ema`.
     """
     path = Path(path)
     if not path.is_file():
         raise UserError(f"model.weights: file '{path}' does not exist")
     if path.suffix == ".safetensors":
+        from safetensors import SafetensorError
         from safetensors.torch import load_file
 
-        return load_file(str(path), device="cpu")
+        try:
+            return load_file(str(path), device="cpu")
+        except SafetensorError as err:
+            raise UserError(f"model.weights: '{path}' is not a valid .safetensors file") from err
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=not trust)
-    except Exception as err:
         if trust:
-            raise UserError(f"model.weights: cannot read '{path}': {err}") from err
+            obj = torch.load(path, map_location="cpu", weights_only=False)
+        else:
+            with torch.serialization.safe_globals([argparse.Namespace]):
+                obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:
+        if trust or not _needs_unpickling(err):
+            raise UserError(f"model.weights: cannot read '{path}': {_first_line(err)}") from err
         raise UserError(
             f"model.weights: '{path}' is not a plain tensor checkpoint (it needs arbitrary "
-            "unpickling, which can run code); if you trust its source, set "
+            f"unpickling, which can run code: {_first_line(err)}); if you trust its source, set "
             "model.trust_checkpoint=true"
         ) from err
     for key in ("state_dict", "model", "state_dict_ema", "model_ema"):
         if isinstance(obj, dict) and isinstance(obj.get(key), dict):
             obj = obj[key]
             break
-    if not isinstance(obj, dict):
-        raise UserError(f"model.weights: '{path}' holds a {type(obj).__name__}, not a state dict")
+    if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        raise UserError(
+            f"model.weights: '{path}' holds a {type(obj).__name__} that is not a state dict "
+            "(a mapping of names to tensors)"
+        )
     return obj
 
 
-def _hub_files(hub_id: str) -> tuple[str, ...]:
-    return ("model.safetensors", "pytorch_model.bin", "open_clip_pytorch_model.bin")
+def _needs_unpickling(err: Exception) -> bool:
+    """True when `torch.load(weights_only=True)` refused a global (not a corrupt file)."""
+    return isinstance(err, pickle.UnpicklingError) and "weights_only" in str(err)
 
 
-def hub_weights_cached(hub_id: str) -> bool:
-    """True when the Hugging Face cache already holds weights for `hub_id` (no network)."""
+def _first_line(err: Exception) -> str:
+    """The telling line of a loader error (`Unsupported global: GLOBAL pkg.Class ...`)."""
+    lines = [ln.strip() for ln in str(err).splitlines() if ln.strip()]
+    for line in lines:
+        if "Unsupported global" in line:
+            return line.split(" was not an allowed global")[0].split("error: ")[-1]
+    return lines[0][:300] if lines else type(err).__name__
+
+
+#: wrappers around a backbone's keys: our LightningModule, DDP, torch.compile, generic wrappers
+WRAPPER_PREFIXES = ("backbone.", "module.", "_orig_mod.", "model.", "encoder.")
+
+
+def strip_to_model_keys(
+    state: dict[str, torch.Tensor], model_keys: Iterable[str]
+) -> dict[str, torch.Tensor]:
+    """Narrow a checkpoint to the keys of the model, removing wrapper prefixes.
+
+    A checkpoint of a whole `GrayscaleClassifier` holds `backbone.*`, `head.*`, `input_adapter.*`;
+    DDP adds `module.`, `torch.compile` `_orig_mod.`. A prefix is stripped (and keys without it
+    dropped) only when that makes more keys match the model.
+    """
+    own = set(model_keys)
+    for _ in range(len(WRAPPER_PREFIXES)):
+        matched = sum(k in own for k in state)
+        best, best_matched = None, matched
+        for prefix in WRAPPER_PREFIXES:
+            inner = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
+            hits = sum(k in own for k in inner)
+            if hits > best_matched:
+                best, best_matched = inner, hits
+        if best is None:
+            return state
+        state = best
+    return state
+
+
+def fit_stem_channels(
+    state: dict[str, torch.Tensor], own: dict[str, torch.Tensor], stem_key: str
+) -> dict[str, torch.Tensor]:
+    """Spread a 1-channel stem kernel (from a grayscale run) over the model's 3 channels.
+
+    Each channel gets a third of the kernel, so a gray image repeated to 3 channels, or the
+    kernels summed back to 1 channel by a strategy, gives exactly the saved response.
+    """
+    saved, wanted = state.get(stem_key), own.get(stem_key)
+    if saved is None or wanted is None or saved.ndim != 4 or saved.shape == wanted.shape:
+        return state
+    if (
+        saved.shape[1] == 1
+        and saved.shape[0] == wanted.shape[0]
+        and saved.shape[2:] == wanted.shape[2:]
+    ):
+        state = dict(state)
+        state[stem_key] = saved.repeat(1, wanted.shape[1], 1, 1) / wanted.shape[1]
+    return state
+
+
+def hub_weights_cached(hub_id: str, filename: str | None = None) -> bool:
+    """True when the Hugging Face cache (HF_HOME / HF_HUB_CACHE) already holds weights for
+    `hub_id`, in the file names timm asks for (no network)."""
     from huggingface_hub import try_to_load_from_cache
 
-    repo_id = hub_id.split("@")[0]
-    for filename in _hub_files(hub_id):
-        found = try_to_load_from_cache(repo_id, filename)
+    repo_id, _, revision = hub_id.partition("@")
+    names = (filename,) if filename else ("model.safetensors", "pytorch_model.bin")
+    for name in names:
+        found = try_to_load_from_cache(repo_id, name, revision=revision or None)
         if isinstance(found, str):
             return True
     return False
 
 
+def url_weights_cached(url: str) -> bool:
+    """True when timm's torch-hub cache holds the file of a URL-only weight (no network)."""
+    name = os.path.basename(urlparse(url).path)
+    return bool(name) and (Path(torch.hub.get_dir()) / "checkpoints" / name).is_file()
+
+
+def hub_offline() -> bool:
+    """HF_HUB_OFFLINE (read now, not at import) asks for no network at all."""
+    return os.environ.get("HF_HUB_OFFLINE", "0").strip().lower() in ("1", "true", "yes", "on")
+
+
 def hub_reachable(timeout: float = 3.0) -> bool:
     """A fast check that the hub endpoint answers a TCP connection (honours HF_HUB_OFFLINE)."""
-    if os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes"):
+    if hub_offline():
         return False
     endpoint = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
     port = endpoint.port or (443 if endpoint.scheme == "https" else 80)
@@ -123,11 +213,13 @@ def hub_reachable(timeout: float = 3.0) -> bool:
         return False
 
 
-def missing_weights_message(model_name: str, hub_id: str | None) -> str:
+def missing_weights_message(model_name: str, source: str | None) -> str:
     """The one message for 'pretrained weights wanted, none available offline'."""
-    where = f"hub id '{hub_id}'" if hub_id else "no hub id in its pretrained_cfg"
+    where = f"hub id '{source}'" if source else "no hub id in its pretrained_cfg"
+    offline = " (HF_HUB_OFFLINE is set)" if hub_offline() else ""
     return (
         f"no pretrained weights for model '{model_name}' ({where}) in the local cache and the hub "
-        "is unreachable. Either run once online to cache them, or set model.weights=PATH to a "
-        "local .safetensors/.pth file, or set model.pretrained=false to train from random init"
+        f"is unreachable{offline}. Either run once online to cache them (HF_HOME), or set "
+        "model.weights=PATH to a local .safetensors/.pth file, or set model.pretrained=false to "
+        "train from random init"
     )
