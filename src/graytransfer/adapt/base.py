@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from graytransfer.backbone import BackboneDataConfig
+from graytransfer.errors import UserError
 
 
 class Strategy(ABC):
@@ -44,8 +45,19 @@ class GrayToFloat(nn.Module):
         super().__init__()
         if len(mean) != len(std):
             raise ValueError(f"mean has {len(mean)} values but std has {len(std)}")
+        self._values = (tuple(float(v) for v in mean), tuple(float(v) for v in std))
         self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1))
         self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1))
+
+    def _apply(self, fn, recurse: bool = True):
+        """Casting (`.double()`, `.half()`) rounds the configured constants once, from their
+        exact values, not from the float32 copies (float64 paths stay exact to ~1e-16)."""
+        super()._apply(fn, recurse)
+        with torch.no_grad():
+            for buffer, values in zip((self.mean, self.std), self._values):
+                exact = torch.tensor(values, dtype=torch.float64).view_as(buffer)
+                buffer.copy_(exact.to(buffer.device))
+        return self
 
     @property
     def out_channels(self) -> int:
@@ -67,3 +79,20 @@ def gray_mean_std(data: BackboneDataConfig) -> tuple[float, float]:
     """One mean/std for a gray image: the average of the weights' per-channel values (what
     timm's prefetch loader uses for 1-channel input, e.g. 0.449 / 0.226 for ImageNet)."""
     return sum(data.mean) / len(data.mean), sum(data.std) / len(data.std)
+
+
+def channel_mean_std(
+    data: BackboneDataConfig,
+    mean: Sequence[float] | None = None,
+    std: Sequence[float] | None = None,
+) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Per-channel mean/std for three channels: the given ones, else the weights' own."""
+    mean = tuple(float(v) for v in (data.mean if mean is None else mean))
+    std = tuple(float(v) for v in (data.std if std is None else std))
+    if len(mean) != 3 or len(std) != 3:
+        raise UserError(
+            f"adapt.mean/adapt.std: need 3 values each (R, G, B), got {list(mean)} and {list(std)}"
+        )
+    if min(std) <= 0:
+        raise UserError(f"adapt.std: {list(std)} must be positive")
+    return mean, std

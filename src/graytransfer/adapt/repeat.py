@@ -1,4 +1,4 @@
-"""`repeat`: copy the gray channel to three, one mean/std for all three; the backbone is untouched."""
+"""`repeat`: copy the gray channel to three, one mean/std for all three; backbone untouched."""
 
 from __future__ import annotations
 

@@ -1,0 +1,73 @@
+"""`windows`: three learned intensity windows as the three channels, as in learnable-windowing
+work for X-ray and CT. Window i maps the gray level x (on [0, 1]) to
+`sigmoid(4 (x - centre_i) / width_i)`: about 0.12 at the window's lower edge, 0.88 at its upper
+edge, saturating outside. Centres and widths (kept positive through their log) are trained with
+the network; the windowed images are normalised with one gray mean/std."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from graytransfer.adapt.base import Strategy, gray_mean_std
+from graytransfer.backbone import BackboneDataConfig
+from graytransfer.errors import UserError
+
+
+class SigmoidWindows(nn.Module):
+    """uint8 gray (N, 1, H, W) -> (N, K, H, W), one learned sigmoid window per channel."""
+
+    def __init__(
+        self, centres: Sequence[float], widths: Sequence[float], mean: float, std: float
+    ) -> None:
+        super().__init__()
+        self.centre = nn.Parameter(torch.tensor(centres, dtype=torch.float32).view(1, -1, 1, 1))
+        width = torch.tensor(widths, dtype=torch.float32).view(1, -1, 1, 1)
+        self.log_width = nn.Parameter(width.log())
+        self.register_buffer("mean", torch.tensor(mean))
+        self.register_buffer("std", torch.tensor(std))
+
+    @property
+    def width(self) -> torch.Tensor:
+        return self.log_width.exp()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.ndim != 4 or x.shape[1] != 1:
+            raise ValueError(f"expected a (N, 1, H, W) grayscale batch, got {tuple(x.shape)}")
+        image = x.to(self.centre.dtype) / 255.0
+        windows = torch.sigmoid(4.0 * (image - self.centre) / self.width)
+        return (windows - self.mean) / self.std
+
+    def extra_repr(self) -> str:
+        centres = ", ".join(f"{v:.3f}" for v in self.centre.flatten().tolist())
+        widths = ", ".join(f"{v:.3f}" for v in self.width.flatten().tolist())
+        return f"centres=({centres}), widths=({widths})"
+
+
+class Windows(Strategy):
+    """Three learned windows (dark, middle, bright at init) as the channels; backbone untouched."""
+
+    name = "windows"
+
+    def __init__(
+        self,
+        centres: Sequence[float] = (0.25, 0.5, 0.75),
+        widths: Sequence[float] = (0.5, 0.5, 0.5),
+    ) -> None:
+        centres, widths = list(centres), list(widths)
+        if len(centres) != 3 or len(widths) != 3:
+            raise UserError(
+                f"adapt.centres/adapt.widths: need 3 values each, got {centres} and {widths}"
+            )
+        if min(widths) <= 0:
+            raise UserError(f"adapt.widths: {widths} must be positive (fractions of 0..255)")
+        self.centres = centres
+        self.widths = widths
+
+    def adapt(self, backbone: nn.Module, data: BackboneDataConfig) -> nn.Module:
+        return SigmoidWindows(self.centres, self.widths, *gray_mean_std(data))
+
+    def __repr__(self) -> str:
+        return f"Windows(centres={self.centres}, widths={self.widths})"
