@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from wandb_records import logged_config, logged_history
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -50,11 +51,15 @@ def test_default_run_reaches_095_and_logs_to_wandb_offline(tmp_path: Path) -> No
     assert (run_dir / "checkpoints" / "best.ckpt").is_file()
     assert "logging offline" in result.stdout and "wandb sync" in result.stdout
     assert str(run_dir) in result.stdout  # says where the outputs are
-    summaries = list((run_dir / "wandb").glob("offline-run-*/files/wandb-summary.json"))
-    assert len(summaries) == 1
-    summary = json.loads(summaries[0].read_text())
-    assert summary["test/acc"] == pytest.approx(info["metrics"]["test/acc"])
-    assert "val/acc" in summary and "train/loss_epoch" in summary
+    logs = list((run_dir / "wandb").glob("offline-run-*/run-*.wandb"))
+    assert len(logs) == 1
+    history = logged_history(logs[0])
+    test_rows = [row for row in history if "test/acc" in row]
+    assert test_rows[-1]["test/acc"] == pytest.approx(info["metrics"]["test/acc"])
+    assert any("val/acc" in row for row in history)
+    assert any("train/loss_epoch" in row for row in history)
+    config = logged_config(logs[0])
+    assert config["model"]["name"] == "tf_efficientnet_lite0" and config["seed"] == 0
 
 
 def test_unknown_choice_names_group_and_options(tmp_path: Path) -> None:
