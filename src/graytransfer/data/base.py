@@ -113,12 +113,17 @@ class GrayscaleDataModule(L.LightningDataModule):
         return [float(w) for w in weights]
 
     def _sampler(self) -> WeightedRandomSampler | None:
+        """One seeded sampler per module: each epoch (and each new loader) draws anew."""
         if self.balance != "sampler":
             return None
-        counts = self._train_counts().double()
-        per_item = (1.0 / counts.clamp(min=1))[self.train_set.labels]
-        generator = torch.Generator().manual_seed(self.seed)
-        return WeightedRandomSampler(per_item, len(per_item), replacement=True, generator=generator)
+        if getattr(self, "_weighted_sampler", None) is None:
+            counts = self._train_counts().double()
+            per_item = (1.0 / counts.clamp(min=1))[self.train_set.labels]
+            generator = torch.Generator().manual_seed(self.seed)
+            self._weighted_sampler = WeightedRandomSampler(
+                per_item, len(per_item), replacement=True, generator=generator
+            )
+        return self._weighted_sampler
 
     def _loader(self, dataset: Dataset | None, train: bool) -> DataLoader:
         if dataset is None:

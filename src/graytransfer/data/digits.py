@@ -47,4 +47,6 @@ class DigitsDataModule(GrayscaleDataModule):
         for name, index in (("train", train), ("val", val), ("test", test)):
             transform = self.train_transform if name == "train" else None
             ids = [str(i) for i in index]
-            setattr(self, f"{name}_set", InMemoryImages(images[index], labels[index], ids, transform))
+            setattr(
+                self, f"{name}_set", InMemoryImages(images[index], labels[index], ids, transform)
+            )

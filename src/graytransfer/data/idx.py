@@ -27,10 +27,10 @@ def read_idx(path: str | Path) -> np.ndarray:
             data = gzip.decompress(data)
     except (OSError, EOFError, zlib.error) as err:
         raise UserError(f"'{path}' cannot be read ({err}): download it again") from err
-    if len(data) < 4 or data[:2] != b"\0\0" or data[2] not in _TYPES or data[3] == 0:
-        raise UserError(f"'{path}' is not an IDX file (bad header): download it again")
-    ndim = data[3]
+    ndim = data[3] if len(data) >= 4 else 0
     offset = 4 + 4 * ndim
+    if len(data) < offset or data[:2] != b"\0\0" or data[2] not in _TYPES or ndim == 0:
+        raise UserError(f"'{path}' is not an IDX file (bad header): download it again")
     dims = struct.unpack(f">{ndim}I", data[4:offset])
     dtype = np.dtype(_TYPES[data[2]])
     expected = offset + int(np.prod(dims)) * dtype.itemsize

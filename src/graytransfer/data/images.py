@@ -102,7 +102,7 @@ def decode_gray(
         height, width = size
         if gray.size != (width, height):
             gray = gray.resize((width, height), Image.Resampling.BILINEAR, reducing_gap=3.0)
-    return np.asarray(gray, dtype=np.uint8)
+    return np.array(gray, dtype=np.uint8)  # a writable copy: torch refuses read-only arrays
 
 
 def read_gray(
