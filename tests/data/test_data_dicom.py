@@ -41,7 +41,7 @@ def write_dicom(path, stored: np.ndarray, slope=1.0, intercept=0.0, window=None,
 
 
 def test_ct_rescale_and_file_window(tmp_path):
-    # stored 0..2000 with intercept -1024: -1024 HU (air) .. 976 HU; window [-600, 700]: -950..-250 HU
+    # stored 0..2000, intercept -1024: -1024 (air) .. 976 HU; window [-600, 700]: -950..-250 HU
     stored = np.array([[0, 424, 1024], [1774, 2000, 524]], dtype=np.uint16)
     path = write_dicom(tmp_path / "ct.dcm", stored, intercept=-1024, window=(-600, 700))
     gray = read_dicom(path)

@@ -53,7 +53,7 @@ def test_torchvision_layout_plain_and_gz(tmp_path, compress):
     data.setup()
     assert [len(data.train_set), len(data.val_set), len(data.test_set)] == [40, 10, 20]
     assert torch.bincount(data.val_set.labels).tolist() == [1] * 10
-    first = int(data.test_set.ids[0].strip("test[]"))
+    first = int(data.test_set.ids[0].removeprefix("test[").removesuffix("]"))
     assert np.array_equal(data.test_set[0][0][0].numpy(), arrays["test"][first])
     assert data.class_names == [str(d) for d in range(10)]
 
