@@ -1,0 +1,271 @@
+"""Framework overhead: `pipeline.train(cfg)` (the function `train.py` runs, Lightning Trainer and
+all) against a bare PyTorch loop over the same parts and the same in-memory loader.
+
+    python -m graytransfer.bench.overhead                      # Lite0, digits 32x32, CPU
+    python -m graytransfer.bench.overhead --device cuda model=b0 data.image_size=224
+
+Both loops are timestamped at the same points (`StepTimer` callback / `StepRecorder`): a batch
+starts once it is fetched and on the device, and ends after the optimiser and schedule step; the
+*cycle* (start to next start) is the whole per-batch cost, fetching and logging included; an
+epoch runs from its start to the next epoch's start. Validation is off in both loops (the bare
+loop has none). The loops run interleaved, rotating their order each repetition, so background
+load hits them alike. Trailing arguments are Hydra overrides applied to every loop.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from hydra.utils import instantiate
+from omegaconf import DictConfig, open_dict
+
+from graytransfer.bench.common import (
+    compose,
+    default_out,
+    machine_info,
+    median,
+    quiet_lightning,
+    report,
+    resolve_device,
+    set_threads,
+    trainer_override,
+)
+from graytransfer.bench.loop import (
+    StepRecorder,
+    build_optim,
+    build_plain,
+    seed_all,
+    train_bare,
+)
+from graytransfer.errors import UserError
+
+#: what each Lightning variant adds to the overrides: `lean` has no logger, callbacks or progress
+#: bar; `user` is `python train.py` as it comes (W&B offline, rich progress bar, checkpoints).
+MODES: dict[str, list[str]] = {
+    "lean": ["logger=none", "callbacks=none", "trainer.enable_progress_bar=false"],
+    "user": [],
+}
+BARE = "bare"
+BARE_METRICS = "bare+metrics"
+COLUMNS = (
+    "loop",
+    "runs",
+    "steps",
+    "step_ms",
+    "cycle_ms",
+    "images_per_s",
+    "epoch_s",
+    "cycle_ratio",
+    "cycle_ratio_range",
+    "epoch_ratio",
+)
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m graytransfer.bench.overhead", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument("--device", default="cpu", help="cpu | cuda | auto (default cpu)")
+    parser.add_argument("--modes", default="lean,user", help="Lightning variants: lean,user")
+    parser.add_argument("--epochs", type=int, default=3, help="epochs per run (first is warm-up)")
+    parser.add_argument("--reps", type=int, default=3, help="interleaved repetitions")
+    parser.add_argument("--warmup", type=int, default=5, help="batches dropped from each run")
+    parser.add_argument("--limit-batches", type=int, default=None, help="batches per epoch")
+    parser.add_argument(
+        "--bare-metrics",
+        action="store_true",
+        help="also run the bare loop with the module's per-step torchmetrics updates",
+    )
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: all)")
+    parser.add_argument("--conf-dir", type=Path, default=None, help="the repository's conf/")
+    parser.add_argument("--out", type=Path, default=default_out("overhead"))
+    parser.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. model=b0")
+    args = parser.parse_args(argv)
+    args.modes = [m for m in args.modes.split(",") if m]
+    unknown = [m for m in args.modes if m not in MODES]
+    if unknown:
+        raise UserError(f"--modes: {unknown} not among {list(MODES)}")
+    if args.epochs < 1 or args.reps < 1 or args.warmup < 0:
+        raise UserError("--epochs and --reps must be at least 1, --warmup at least 0")
+    return args
+
+
+def bench_config(args: argparse.Namespace, device: str, mode: str, out_dir: Path) -> DictConfig:
+    """The composed run config of one loop, with the benchmark's fixed settings."""
+    cfg = compose(
+        [trainer_override(device), *MODES.get(mode, MODES["lean"]), *args.overrides],
+        out_dir,
+        args.conf_dir,
+    )
+    with open_dict(cfg):
+        cfg.trainer.max_epochs = args.epochs
+        cfg.trainer.limit_val_batches = 0
+        cfg.trainer.num_sanity_val_steps = 0
+        cfg.trainer.limit_test_batches = 1
+        cfg.trainer.fast_dev_run = False
+        if args.limit_batches:
+            cfg.trainer.limit_train_batches = args.limit_batches
+    return cfg
+
+
+def run_lightning(args: argparse.Namespace, device: str, mode: str) -> StepRecorder:
+    """`pipeline.train(cfg)` with a `StepTimer` added to the configured callbacks."""
+    from graytransfer.pipeline import train
+
+    with tempfile.TemporaryDirectory(prefix="gt-bench-") as tmp:
+        timer_out = Path(tmp) / "steps.json"
+        cfg = bench_config(args, device, mode, Path(tmp) / "run")
+        with open_dict(cfg):
+            if not cfg.get("callbacks"):
+                cfg.callbacks = {}
+            cfg.callbacks.bench_step_timer = {
+                "_target_": "graytransfer.bench.loop.StepTimer",
+                "out": str(timer_out),
+                "device": device,
+            }
+        train(cfg)
+        return StepRecorder.from_dict(json.loads(timer_out.read_text()))
+
+
+def run_bare(args: argparse.Namespace, device: str, with_metrics: bool) -> StepRecorder:
+    """The same parts trained by a hand-written loop over the same data module's loader."""
+    from graytransfer.module import classification_metrics
+    from graytransfer.pipeline import build_data
+
+    with tempfile.TemporaryDirectory(prefix="gt-bench-") as tmp:
+        cfg = bench_config(args, device, "lean", Path(tmp) / "run")
+        seed_all(cfg.seed)
+        backbone = instantiate(cfg.model)
+        data = build_data(cfg, backbone)
+        model = build_plain(cfg, backbone, data.num_classes).to(device)
+        loader = data.train_dataloader()
+        per_epoch = min(len(loader), args.limit_batches or len(loader))
+        optimizer, scheduler = build_optim(cfg, model, per_epoch * args.epochs)
+        on_logits = on_epoch_end = None
+        if with_metrics:
+            metrics = classification_metrics(data.num_classes, "train/").to(device)
+
+            def on_logits(logits, labels):
+                metrics.update(logits.softmax(dim=-1), labels)
+
+            def on_epoch_end():
+                metrics.compute()
+                metrics.reset()
+
+        return train_bare(
+            model,
+            loader,
+            optimizer,
+            scheduler,
+            epochs=args.epochs,
+            device=device,
+            precision=str(cfg.trainer.precision),
+            label_smoothing=float(cfg.get("label_smoothing", 0.0)),
+            limit_batches=args.limit_batches,
+            on_logits=on_logits,
+            on_epoch_end=on_epoch_end,
+        )
+
+
+def summarise(
+    records: dict[str, list[StepRecorder]], warmup: int, batch_size: int
+) -> list[dict[str, Any]]:
+    """One row per loop: medians pooled over runs, and ratios to the bare loop (the median of
+    the per-repetition ratios, with their range)."""
+    bare = records[BARE]
+    bare_cycle = median([c for r in bare for c in r.cycles(warmup)])
+    bare_epoch = median([w for r in bare for w in r.epoch_walls()])
+    rows = []
+    for loop, runs in records.items():
+        cycles = [c for r in runs for c in r.cycles(warmup)]
+        walls = [w for r in runs for w in r.epoch_walls()]
+        cycle_ms = median(cycles)
+        per_rep = [
+            median(r.cycles(warmup)) / median(b.cycles(warmup))
+            for r, b in zip(runs, bare, strict=True)
+            if r.cycles(warmup) and b.cycles(warmup)
+        ]
+        epoch_s = median(walls)
+        rows.append(
+            {
+                "loop": loop,
+                "runs": len(runs),
+                "steps": sum(len(r.cycles(warmup)) for r in runs),
+                "step_ms": _ms(median([s for r in runs for s in r.steps(warmup)])),
+                "cycle_ms": _ms(cycle_ms),
+                "images_per_s": batch_size / cycle_ms if cycle_ms else None,
+                "epoch_s": epoch_s,
+                "cycle_ratio": median(per_rep),
+                "cycle_ratio_pooled": cycle_ms / bare_cycle if cycle_ms and bare_cycle else None,
+                "cycle_ratio_range": (
+                    f"{min(per_rep):.3f}-{max(per_rep):.3f}" if per_rep else None
+                ),
+                "epoch_ratio": epoch_s / bare_epoch if epoch_s and bare_epoch else None,
+                "cycles_s": cycles,
+                "epoch_walls_s": walls,
+            }
+        )
+    return rows
+
+
+def _ms(seconds: float | None) -> float | None:
+    return seconds * 1000 if seconds is not None else None
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    args = parse_args(argv)
+    device = resolve_device(args.device)
+    set_threads(args.threads)
+    quiet_lightning()
+    loops = [BARE, *([BARE_METRICS] if args.bare_metrics else []), *args.modes]
+    records: dict[str, list[StepRecorder]] = {loop: [] for loop in loops}
+    for rep in range(args.reps):
+        shift = rep % len(loops)
+        for loop in loops[shift:] + loops[:shift]:
+            print(f"[overhead] repetition {rep + 1}/{args.reps}: {loop}", flush=True)
+            if loop in (BARE, BARE_METRICS):
+                records[loop].append(run_bare(args, device, with_metrics=loop == BARE_METRICS))
+            else:
+                records[loop].append(run_lightning(args, device, loop))
+    cfg = bench_config(args, device, "lean", Path(tempfile.gettempdir()) / "gt-bench-unused")
+    batch_size = int(cfg.data.batch_size)
+    rows = summarise(records, args.warmup, batch_size)
+    settings = {
+        "overrides": args.overrides,
+        "model": str(cfg.model.name),
+        "adapt": str(cfg.adapt._target_),
+        "image_size": cfg.data.get("image_size"),
+        "batch_size": batch_size,
+        "precision": str(cfg.trainer.precision),
+        "epochs": args.epochs,
+        "reps": args.reps,
+        "warmup_batches": args.warmup,
+        "limit_batches": args.limit_batches,
+        "modes": {m: MODES[m] for m in args.modes},
+    }
+    lean = next((r for r in rows if r["loop"] == "lean"), None)
+    summary = {"goal": "cycle_ratio <= 1.03 on CPU"}
+    if lean:
+        summary["lean_cycle_ratio"] = lean["cycle_ratio"]
+        summary["lean_epoch_ratio"] = lean["epoch_ratio"]
+    notes = [
+        "step = fetched batch on device -> after optimiser+schedule step; cycle = batch start "
+        "to next batch start (fetch, hooks and logging included); epoch = epoch start to next "
+        "epoch start (end-of-epoch metrics/checkpoints included); validation off in all loops",
+        "ratios: median over repetitions of (loop median / bare median in the same repetition)",
+    ]
+    return report(
+        "overhead", machine_info(device), settings, rows, COLUMNS, args.out, summary, notes
+    )
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except UserError as err:
+        raise SystemExit(f"graytransfer.bench: error: {err}") from None
