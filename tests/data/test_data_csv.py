@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -29,7 +31,7 @@ def test_split_column_and_relative_paths(tmp_path):
         rows.append((f"img/{i}.png", label, "val" if i in (0, 1, 2) else ""))
     data = make(write_csv(tmp_path / "list.csv", rows), test_split=0.25)
     assert data.class_names == ["normal", "pneumonia"]
-    assert sorted(p.name for p in data.val_set.paths) == ["0.png", "1.png", "2.png"]
+    assert sorted(Path(p).name for p in data.val_set.ids) == ["0.png", "1.png", "2.png"]
     assert len(data.train_set) + len(data.test_set) == 9 and len(data.test_set) == 3
     assert data.train_set[0][0].dtype == torch.uint8
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -31,7 +32,7 @@ def test_stratified_split_sizes_and_uint8_batches(tmp_path):
     assert images.dtype == torch.uint8 and tuple(images.shape) == (8, 1, 16, 16)
     assert labels.dtype == torch.int64
     again = make(tmp_path, val_split=0.2, test_split=0.1)
-    assert again.val_set.paths == data.val_set.paths  # the seed fixes the split
+    assert again.val_set.ids == data.val_set.ids  # the seed fixes the split
 
 
 def test_explicit_split_folders(tmp_path):
@@ -39,7 +40,7 @@ def test_explicit_split_folders(tmp_path):
     class_folders(tmp_path / "val", {"x": 2, "y": 1})
     data = make(tmp_path, test_split=0.25)
     assert [len(data.train_set), len(data.val_set), len(data.test_set)] == [9, 3, 3]
-    assert all("val" in str(p.parent.parent.name) for p in data.val_set.paths)
+    assert all(Path(p).parent.parent.name == "val" for p in data.val_set.ids)
 
 
 def test_mixed_formats_in_one_folder(tmp_path):
@@ -48,8 +49,8 @@ def test_mixed_formats_in_one_folder(tmp_path):
     write_16bit(tmp_path / "b" / "16bit.tif", np.full((20, 20), 32768))
     write_png8(tmp_path / "b" / "8bit.bmp", np.full((20, 20), 7))
     data = make(tmp_path, val_split=0.0, test_split=0.0)
-    values = {p.name + p.parent.name: int(data.train_set[i][0].float().mean()) for i, p in
-              enumerate(data.train_set.paths)}  # fmt: skip
+    values = {Path(p).name + Path(p).parent.name: int(data.train_set[i][0].float().mean())
+              for i, p in enumerate(data.train_set.ids)}  # fmt: skip
     assert values == {"8bit.pnga": 64, "16bit.pnga": 255, "16bit.tifb": 128, "8bit.bmpb": 7}
 
 
@@ -96,9 +97,17 @@ def test_missing_root_and_no_classes(tmp_path):
         make(tmp_path)
 
 
+def test_cache_auto_keeps_small_sets_in_memory(tmp_path):
+    data = make(class_folders(tmp_path, {"a": 3, "b": 3}), val_split=0.0, test_split=0.0)
+    assert data.cache and data.train_set.images.dtype == torch.uint8
+    with pytest.raises(UserError, match="data.cache"):
+        make(tmp_path, cache="sometimes")
+
+
 def test_cache_gives_the_same_images_as_files(tmp_path):
     class_folders(tmp_path, {"a": 5, "b": 5}, size=(30, 17))
-    files = make(tmp_path, image_size=[12, 20], val_split=0.2, test_split=0.0)
+    files = make(tmp_path, image_size=[12, 20], val_split=0.2, test_split=0.0, cache=False)
+    assert not files.cache and hasattr(files.train_set, "paths")
     cached = make(tmp_path, image_size=[12, 20], val_split=0.2, test_split=0.0, cache=True)
     assert cached.train_set.ids == files.train_set.ids
     for i in range(len(files.train_set)):
@@ -146,7 +155,7 @@ def test_save_split_records_classes_and_every_image(tmp_path):
 def test_workers_load_the_same_batches(tmp_path):
     class_folders(tmp_path, {"a": 6, "b": 6})
     serial = make(tmp_path, val_split=0.0, test_split=0.5)
-    parallel = make(tmp_path, val_split=0.0, test_split=0.5, num_workers=2)
+    parallel = make(tmp_path, val_split=0.0, test_split=0.5, num_workers=2, cache=False)
     loader = parallel.test_dataloader()
     assert loader.persistent_workers and loader.num_workers == 2
     assert torch.equal(next(iter(loader))[0], next(iter(serial.test_dataloader()))[0])

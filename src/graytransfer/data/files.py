@@ -14,6 +14,10 @@ from graytransfer.data.images import ImageFiles, check_scale16, decode_gray
 from graytransfer.data.memory import InMemoryImages
 from graytransfer.data.scan import BadFile, check_on_bad_file, report_bad_files, scan_files
 from graytransfer.data.split import stratified_split
+from graytransfer.errors import UserError
+
+#: `cache=auto` keeps decoded images in memory up to this many bytes
+CACHE_AUTO_BYTES = 2 * 1024**3
 
 #: split name -> (paths, labels)
 Items = dict[str, tuple[list[Path], list[int]]]
@@ -26,8 +30,9 @@ class FileDataModule(GrayscaleDataModule):
     `dicom_window`: `[center, width]` for DICOM files, or null for the file's own window.
     `on_bad_file`: `error` (stop, naming every bad file) or `skip` (one warning with the count).
     `scan`: decode every file once before training (on all CPUs); `false` trusts the files.
-    `cache`: keep the decoded, resized uint8 images in memory (N x H x W bytes) so later epochs
-    decode nothing; implies the scan.
+    `cache`: keep the decoded, resized uint8 images in memory (N x H x W bytes) so that epochs
+    decode nothing (the scan decodes them anyway); `auto` does so when they fit in
+    `CACHE_AUTO_BYTES` (2 GiB). Augmentation then works on the resized images.
     """
 
     def __init__(
@@ -42,7 +47,7 @@ class FileDataModule(GrayscaleDataModule):
         dicom_window: Sequence[float] | None = None,
         on_bad_file: str = "error",
         scan: bool = True,
-        cache: bool = False,
+        cache: bool | str = "auto",
         **kwargs,
     ) -> None:
         super().__init__(image_size, batch_size, num_workers, seed, **kwargs)
@@ -52,7 +57,10 @@ class FileDataModule(GrayscaleDataModule):
         self.dicom_window = list(dicom_window) if dicom_window is not None else None
         self.on_bad_file = check_on_bad_file(on_bad_file)
         self.scan = scan
-        self.cache = cache
+        if cache not in (True, False, "auto"):
+            raise UserError(f"data.cache: {cache!r} is not true, false or auto")
+        self.cache_setting = cache
+        self.cache = False
 
     def _decode(self, path: Path) -> np.ndarray:
         return decode_gray(path, self.image_size, self.scale16, self.dicom_window)
@@ -65,6 +73,10 @@ class FileDataModule(GrayscaleDataModule):
         order = [s for s in SPLITS if s in items]
         paths = [p for s in order for p in items[s][0]]
         cached: dict[Path, np.ndarray] = {}
+        footprint = len(paths) * self.image_size[0] * self.image_size[1]
+        self.cache = self.cache_setting is True or (
+            self.cache_setting == "auto" and footprint <= CACHE_AUTO_BYTES
+        )
         bad = list(bad)
         if self.scan or self.cache:
             threads = os.cpu_count() or 1
