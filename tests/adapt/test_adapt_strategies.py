@@ -68,7 +68,7 @@ def test_stem_strategies_refuse_models_without_a_conv_stem(strategy):
     with pytest.raises(UserError, match="no layer 'stem.nope'"):
         strategy.adapt(net, dataclasses.replace(dc, first_conv="stem.nope"))
     Sum().adapt(net, dc)  # now a 1-channel stem: adapting it again is refused
-    with pytest.raises(UserError, match="takes 1 channels"):
+    with pytest.raises(UserError, match="takes 1 channels in 1 group"):
         strategy.adapt(net, dc)
 
 

@@ -54,7 +54,7 @@ class GrayToFloat(nn.Module):
         exact values, not from the float32 copies (float64 paths stay exact to ~1e-16)."""
         super()._apply(fn, recurse)
         with torch.no_grad():
-            for buffer, values in zip((self.mean, self.std), self._values):
+            for buffer, values in zip((self.mean, self.std), self._values, strict=True):
                 exact = torch.tensor(values, dtype=torch.float64).view_as(buffer)
                 buffer.copy_(exact.to(buffer.device))
         return self

@@ -25,14 +25,20 @@ import torch
 from torch import nn
 
 from graytransfer.adapt.base import GrayToFloat, Strategy, channel_mean_std
-from graytransfer.adapt.stem import check_reproducible, find_stem, replace_module, stem_conv
+from graytransfer.adapt.stem import (
+    StemWrapper,
+    check_reproducible,
+    find_rgb_stem,
+    replace_module,
+    stem_conv,
+)
 from graytransfer.backbone import BackboneDataConfig
 
 #: how many (H, W, dtype, device) offset maps a folded stem keeps
 CACHE_SIZE = 8
 
 
-class FoldedStem(nn.Module):
+class FoldedStem(StemWrapper):
     """A 1-channel stem: `conv(x, W') + b - conv(1, U)`, the offset map cached per input size."""
 
     def __init__(self, conv: nn.Conv2d, mean: Sequence[float], std: Sequence[float]) -> None:
@@ -84,7 +90,7 @@ class Fold(Strategy):
 
     def adapt(self, backbone: nn.Module, data: BackboneDataConfig) -> nn.Module:
         mean, std = channel_mean_std(data, self.mean, self.std)
-        stem = find_stem(backbone, data.first_conv)
+        stem = find_rgb_stem(backbone, data.first_conv)
         check_reproducible(stem)
         replace_module(backbone, data.first_conv, FoldedStem(stem, mean, std))
         return GrayToFloat(mean=(0.0,), std=(1.0,))

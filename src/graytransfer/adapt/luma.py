@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from graytransfer.adapt.base import GrayToFloat, Strategy, gray_mean_std
-from graytransfer.adapt.stem import find_stem, set_stem_weight
+from graytransfer.adapt.stem import find_rgb_stem, set_stem_weight
 from graytransfer.backbone import BackboneDataConfig
 
 BT601 = (0.299, 0.587, 0.114)
@@ -20,7 +20,7 @@ class Luma(Strategy):
     name = "luma"
 
     def adapt(self, backbone: nn.Module, data: BackboneDataConfig) -> nn.Module:
-        stem = find_stem(backbone, data.first_conv)
+        stem = find_rgb_stem(backbone, data.first_conv)
         luma = torch.tensor(BT601, dtype=stem.weight.dtype, device=stem.weight.device)
         weight = 3.0 * (stem.weight * luma.view(1, 3, 1, 1)).sum(dim=1, keepdim=True)
         set_stem_weight(stem, weight)

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from graytransfer.adapt.base import GrayToFloat, Strategy, gray_mean_std
-from graytransfer.adapt.stem import find_stem, set_stem_weight
+from graytransfer.adapt.stem import find_rgb_stem, set_stem_weight
 from graytransfer.backbone import BackboneDataConfig
 
 
@@ -17,7 +17,7 @@ class Scratch(Strategy):
     name = "scratch"
 
     def adapt(self, backbone: nn.Module, data: BackboneDataConfig) -> nn.Module:
-        stem = find_stem(backbone, data.first_conv)
+        stem = find_rgb_stem(backbone, data.first_conv)
         weight = torch.empty_like(stem.weight[:, :1])
         nn.init.kaiming_normal_(weight, mode="fan_out", nonlinearity="relu")
         bias = torch.zeros_like(stem.bias) if stem.bias is not None else None

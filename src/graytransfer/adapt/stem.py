@@ -11,9 +11,15 @@ from torch import nn
 from graytransfer.errors import UserError
 
 
+class StemWrapper(nn.Module):
+    """A module that replaced the stem conv and keeps it as `self.conv` (e.g. the folded stem)."""
+
+    conv: nn.Conv2d
+
+
 def find_stem(model: nn.Module, first_conv: str) -> nn.Conv2d:
     """The conv named by `pretrained_cfg["first_conv"]` (e.g. `conv_stem`, `conv1`,
-    `patch_embed.proj`), checked to be an ungrouped Conv2d taking 3 channels."""
+    `patch_embed.proj`), looking inside a `StemWrapper` a strategy may have put there."""
     if not first_conv:
         raise UserError(
             f"{type(model).__name__} names no first conv in its pretrained_cfg, so a strategy "
@@ -23,16 +29,26 @@ def find_stem(model: nn.Module, first_conv: str) -> nn.Conv2d:
         conv = model.get_submodule(first_conv)
     except AttributeError as err:
         raise UserError(f"the model has no layer '{first_conv}' (its first_conv)") from err
+    if isinstance(conv, StemWrapper):
+        conv = conv.conv
     if not isinstance(conv, nn.Conv2d):
         raise UserError(
             f"first layer '{first_conv}' is a {type(conv).__name__}, not a Conv2d: a strategy "
             "that rewrites the stem cannot apply; use adapt=repeat"
         )
-    if conv.in_channels != 3 or conv.groups != 1:
+    return conv
+
+
+def find_rgb_stem(model: nn.Module, first_conv: str) -> nn.Conv2d:
+    """`find_stem`, checked to be an unwrapped, ungrouped Conv2d taking 3 channels: the
+    pretrained stem a strategy may rewrite."""
+    conv = find_stem(model, first_conv)
+    wrapped = model.get_submodule(first_conv) is not conv
+    if wrapped or conv.in_channels != 3 or conv.groups != 1:
         raise UserError(
             f"first layer '{first_conv}' takes {conv.in_channels} channels in {conv.groups} "
-            "group(s), not 3 RGB channels in one: a strategy that rewrites the stem cannot apply; "
-            "use adapt=repeat"
+            "group(s), not 3 RGB channels in one (already adapted?): a strategy that rewrites "
+            "the stem cannot apply; use adapt=repeat"
         )
     return conv
 

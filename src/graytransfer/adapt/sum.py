@@ -7,7 +7,7 @@ from __future__ import annotations
 from torch import nn
 
 from graytransfer.adapt.base import GrayToFloat, Strategy, gray_mean_std
-from graytransfer.adapt.stem import find_stem, set_stem_weight
+from graytransfer.adapt.stem import find_rgb_stem, set_stem_weight
 from graytransfer.backbone import BackboneDataConfig
 
 
@@ -17,7 +17,7 @@ class Sum(Strategy):
     name = "sum"
 
     def adapt(self, backbone: nn.Module, data: BackboneDataConfig) -> nn.Module:
-        stem = find_stem(backbone, data.first_conv)
+        stem = find_rgb_stem(backbone, data.first_conv)
         set_stem_weight(stem, stem.weight.sum(dim=1, keepdim=True))
         mean, std = gray_mean_std(data)
         return GrayToFloat(mean=(mean,), std=(std,))
