@@ -1,11 +1,9 @@
 """Train a grayscale classifier: `python train.py adapt=repeat model=b5`, sweeps with `-m`."""
 
-import sys
-
 import hydra
 from omegaconf import DictConfig
 
-from graytransfer.errors import UserError
+from graytransfer.cli import exit_on_user_error
 from graytransfer.pipeline import train
 from graytransfer.sweep import run_job
 
@@ -14,11 +12,7 @@ from graytransfer.sweep import run_job
 def main(cfg: DictConfig) -> float:
     """Returns the monitored metric's best value for Hydra sweepers (a finite worst value for a
     failed or diverged job of a multirun, which is recorded and does not stop the sweep)."""
-    try:
-        return run_job(cfg, train)
-    except UserError as err:
-        print(f"graytransfer: error: {err}", file=sys.stderr)
-        raise SystemExit(2) from None
+    return exit_on_user_error(lambda: run_job(cfg, train))
 
 
 if __name__ == "__main__":

@@ -96,6 +96,34 @@ class ResumableCheckpoint(ModelCheckpoint):
             for logger in trainer.loggers:
                 logger.after_save_checkpoint(proxy(self))
 
+    _last_step_of_last: int = -1
+
+    def _save_last_checkpoint(self, trainer: L.Trainer, monitor_candidates: dict) -> None:
+        super()._save_last_checkpoint(trainer, monitor_candidates)
+        self._last_step_of_last = trainer.global_step
+
+    def _refresh_last(self, trainer: L.Trainer) -> None:
+        """Lightning writes `last.ckpt` only when a best checkpoint was written too; a resumable
+        run needs it after every epoch, whether the monitored metric improved or not."""
+        if (
+            self.save_last
+            and self._last_step_of_last != trainer.global_step
+            and not trainer.fast_dev_run
+            and not trainer.sanity_checking
+            and trainer.state.fn == "fit"
+        ):
+            self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        super().on_validation_end(trainer, pl_module)
+        if not self._should_save_on_train_epoch_end(trainer):
+            self._refresh_last(trainer)
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        super().on_train_epoch_end(trainer, pl_module)
+        if self._should_save_on_train_epoch_end(trainer):
+            self._refresh_last(trainer)
+
     def state_dict(self) -> dict[str, Any]:
         return {**super().state_dict(), "rng": rng_states()}
 
@@ -123,8 +151,9 @@ class ResumableCheckpoint(ModelCheckpoint):
             what = "SIGTERM" if isinstance(exception, SIGTERMException) else "Ctrl-C"
             run_dir = Path(self.last_model_path).parent.parent
             print(
-                f"graytransfer: stopped by {what} at epoch {trainer.current_epoch}, step "
-                f"{trainer.global_step}; saved {self.last_model_path}. Continue with the same "
-                f"command plus `hydra.run.dir={run_dir} ckpt_path=last` (or `resume=auto`)",
+                f"graytransfer: stopped by {what} after {trainer.current_epoch} finished "
+                f"epoch(s), step {trainer.global_step}; saved {self.last_model_path}. Continue "
+                f"with the same command plus `hydra.run.dir={run_dir} ckpt_path=last` (or "
+                "`resume=auto`)",
                 flush=True,
             )

@@ -6,6 +6,7 @@ The module holds the science (what is computed and measured); the Trainer holds 
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import Any
 
@@ -137,6 +138,19 @@ class GrayscaleClassifier(L.LightningModule):
     def predict_step(self, batch, batch_idx: int) -> torch.Tensor:
         images = batch[0] if isinstance(batch, (tuple, list)) else batch
         return self(images).softmax(dim=-1)
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Every checkpoint says how to use it without the run's config files: the strategy, the
+        class names, the data config of the weights and the image size the model was trained at
+        (the resolved run config is in `hyper_parameters.config`)."""
+        datamodule = getattr(self._trainer, "datamodule", None) if self._trainer else None
+        size = getattr(datamodule, "image_size", None)
+        checkpoint["graytransfer"] = {
+            "strategy": self.strategy_name,
+            "class_names": list(self.hparams.class_names or []),
+            "image_size": list(size) if size is not None else None,
+            "data_config": dataclasses.asdict(self.data_config),
+        }
 
     def configure_optimizers(self) -> dict[str, Any]:
         # every parameter, frozen ones too (skipped while they have no gradient), so a backbone

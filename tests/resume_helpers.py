@@ -1,0 +1,26 @@
+"""Test-only helpers imported by `python train.py` subprocesses (tests/ is put on PYTHONPATH)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import lightning as L
+
+
+class PauseAfterEpoch(L.Callback):
+    """After epoch `epoch` (its checkpoints written) touch `marker` and wait for SIGTERM, so a test
+    can send the signal at a known point of a real training process."""
+
+    def __init__(self, marker: str, epoch: int = 0, timeout_s: float = 120.0) -> None:
+        self.marker = Path(marker)
+        self.epoch = epoch
+        self.timeout_s = timeout_s
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.current_epoch != self.epoch:
+            return
+        self.marker.write_text(str(trainer.global_step))
+        deadline = time.monotonic() + self.timeout_s
+        while not trainer.received_sigterm and time.monotonic() < deadline:
+            time.sleep(0.05)
