@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from conftest import compose_config
 
 from graytransfer.errors import UserError
@@ -126,7 +125,7 @@ def test_sigterm_then_resume_matches_an_uninterrupted_run(tmp_path: Path) -> Non
 
 
 def make_run(base: Path, name: str, key: str, finished: bool = False, age_s: float = 0) -> Path:
-    """A run folder as train.py leaves it: resume.json, checkpoints/last.ckpt, maybe metrics.json."""
+    """A run folder as train.py leaves it: resume.json, last.ckpt and maybe metrics.json."""
     run = base / "train" / "runs" / name
     (run / "checkpoints").mkdir(parents=True)
     (run / RUN_FILE).write_text(json.dumps({"experiment": key, "wandb_id": name}))
