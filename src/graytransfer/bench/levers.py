@@ -54,6 +54,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--image-size", default="native", help="'native' or an int")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--levers", default=",".join(LEVERS), help="subset of " + ",".join(LEVERS))
+    parser.add_argument(
+        "--compile-backend", default="inductor", help="torch.compile backend (default inductor)"
+    )
     parser.add_argument("--steps", type=int, default=20, help="timed steps per run")
     parser.add_argument("--warmup", type=int, default=5, help="untimed steps first")
     parser.add_argument("--reps", type=int, default=2, help="interleaved repetitions")
@@ -100,7 +103,7 @@ def run_variant(args: argparse.Namespace, device: str, on: set[str], tmp: Path) 
     if "channels_last" in on:
         model = model.to(memory_format=torch.channels_last)
     if "compile" in on:
-        model.backbone = torch.compile(model.backbone)
+        model.backbone = torch.compile(model.backbone, backend=args.compile_backend)
     images, labels = synthetic_batch(args.batch_size, size)
     batch = (images.to(device), labels.to(device))
     optimizer, scheduler = build_optim(cfg, model, args.warmup + args.steps)
@@ -132,19 +135,23 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     if args.device not in ("cuda", "cpu", "none"):
         raise UserError(f"--device: '{args.device}' is not one of auto, cpu, cuda")
     set_threads(args.threads)
+    if args.device == "cuda":
+        torch.backends.cudnn.benchmark = True
     chosen = variants(args.levers)
     info = machine_info(args.device)
     settings: dict[str, Any] = {
         "model": args.model,
         "batch_size": args.batch_size,
         "levers": args.levers,
+        "compile_backend": args.compile_backend,
         "steps": args.steps,
         "warmup": args.warmup,
         "reps": args.reps,
         "overrides": args.overrides,
+        "cudnn_benchmark": args.device == "cuda",
     }
     if args.device == "none":
-        rows = [{"variant": name} for name in chosen]
+        rows = [{c: None for c in COLUMNS} | {"variant": name} for name in chosen]
         summary = {"measured": False, "reason": "no GPU"}
         notes = ["no GPU: nothing measured (run on a GPU, or --device cpu for information)"]
         return report("levers", info, settings, rows, COLUMNS, args.out, summary, notes)
