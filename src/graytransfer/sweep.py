@@ -84,8 +84,9 @@ def objective(record: Mapping[str, Any], cfg: DictConfig) -> float:
 
 def failure_record(cfg: DictConfig, error: BaseException) -> dict[str, Any]:
     """What `metrics.json` says about a job that raised."""
+    diverged = type(error).__name__ == "LossNotFinite"  # graytransfer.guards.NanGuard stopped it
     return {
-        "status": "failed",
+        "status": "diverged" if diverged else "failed",
         "error": f"{type(error).__name__}: {error}",
         "traceback": "".join(traceback.format_exception(error)),
         "seed": cfg.get("seed"),
