@@ -24,3 +24,16 @@ class PauseAfterEpoch(L.Callback):
         deadline = time.monotonic() + self.timeout_s
         while not trainer.received_sigterm and time.monotonic() < deadline:
             time.sleep(0.05)
+
+
+class PoisonAfterEpoch(L.Callback):
+    """After epoch `epoch` (its checkpoints written) set the classifier's bias to NaN, so the next
+    training step's loss is NaN: a diverged run, made on purpose and at a known step."""
+
+    def __init__(self, epoch: int = 0) -> None:
+        self.epoch = epoch
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.current_epoch == self.epoch:
+            last = [m for m in pl_module.head.modules() if hasattr(m, "bias")][-1]
+            last.bias.data.fill_(float("nan"))

@@ -1,0 +1,50 @@
+"""A tiny trained run shared by the evaluate, predict, export and bad-input tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import CONF, compose_config
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from omegaconf import DictConfig, open_dict
+
+from graytransfer.pipeline import train
+
+#: timm's test EfficientNet at 16x16 on the digits, deterministic, a few batches an epoch
+TINY = [
+    "model=timm",
+    "model.name=test_efficientnet",
+    "model.pretrained=false",
+    "data.image_size=16",
+    "data.batch_size=32",
+    "trainer.max_epochs=2",
+    "+trainer.limit_train_batches=3",
+    "+trainer.limit_val_batches=2",
+    "trainer.deterministic=true",
+    "trainer.enable_progress_bar=false",
+    "trainer.log_every_n_steps=1",
+    "callbacks=[model_checkpoint,nan_guard]",
+    "seed=3",
+]
+
+
+def compose_task(config_name: str, overrides: list[str], output_dir: Path) -> DictConfig:
+    """The real `conf/<config_name>.yaml` (evaluate, predict, export) writing into `output_dir`."""
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose(config_name=config_name, overrides=overrides)
+    with open_dict(cfg):
+        cfg.paths.output_dir = str(output_dir)
+        cfg.paths.log_dir = str(output_dir / "logs")
+    return cfg
+
+
+@pytest.fixture(scope="session")
+def trained_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
+    """(run folder, metrics.json record) of a finished tiny run with best.ckpt and last.ckpt."""
+    run_dir = tmp_path_factory.mktemp("trained") / "run"
+    info = train(compose_config([*TINY, "logger=wandb"], run_dir))
+    return run_dir, info
