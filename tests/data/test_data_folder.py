@@ -64,7 +64,7 @@ def test_bad_files_stop_the_run_naming_every_one(tmp_path):
         make(tmp_path)
     message = str(err.value)
     assert message.startswith("4 bad file(s)") and "\n" not in message
-    for name in ("001.png", "zero.png", "text.jpg", "empty (empty class folder"):
+    for name in ("001.png' cannot be read", "zero.png", "text.jpg", "empty' holds no images"):
         assert name in message
     assert "data.on_bad_file=skip" in message
 

@@ -41,7 +41,7 @@ def scan_classes(root: Path) -> tuple[list[str], list[Path], list[int], list[Bad
             elif p.is_file() and not p.name.startswith("."):
                 ignored += 1
         if not files:
-            empty.append(BadFile(root / name, "empty class folder: no .png/.jpg/.bmp/.tif/.dcm"))
+            empty.append(BadFile(root / name, "holds no images (.png .jpg .bmp .tif .dcm)"))
         paths += files
         labels += [label] * len(files)
     if ignored:

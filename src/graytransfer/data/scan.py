@@ -27,7 +27,7 @@ class BadFile:
     reason: str
 
     def __str__(self) -> str:
-        return f"{self.path} ({self.reason})"
+        return f"'{self.path}' {self.reason}"
 
 
 @dataclass
@@ -64,7 +64,7 @@ def scan_files(
             raise
         except Exception as err:  # any decoder failure makes the file bad; the reason says which
             reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-            return None, f"{type(err).__name__}: {reason}"
+            return None, f"cannot be read ({type(err).__name__}: {reason})"
         return (image if keep else None), None
 
     threads = max(1, threads)
