@@ -114,7 +114,7 @@ def load_state_file(path: str | os.PathLike, *, trust: bool = False) -> dict[str
 
 def _needs_unpickling(err: Exception) -> bool:
     """True when `torch.load(weights_only=True)` refused a global (not a corrupt file)."""
-    return isinstance(err, pickle.UnpicklingError) and "weights_only" in str(err)
+    return isinstance(err, pickle.UnpicklingError) and "Unsupported global" in str(err)
 
 
 def _first_line(err: Exception) -> str:
