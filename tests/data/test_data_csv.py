@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 import torch
+from datafiles import noise, truncate, write_16bit, write_png8
 
 from graytransfer.data import CsvDataModule
 from graytransfer.errors import UserError
-from tests.data.imagefiles import noise, truncate, write_16bit, write_png8
 
 
 def write_csv(path, rows, header="path,label,split"):

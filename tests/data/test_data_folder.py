@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from datafiles import class_folders, noise, truncate, write_16bit, write_png8
 
 from graytransfer.data import FolderDataModule
 from graytransfer.errors import UserError
-from tests.data.imagefiles import class_folders, noise, truncate, write_16bit, write_png8
 
 
 def make(root, **kwargs) -> FolderDataModule:

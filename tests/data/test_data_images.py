@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from datafiles import truncate, write_16bit, write_png8
 from PIL import Image
 
 from graytransfer.data.images import decode_gray, high_depth_to_uint8, read_gray
 from graytransfer.errors import UserError
-from tests.data.imagefiles import truncate, write_16bit, write_png8
 
 
 def test_8bit_png_values_are_kept_exactly(tmp_path):

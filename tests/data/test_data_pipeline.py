@@ -7,11 +7,11 @@ import json
 from pathlib import Path
 
 import pytest
+from datafiles import class_folders
 from hydra.utils import instantiate
 
 from graytransfer.data import GrayscaleDataModule
 from graytransfer.pipeline import train
-from tests.data.imagefiles import class_folders
 
 CONF_DATA = Path(__file__).resolve().parents[2] / "conf" / "data"
 
