@@ -67,9 +67,18 @@ def run_onnx(path: Path, images: torch.Tensor) -> np.ndarray:
 
 
 def export_torchscript(module: nn.Module, example: torch.Tensor, path: Path) -> None:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        traced = torch.jit.trace(module, example, check_trace=False)
+    """Trace to TorchScript. Lightning's `_jit_is_scripting` flag keeps the tracer from touching
+    the module's `trainer` property (as `LightningModule.to_torchscript` does)."""
+    flagged = [m for m in module.modules() if hasattr(m, "_jit_is_scripting")]
+    for each in flagged:
+        each._jit_is_scripting = True
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            traced = torch.jit.trace(module, example, check_trace=False)
+    finally:
+        for each in flagged:
+            each._jit_is_scripting = False
     traced.save(str(path))
 
 
