@@ -15,6 +15,7 @@ from lightning.pytorch.utilities import rank_zero_only
 from torch.utils.data import DataLoader, Dataset, WeightedRandomSampler
 
 from graytransfer.data.augment import build_augment
+from graytransfer.distributed import eval_sampler
 from graytransfer.errors import UserError
 
 NATIVE = "native"
@@ -128,7 +129,8 @@ class GrayscaleDataModule(L.LightningDataModule):
     def _loader(self, dataset: Dataset | None, train: bool) -> DataLoader:
         if dataset is None:
             raise RuntimeError(f"{type(self).__name__}.setup() has not been called")
-        sampler = self._sampler() if train else None
+        # under DDP, validation/test score each image once (graytransfer.distributed)
+        sampler = self._sampler() if train else eval_sampler(dataset)
         return DataLoader(
             dataset,
             batch_size=self.batch_size,
