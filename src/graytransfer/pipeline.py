@@ -93,6 +93,25 @@ def _sweep_logger_identity(cfg: DictConfig) -> dict[str, str]:
     return {key: value for key, value in identity.items() if cfg.logger.get(key) is None}
 
 
+def build_model(
+    cfg: DictConfig, backbone: Backbone, data: GrayscaleDataModule
+) -> GrayscaleClassifier:
+    """The classifier the config describes, for `data` (its classes and class weights)."""
+    return GrayscaleClassifier(
+        backbone=backbone,
+        adapt=instantiate(cfg.adapt),
+        head=instantiate(cfg.head),
+        optimizer=instantiate(cfg.optim),
+        scheduler=instantiate(cfg.scheduler) if cfg.get("scheduler") else None,
+        num_classes=data.num_classes,
+        class_names=data.class_names,
+        label_smoothing=cfg.get("label_smoothing", 0.0),
+        config=OmegaConf.to_container(cfg, resolve=True),
+        finetune=instantiate(cfg.finetune) if cfg.get("finetune") else None,
+        class_weights=data.loss_class_weights(),
+    )
+
+
 def build_callbacks(cfg: DictConfig, with_logger: bool) -> list[L.Callback]:
     """The configured callbacks; those that need a logger are dropped when there is none."""
     callbacks = [
@@ -127,19 +146,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     backbone.check_weights_available()
     data = build_data(cfg, backbone)
     data.save_split(output_dir)  # classes.json, split.csv (and bad_files.txt) in the run folder
-    model = GrayscaleClassifier(
-        backbone=backbone,
-        adapt=instantiate(cfg.adapt),
-        head=instantiate(cfg.head),
-        optimizer=instantiate(cfg.optim),
-        scheduler=instantiate(cfg.scheduler) if cfg.get("scheduler") else None,
-        num_classes=data.num_classes,
-        class_names=data.class_names,
-        label_smoothing=cfg.get("label_smoothing", 0.0),
-        config=OmegaConf.to_container(cfg, resolve=True),
-        finetune=instantiate(cfg.finetune) if cfg.get("finetune") else None,
-        class_weights=data.loss_class_weights(),
-    )
+    model = build_model(cfg, backbone, data)
     check_input_size(model, data.image_size, str(cfg.model.name))
     if plan.resuming:
         checkpoint = read_checkpoint(plan.ckpt_path)
