@@ -77,17 +77,25 @@ class IdxDataModule(ArrayDataModule):
         try:
             self.torchvision_download()
         except Exception as err:  # no network, mirror down, disk full: all end the same way
-            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-            raise UserError(self._missing_message(f"; the download failed ({first})")) from err
+            why = " ".join(line.strip() for line in str(err).splitlines() if line.strip())
+            why = (why or type(err).__name__)[:300]
+            raise UserError(self._missing_message(f"; the download failed ({why})")) from err
 
     def _missing_message(self, why: str = "") -> str:
         files = ", ".join(f"{n}[.gz]" for n in self._missing())
         where = " or ".join(str(d) for d in self.search_dirs())
         hint = "" if self.download else "; or set data.download=true when online"
         return (
-            f"data={self.name}: {files} not found in {where}{why}: place these files in "
-            f"{self.search_dirs()[0]}{self._extra_hint()}{hint}"
+            f"data={self.name}: {files} not found in {where}{why}: place these files (from "
+            f"{self.source()}) in {self.search_dirs()[0]}{self._extra_hint()}{hint}"
         )
+
+    def source(self) -> str:
+        """Where torchvision downloads the files from (its first mirror)."""
+        import torchvision.datasets as tvd
+
+        dataset = getattr(tvd, self.folder)
+        return getattr(dataset, "url", None) or dataset.mirrors[0]
 
     def _extra_hint(self) -> str:
         return ""
