@@ -59,6 +59,18 @@ def export_onnx(module: nn.Module, example: torch.Tensor, path: Path, opset: int
         )
 
 
+def require_onnx() -> None:
+    """ONNX export needs the `export` extra; say so instead of an ImportError deep inside."""
+    import importlib.util
+
+    missing = [m for m in ("onnx", "onnxruntime") if importlib.util.find_spec(m) is None]
+    if missing:
+        raise UserError(
+            f"format=onnx needs {' and '.join(missing)}: pip install 'graytransfer[export]' "
+            "(or use format=torchscript)"
+        )
+
+
 def run_onnx(path: Path, images: torch.Tensor) -> np.ndarray:
     import onnxruntime
 
@@ -99,6 +111,8 @@ def export_model(
     """Export, check parity on uint8 input, write the sidecar JSON; return what was checked."""
     if fmt not in FORMATS:
         raise UserError(f"format: '{fmt}' is not one of {', '.join(FORMATS)}")
+    if fmt == "onnx":
+        require_onnx()
     output.parent.mkdir(parents=True, exist_ok=True)
     module = UInt8Classifier(trained.model).eval()
     example = sample_images(trained.image_size, count=2, seed=1)
