@@ -95,8 +95,8 @@ def decode_gray(
             if img.format == "JPEG" and size is not None:
                 side = max(size)
                 img.draft("L", (side, side))
-            img = ImageOps.exif_transpose(img)
             img.load()
+            ImageOps.exif_transpose(img, in_place=True)
             gray = _pil_to_gray(img, scale16)
     if size is not None:
         height, width = size
