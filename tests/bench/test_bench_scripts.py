@@ -151,6 +151,12 @@ def test_levers_on_cpu_measure_every_variant(tmp_path: Path, capsys) -> None:
     rows = {row["variant"]: row for row in written["rows"]}
     assert rows["baseline"]["ratio"] == 1.0
     assert rows["compile"]["compile_s"] is not None
+    assert rows["all"]["overrides"] == [
+        "finetune.channels_last=true",
+        "finetune.compile=true",
+        "finetune.compile_backend=eager",
+        "trainer.precision=bf16-mixed",
+    ]  # the levers are the switches a user flips in the config
     assert all(row["images_per_s"] > 0 for row in rows.values())
     assert written["summary"]["information_only"] == "CPU"
 

@@ -39,7 +39,7 @@ from graytransfer.bench.common import (
     set_threads,
     trainer_override,
 )
-from graytransfer.bench.loop import build_optim, build_plain, seed_all, train_bare
+from graytransfer.bench.loop import build_classifier, build_optim, seed_all, train_bare
 from graytransfer.errors import UserError
 
 FLOAT3 = "float3"
@@ -162,24 +162,25 @@ def run_path(
     """Build the data and model for one path, time the loader alone, then train."""
     from graytransfer.pipeline import build_data
 
-    strategy = None if path == FLOAT3 else path.removeprefix("uint8-")
-    cfg = size_config(args, device, size, tmp, [f"adapt={strategy}"] if strategy else [])
+    strategy = "repeat" if path == FLOAT3 else path.removeprefix("uint8-")
+    cfg = size_config(args, device, size, tmp, [f"adapt={strategy}"])
     seed_all(cfg.seed)
     backbone = instantiate(cfg.model)
     data = build_data(cfg, backbone)
     train_set = data.train_set
+    model = build_classifier(cfg, backbone, data)
     if path == FLOAT3:
-        model = build_plain(cfg, backbone, data.num_classes, adapt=False)
-        weights = model.backbone.pretrained_cfg
-        dataset = PilFloat3(train_set.images, train_set.labels, weights["mean"], weights["std"])
+        # `repeat` leaves the backbone untouched; the loader now does its job on the CPU
+        model.input_adapter = torch.nn.Identity()
+        mean, std = model.data_config.mean, model.data_config.std
+        dataset = PilFloat3(train_set.images, train_set.labels, mean, std)
     else:
-        model = build_plain(cfg, backbone, data.num_classes)
         dataset = train_set
     model = model.to(device)
     loader = make_loader(dataset, cfg, args.workers, device)
     loader_img_s, bytes_per_image = loader_rate(loader, args.limit_batches)
     per_epoch = min(len(loader), args.limit_batches or len(loader))
-    optimizer, scheduler = build_optim(cfg, model, per_epoch * args.epochs)
+    optimizer, scheduler = build_optim(model, per_epoch * args.epochs)
     recorder = train_bare(
         model,
         loader,
@@ -188,6 +189,8 @@ def run_path(
         epochs=args.epochs,
         device=device,
         precision=str(cfg.trainer.precision),
+        label_smoothing=float(cfg.get("label_smoothing", 0.0)),
+        loss_weight=model.loss_weights,
         limit_batches=args.limit_batches,
     )
     images_per_epoch = min(len(dataset), per_epoch * int(cfg.data.batch_size))

@@ -31,8 +31,9 @@ from graytransfer.bench.common import (
     trainer_override,
 )
 from graytransfer.bench.loop import (
+    SyntheticClasses,
+    build_classifier,
     build_optim,
-    build_plain,
     seed_all,
     synthetic_batch,
     train_bare,
@@ -83,6 +84,17 @@ def variants(levers: Sequence[str]) -> dict[str, set[str]]:
     return chosen
 
 
+def lever_overrides(on: set[str], backend: str) -> list[str]:
+    """The config switches a user flips for these levers (`finetune.*`, `trainer.precision`)."""
+    overrides = []
+    if "channels_last" in on:
+        overrides.append("finetune.channels_last=true")
+    if "compile" in on:
+        overrides += ["finetune.compile=true", f"finetune.compile_backend={backend}"]
+    overrides.append(f"trainer.precision={'bf16-mixed' if 'bf16' in on else '32-true'}")
+    return overrides
+
+
 def run_variant(args: argparse.Namespace, device: str, on: set[str], tmp: Path) -> dict[str, Any]:
     """Fresh model with the levers in `on`; warm-up steps (compile happens here), timed steps."""
     cfg = compose(
@@ -90,8 +102,8 @@ def run_variant(args: argparse.Namespace, device: str, on: set[str], tmp: Path) 
             trainer_override(device),
             f"model={args.model}",
             "model.pretrained=false",
-            f"data.batch_size={args.batch_size}",
             *args.overrides,
+            *lever_overrides(on, args.compile_backend),
         ],
         tmp,
         args.conf_dir,
@@ -99,30 +111,20 @@ def run_variant(args: argparse.Namespace, device: str, on: set[str], tmp: Path) 
     seed_all(cfg.seed)
     backbone = instantiate(cfg.model)
     size = backbone.native_size() if args.image_size == "native" else (int(args.image_size),) * 2
-    model = build_plain(cfg, backbone, num_classes=10).to(device)
-    if "channels_last" in on:
-        model = model.to(memory_format=torch.channels_last)
-    if "compile" in on:
-        model.backbone = torch.compile(model.backbone, backend=args.compile_backend)
+    model = build_classifier(cfg, backbone, SyntheticClasses()).to(device)
     images, labels = synthetic_batch(args.batch_size, size)
     batch = (images.to(device), labels.to(device))
-    optimizer, scheduler = build_optim(cfg, model, args.warmup + args.steps)
-    precision = "bf16-mixed" if "bf16" in on else "32-true"
-    common = {
-        "device": device,
-        "precision": precision,
-        "channels_last": "channels_last" in on,
-    }
+    optimizer, scheduler = build_optim(model, args.warmup + args.steps)
+    common = {"device": device, "precision": str(cfg.trainer.precision)}
     warm = train_bare(model, [batch] * args.warmup, optimizer, scheduler, epochs=1, **common)
     timed = train_bare(model, [batch] * args.steps, optimizer, scheduler, epochs=1, **common)
-    steps = timed.steps(0)
-    first = warm.steps(0)[0]
     return {
-        "steps_s": steps,
-        "first_step_s": first,
+        "steps_s": timed.steps(0),
+        "first_step_s": warm.steps(0)[0],
         "image_size": list(size),
         "model": str(cfg.model.name),
         "adapt": str(cfg.adapt._target_),
+        "overrides": lever_overrides(on, args.compile_backend),
     }
 
 
@@ -194,6 +196,7 @@ def lever_rows(runs: dict[str, list[dict[str, Any]]], batch_size: int) -> list[d
                 "images_per_s": batch_size / step,
                 "ratio": base / step,
                 "compile_s": compile_s,
+                "overrides": results[0]["overrides"],
                 "steps_s": [s for r in results for s in r["steps_s"]],
             }
         )

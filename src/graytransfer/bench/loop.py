@@ -6,18 +6,20 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import lightning as L
 import torch
 import torch.nn.functional as F
-from hydra.utils import instantiate
 from omegaconf import DictConfig
 from torch import nn
 
 from graytransfer.backbone import Backbone
 from graytransfer.bench.common import autocast, now, sync
+from graytransfer.finetune import apply_lr_scale, optimizer_param_groups
+from graytransfer.module import GrayscaleClassifier
 
 
 class StepRecorder:
@@ -107,40 +109,42 @@ class StepTimer(L.Callback):
         self.out.write_text(json.dumps(self.recorder.to_dict()))
 
 
-class PlainClassifier(nn.Module):
-    """input module -> backbone features -> head: what `GrayscaleClassifier.forward` computes,
-    as a plain `nn.Module`."""
+@dataclass
+class SyntheticClasses:
+    """Stands in for a data module where a benchmark feeds a fixed batch: what `build_model`
+    reads of the data (class count and names, no loss class weights)."""
 
-    def __init__(self, input_module: nn.Module, backbone: nn.Module, head: nn.Module) -> None:
-        super().__init__()
-        self.input_adapter = input_module
-        self.backbone = backbone
-        self.head = head
+    num_classes: int = 10
 
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.head(self.backbone.forward_features(self.input_adapter(images)))
+    @property
+    def class_names(self) -> list[str]:
+        return [str(i) for i in range(self.num_classes)]
 
-
-def build_plain(
-    cfg: DictConfig, backbone: Backbone, num_classes: int, adapt: Any = None
-) -> PlainClassifier:
-    """The model `GrayscaleClassifier` builds from `cfg`, without Lightning; `adapt` replaces
-    the configured strategy (an object with `.adapt(net, data_config)`), `False` means none
-    (the backbone eats normalised 3-channel float input directly)."""
-    net = backbone.build()
-    data_config = backbone.data_config(net)
-    strategy = instantiate(cfg.adapt) if adapt is None else adapt
-    input_module = nn.Identity() if strategy is False else strategy.adapt(net, data_config)
-    head = instantiate(cfg.head)(num_features=net.num_features, num_classes=num_classes)
-    return PlainClassifier(input_module, net, head)
+    def loss_class_weights(self) -> None:
+        return None
 
 
-def build_optim(cfg: DictConfig, model: nn.Module, total_steps: int):
-    """The configured optimiser and per-step schedule (None when `scheduler` is unset)."""
-    optimizer = instantiate(cfg.optim)(params=[p for p in model.parameters() if p.requires_grad])
+def build_classifier(cfg: DictConfig, backbone: Backbone, data: Any) -> GrayscaleClassifier:
+    """The very `GrayscaleClassifier` that `pipeline.train` builds from `cfg` (used here as a
+    plain `nn.Module`: its forward is input module -> backbone features -> head)."""
+    from graytransfer.pipeline import build_model
+
+    return build_model(cfg, backbone, data)
+
+
+def build_optim(model: GrayscaleClassifier, total_steps: int) -> tuple[Any, Any]:
+    """The optimiser and per-step schedule `GrayscaleClassifier.configure_optimizers` makes
+    (same parameter groups and lr scales), for a loop without a Trainer."""
+    groups = optimizer_param_groups(
+        model.backbone,
+        [m for name, m in model.named_children() if name != "backbone"],
+        model.finetune.layer_decay,
+    )
+    optimizer = model.optimizer_factory(params=groups)
+    apply_lr_scale(optimizer)
     scheduler = None
-    if cfg.get("scheduler"):
-        scheduler = instantiate(cfg.scheduler)(optimizer=optimizer, total_steps=total_steps)
+    if model.scheduler_factory is not None:
+        scheduler = model.scheduler_factory(optimizer=optimizer, total_steps=total_steps)
     return optimizer, scheduler
 
 
@@ -154,8 +158,8 @@ def train_bare(
     device: str,
     precision: str = "32-true",
     label_smoothing: float = 0.0,
+    loss_weight: torch.Tensor | None = None,
     limit_batches: int | None = None,
-    channels_last: bool = False,
     recorder: StepRecorder | None = None,
     on_logits: Callable[[torch.Tensor, torch.Tensor], Any] | None = None,
     on_epoch_end: Callable[[], Any] | None = None,
@@ -174,13 +178,13 @@ def train_bare(
                 break
             images = images.to(device, non_blocking=True)
             labels = labels.to(device, non_blocking=True)
-            if channels_last:
-                images = images.contiguous(memory_format=torch.channels_last)
             recorder.batch_start()
             optimizer.zero_grad(set_to_none=True)
             with autocast(precision, device):
                 logits = model(images)
-                loss = F.cross_entropy(logits.float(), labels, label_smoothing=label_smoothing)
+                loss = F.cross_entropy(
+                    logits, labels, weight=loss_weight, label_smoothing=label_smoothing
+                )
             if on_logits is not None:
                 on_logits(logits, labels)
             if scaler is None:

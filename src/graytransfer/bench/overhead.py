@@ -37,8 +37,8 @@ from graytransfer.bench.common import (
 )
 from graytransfer.bench.loop import (
     StepRecorder,
+    build_classifier,
     build_optim,
-    build_plain,
     seed_all,
     train_bare,
 )
@@ -133,8 +133,8 @@ def run_lightning(args: argparse.Namespace, device: str, mode: str) -> StepRecor
 
 
 def run_bare(args: argparse.Namespace, device: str, with_metrics: bool) -> StepRecorder:
-    """The same parts trained by a hand-written loop over the same data module's loader."""
-    from graytransfer.module import classification_metrics
+    """The same classifier trained by a hand-written loop over the same data module's loader;
+    `with_metrics` adds the module's own per-step metric updates (and epoch-end compute)."""
     from graytransfer.pipeline import build_data
 
     with tempfile.TemporaryDirectory(prefix="gt-bench-") as tmp:
@@ -142,13 +142,13 @@ def run_bare(args: argparse.Namespace, device: str, with_metrics: bool) -> StepR
         seed_all(cfg.seed)
         backbone = instantiate(cfg.model)
         data = build_data(cfg, backbone)
-        model = build_plain(cfg, backbone, data.num_classes).to(device)
+        model = build_classifier(cfg, backbone, data).to(device)
         loader = data.train_dataloader()
         per_epoch = min(len(loader), args.limit_batches or len(loader))
-        optimizer, scheduler = build_optim(cfg, model, per_epoch * args.epochs)
+        optimizer, scheduler = build_optim(model, per_epoch * args.epochs)
         on_logits = on_epoch_end = None
         if with_metrics:
-            metrics = classification_metrics(data.num_classes, "train/").to(device)
+            metrics = model.train_metrics
 
             def on_logits(logits, labels):
                 metrics.update(logits.softmax(dim=-1), labels)
@@ -166,6 +166,7 @@ def run_bare(args: argparse.Namespace, device: str, with_metrics: bool) -> StepR
             device=device,
             precision=str(cfg.trainer.precision),
             label_smoothing=float(cfg.get("label_smoothing", 0.0)),
+            loss_weight=model.loss_weights,
             limit_batches=args.limit_batches,
             on_logits=on_logits,
             on_epoch_end=on_epoch_end,

@@ -34,8 +34,9 @@ from graytransfer.bench.common import (
     trainer_override,
 )
 from graytransfer.bench.loop import (
+    SyntheticClasses,
+    build_classifier,
     build_optim,
-    build_plain,
     seed_all,
     synthetic_batch,
     train_bare,
@@ -102,7 +103,14 @@ def with_device_defaults(args: argparse.Namespace, device: str) -> argparse.Name
 def run_model(args: argparse.Namespace, device: str, name: str, tmp: Path) -> dict[str, Any]:
     """Build one model, train it for warm-up + timed steps, measure its peak memory."""
     cfg = compose(
-        [trainer_override(device), f"model={name}", "model.pretrained=false", *args.overrides],
+        [
+            trainer_override(device),
+            f"model={name}",
+            "model.pretrained=false",
+            f"trainer.precision={args.precision}",
+            f"finetune.channels_last={str(args.channels_last).lower()}",
+            *args.overrides,
+        ],
         tmp,
         args.conf_dir,
     )
@@ -112,16 +120,10 @@ def run_model(args: argparse.Namespace, device: str, name: str, tmp: Path) -> di
     size = backbone.native_size() if args.image_size == "native" else (int(args.image_size),) * 2
     images, labels = synthetic_batch(args.batch_size, size)
     with peak_memory(device) as memory:
-        model = build_plain(cfg, backbone, num_classes=10).to(device)
-        if args.channels_last:
-            model = model.to(memory_format=torch.channels_last)
+        model = build_classifier(cfg, backbone, SyntheticClasses()).to(device)
         batch = (images.to(device), labels.to(device))
-        optimizer, scheduler = build_optim(cfg, model, args.warmup + args.steps)
-        common = {
-            "device": device,
-            "precision": args.precision,
-            "channels_last": args.channels_last,
-        }
+        optimizer, scheduler = build_optim(model, args.warmup + args.steps)
+        common = {"device": device, "precision": str(cfg.trainer.precision)}
         train_bare(model, [batch] * args.warmup, optimizer, scheduler, epochs=1, **common)
         timed = train_bare(model, [batch] * args.steps, optimizer, scheduler, epochs=1, **common)
     step = median(timed.steps(0))
