@@ -11,6 +11,7 @@ from pathlib import Path
 
 import lightning as L
 import torch
+from lightning.pytorch.accelerators import CUDAAccelerator
 from lightning.pytorch.utilities import rank_zero_only
 from torch.utils.data import DataLoader, Dataset, WeightedRandomSampler
 
@@ -95,9 +96,10 @@ class GrayscaleDataModule(L.LightningDataModule):
         return len(self.class_names)
 
     def _pin_memory(self) -> bool:
+        """Pinned (page-locked) batches only when the trainer (or, without one, torch) uses CUDA."""
         trainer = getattr(self, "trainer", None)
         if trainer is not None:
-            return trainer.accelerator.__class__.__name__ == "CUDAAccelerator"
+            return isinstance(trainer.accelerator, CUDAAccelerator)
         return torch.cuda.is_available()
 
     def _train_counts(self) -> torch.Tensor:
