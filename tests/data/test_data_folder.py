@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 from datafiles import class_folders, noise, truncate, write_16bit, write_png8
+from PIL import Image
 
 from graytransfer.data import FolderDataModule
 from graytransfer.errors import UserError
@@ -67,6 +68,20 @@ def test_bad_files_stop_the_run_naming_every_one(tmp_path):
     for name in ("001.png' cannot be read", "zero.png", "text.jpg", "empty' holds no images"):
         assert name in message
     assert "data.on_bad_file=skip" in message
+
+
+def test_quick_scan_finds_truncated_png_and_jpeg(tmp_path):
+    class_folders(tmp_path, {"a": 4, "b": 4})
+    truncate(tmp_path / "a" / "001.png", keep=0.8)
+    jpeg = tmp_path / "b" / "photo.jpg"
+    Image.fromarray(noise(5, (64, 64)).astype(np.uint8)).save(jpeg)
+    truncate(jpeg, keep=0.7)
+    with pytest.raises(UserError, match=r"2 bad file\(s\).*001.png.*photo.jpg"):
+        make(tmp_path, scan="quick", cache=False)
+    with pytest.raises(UserError, match="data.scan"):
+        make(tmp_path, scan="sometimes")
+    unchecked = make(tmp_path, scan="none", cache=False, val_split=0.0, test_split=0.0)
+    assert len(unchecked.train_set) == 9  # trusted: the bad files would fail mid-epoch
 
 
 def test_skip_warns_once_with_the_count_and_records_them(tmp_path):

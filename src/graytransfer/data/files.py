@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from graytransfer.data.base import SPLITS, GrayscaleDataModule
-from graytransfer.data.images import ImageFiles, check_scale16, decode_gray
+from graytransfer.data.images import ImageFiles, check_file, check_scale16, decode_gray
 from graytransfer.data.memory import InMemoryImages
 from graytransfer.data.scan import BadFile, check_on_bad_file, report_bad_files, scan_files
 from graytransfer.data.split import stratified_split
@@ -18,6 +18,8 @@ from graytransfer.errors import UserError
 
 #: `cache=auto` keeps decoded images in memory up to this many bytes
 CACHE_AUTO_BYTES = 2 * 1024**3
+
+SCANS = ("full", "quick", "none")
 
 #: split name -> (paths, labels)
 Items = dict[str, tuple[list[Path], list[int]]]
@@ -29,7 +31,9 @@ class FileDataModule(GrayscaleDataModule):
     `scale16`: `full|minmax`, how 16-bit images become uint8 (see `graytransfer.data.images`).
     `dicom_window`: `[center, width]` for DICOM files, or null for the file's own window.
     `on_bad_file`: `error` (stop, naming every bad file) or `skip` (one warning with the count).
-    `scan`: decode every file once before training (on all CPUs); `false` trusts the files.
+    `scan`: `full` decodes every file once before training (on all CPU cores); `quick` checks
+    their structure only (PNG chunks and CRCs, the JPEG end marker; other formats are decoded),
+    several times faster; `none` trusts the files (a bad one then fails mid-epoch).
     `cache`: keep the decoded, resized uint8 images in memory (N x H x W bytes) so that epochs
     decode nothing (the scan decodes them anyway); `auto` does so when they fit in
     `CACHE_AUTO_BYTES` (2 GiB). Augmentation then works on the resized images.
@@ -46,7 +50,7 @@ class FileDataModule(GrayscaleDataModule):
         scale16: str = "full",
         dicom_window: Sequence[float] | None = None,
         on_bad_file: str = "error",
-        scan: bool = True,
+        scan: str | bool = "full",
         cache: bool | str = "auto",
         **kwargs,
     ) -> None:
@@ -56,7 +60,11 @@ class FileDataModule(GrayscaleDataModule):
         self.scale16 = check_scale16(scale16)
         self.dicom_window = list(dicom_window) if dicom_window is not None else None
         self.on_bad_file = check_on_bad_file(on_bad_file)
+        if isinstance(scan, bool):
+            scan = "full" if scan else "none"
         self.scan = scan
+        if self.scan not in SCANS:
+            raise UserError(f"data.scan: {scan!r} is not one of {list(SCANS)}")
         if cache not in (True, False, "auto"):
             raise UserError(f"data.cache: {cache!r} is not true, false or auto")
         self.cache_setting = cache
@@ -64,6 +72,9 @@ class FileDataModule(GrayscaleDataModule):
 
     def _decode(self, path: Path) -> np.ndarray:
         return decode_gray(path, self.image_size, self.scale16, self.dicom_window)
+
+    def _check(self, path: Path) -> None:
+        check_file(path, self.scale16, self.dicom_window)
 
     def _build(
         self, classes: list[str], items: Items, where: str, bad: Sequence[BadFile] = ()
@@ -78,9 +89,10 @@ class FileDataModule(GrayscaleDataModule):
             self.cache_setting == "auto" and footprint <= CACHE_AUTO_BYTES
         )
         bad = list(bad)
-        if self.scan or self.cache:
+        if self.scan != "none" or self.cache:
             threads = os.cpu_count() or 1
-            result = scan_files(paths, self._decode, threads, keep=self.cache)
+            check = self._decode if self.scan == "full" or self.cache else self._check
+            result = scan_files(paths, check, threads, keep=self.cache)
             bad += result.bad
             if self.cache:
                 cached = {

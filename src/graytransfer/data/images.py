@@ -105,6 +105,29 @@ def decode_gray(
     return np.array(gray, dtype=np.uint8)  # a writable copy: torch refuses read-only arrays
 
 
+def check_file(path: str | Path, scale16: str = "full", dicom_window=None) -> None:
+    """The quick scan: structure checks that find truncated files without decoding pixels.
+
+    PNG: every chunk and its CRC up to IEND (Pillow's `verify`); JPEG: the header parses and the
+    file ends with the end-of-image marker; other formats are decoded in full. Raises like
+    `decode_gray` for a bad file.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix == ".png":
+        with Image.open(path) as img:
+            img.verify()
+    elif suffix in (".jpg", ".jpeg"):
+        with Image.open(path) as img, open(path, "rb") as handle:
+            if img.format != "JPEG":
+                raise OSError(f"not a JPEG file but {img.format}")
+            handle.seek(max(0, path.stat().st_size - 1024))
+            if not handle.read().rstrip(b"\0\r\n ").endswith(b"\xff\xd9"):
+                raise OSError("no JPEG end-of-image marker: the file is truncated")
+    else:
+        decode_gray(path, None, scale16, dicom_window)
+
+
 def read_gray(
     path: str | Path,
     size: tuple[int, int],
