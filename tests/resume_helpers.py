@@ -9,8 +9,9 @@ import lightning as L
 
 
 class PauseAfterEpoch(L.Callback):
-    """After epoch `epoch` (its checkpoints written) touch `marker` and wait for SIGTERM, so a test
-    can send the signal at a known point of a real training process."""
+    """At the end of epoch `epoch` touch `marker` and wait for SIGTERM, so a test can send the
+    signal at a known point of a real training process (the epoch's checkpoints are written
+    right after this hook, then Lightning stops on the signal)."""
 
     def __init__(self, marker: str, epoch: int = 0, timeout_s: float = 120.0) -> None:
         self.marker = Path(marker)
@@ -27,13 +28,13 @@ class PauseAfterEpoch(L.Callback):
 
 
 class PoisonAfterEpoch(L.Callback):
-    """After epoch `epoch` (its checkpoints written) set the classifier's bias to NaN, so the next
-    training step's loss is NaN: a diverged run, made on purpose and at a known step."""
+    """At the start of epoch `epoch + 1` (epoch `epoch`'s checkpoints written) set the classifier's
+    bias to NaN, so that step's loss is NaN: a diverged run, made on purpose at a known step."""
 
     def __init__(self, epoch: int = 0) -> None:
         self.epoch = epoch
 
-    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if trainer.current_epoch == self.epoch:
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.current_epoch == self.epoch + 1:
             last = [m for m in pl_module.head.modules() if hasattr(m, "bias")][-1]
             last.bias.data.fill_(float("nan"))
