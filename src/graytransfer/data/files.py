@@ -98,6 +98,7 @@ class FileDataModule(GrayscaleDataModule):
                 cached = {
                     p: img for p, img in zip(paths, result.images, strict=True) if img is not None
                 }
+            del result  # the cached arrays now live only in `cached`, freed as they are copied
         report_bad_files(bad, self.on_bad_file, where)
         self.bad_files = bad
         broken = {b.path for b in bad}
@@ -130,7 +131,8 @@ class FileDataModule(GrayscaleDataModule):
             h, w = self.image_size
             images = torch.empty((len(paths), 1, h, w), dtype=torch.uint8)
             for i, p in enumerate(paths):
-                images[i, 0] = torch.from_numpy(cached[p])
+                array = cached.pop(p, None)  # pop: peak memory stays near one copy
+                images[i, 0] = torch.from_numpy(array if array is not None else self._decode(p))
             return InMemoryImages(images, torch.tensor(labels), [str(p) for p in paths], transform)
         return ImageFiles(
             paths, labels, self.image_size, self.scale16, self.dicom_window, transform
