@@ -119,3 +119,18 @@ def test_real_fashion_mnist_from_debian_offline(tmp_path):
     assert raw.shape == (60000,) and raw[0] == 9  # the benchmark's first image is an ankle boot
     assert set(data.train_set.ids).isdisjoint(data.val_set.ids)
     assert tuple(data.train_set.images.shape) == (1000, 1, 32, 32)
+
+
+def test_in_memory_sets_augment_the_training_split_only(tmp_path):
+    from graytransfer.data.base import default_workers
+
+    fake_set(tmp_path / "MNIST" / "raw", MNIST_STEMS, {"train": 40, "test": 10}, 10, True)
+    plain = MnistDataModule(data_dir=str(tmp_path), val_split=0.25, download=False)
+    augmented = MnistDataModule(data_dir=str(tmp_path), val_split=0.25, download=False,
+                                augment="strong")  # fmt: skip
+    assert plain.num_workers == 0 and augmented.num_workers == default_workers()
+    plain.setup()
+    augmented.setup()
+    torch.manual_seed(0)
+    assert not torch.equal(augmented.train_set[0][0], plain.train_set[0][0])
+    assert torch.equal(augmented.test_set[0][0], plain.test_set[0][0])
