@@ -22,7 +22,7 @@ import timm
 import torch
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
-from hydra.errors import HydraException
+from hydra.errors import HydraException, InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from timm.models import adapt_input_conv
@@ -32,6 +32,7 @@ from graytransfer.adapt import Adapter, Fold, Keras, Repeat, Strategy, Sum
 from graytransfer.adapt.base import gray_mean_std
 from graytransfer.adapt.stem import find_stem
 from graytransfer.backbone import Backbone, BackboneDataConfig
+from graytransfer.cli import user_error_in
 from graytransfer.data.base import NATIVE, as_size
 from graytransfer.errors import UserError
 from graytransfer.preview import render_preview
@@ -428,8 +429,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         inspect(args.overrides, out=args.out, layers=args.layers)
-    except UserError as err:
-        print(f"graytransfer: error: {err}", file=sys.stderr)
+    except (UserError, InstantiationException) as err:
+        found = user_error_in(err)
+        if found is None:
+            raise
+        print(f"graytransfer: error: {found}", file=sys.stderr)
         return 2
     return 0
 
