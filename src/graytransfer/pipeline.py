@@ -65,7 +65,10 @@ def build_data(cfg: DictConfig, backbone: Backbone) -> GrayscaleDataModule:
     data.prepare_data()
     data.setup("fit")
     if data.num_classes < 2:
-        raise UserError(f"data: found {data.num_classes} class(es); a classifier needs at least 2")
+        raise UserError(
+            f"data: found {data.num_classes} class(es) {data.class_names}; a classifier needs at "
+            "least 2: give every class its own sub-folder (or label) with images"
+        )
     return data
 
 
