@@ -108,8 +108,9 @@ def run_job(cfg: DictConfig, train: Callable[[DictConfig], Mapping[str, Any]]) -
         return objective(train(cfg), cfg)
     except Exception as error:  # noqa: BLE001 - any job failure is recorded, the sweep goes on
         record = failure_record(cfg, error)
-        if _is_rank_zero():
-            write_json_atomic(Path(cfg.paths.output_dir) / "metrics.json", record)
+        target = Path(cfg.paths.output_dir) / "metrics.json"
+        if _is_rank_zero() and not target.exists():  # never overwrite a finished run's record
+            write_json_atomic(target, record)
         print(
             f"graytransfer: job failed ({record['error'].splitlines()[0]}); recorded in "
             f"{cfg.paths.output_dir}/metrics.json, the sweep goes on",
