@@ -38,3 +38,14 @@ class PoisonAfterEpoch(L.Callback):
         if trainer.current_epoch == self.epoch + 1:
             last = [m for m in pl_module.head.modules() if hasattr(m, "bias")][-1]
             last.bias.data.fill_(float("nan"))
+
+
+class CtrlCAtStep(L.Callback):
+    """Raise KeyboardInterrupt (what Ctrl-C raises) after training step `step`, mid-epoch."""
+
+    def __init__(self, step: int = 2) -> None:
+        self.step = step
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if trainer.global_step == self.step:
+            raise KeyboardInterrupt

@@ -15,6 +15,7 @@ import torch
 from conftest import compose_config
 
 from graytransfer.errors import UserError
+from graytransfer.pipeline import train
 from graytransfer.resume import LAST, RUN_FILE, find_unfinished, plan_resume
 
 REPO = Path(__file__).resolve().parents[1]
@@ -79,9 +80,14 @@ def wandb_run_ids(run_dir: Path) -> list[str]:
 
 @pytest.mark.slow
 def test_sigterm_then_resume_matches_an_uninterrupted_run(tmp_path: Path) -> None:
-    whole = run_train(tmp_path, tmp_path / "whole")
-    assert whole.returncode == 0, whole.stderr[-3000:]
-
+    # the uninterrupted run goes on beside the one that is stopped and resumed (2 cores)
+    whole = subprocess.Popen(
+        train_command(tmp_path / "whole"),
+        env=child_env(tmp_path),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     stopped_dir = tmp_path / "stopped"
     marker = tmp_path / "epoch0.done"
     process = subprocess.Popen(
@@ -109,6 +115,8 @@ def test_sigterm_then_resume_matches_an_uninterrupted_run(tmp_path: Path) -> Non
     resumed = run_train(tmp_path, stopped_dir, "ckpt_path=last")
     assert resumed.returncode == 0, resumed.stderr[-3000:]
 
+    _, whole_err = whole.communicate(timeout=600)
+    assert whole.returncode == 0, whole_err[-3000:]
     assert final_metrics(stopped_dir) == final_metrics(tmp_path / "whole")
     for name in ("last.ckpt", "best.ckpt"):
         ours = weights(stopped_dir / "checkpoints" / name)
@@ -147,3 +155,23 @@ def test_resume_auto_picks_the_newest_unfinished_run_of_the_same_experiment(tmp_
     newer.unlink()
     assert find_unfinished(tmp_path, "train", "same") == older
     assert find_unfinished(tmp_path, "train", "unknown") is None
+
+
+@pytest.mark.slow
+def test_ctrl_c_mid_epoch_saves_last_and_the_run_continues(tmp_path: Path, capsys) -> None:
+    run_dir = tmp_path / "run"
+    overrides = [*TINY, "logger=none", "trainer.max_epochs=2"]
+    stop = ["+callbacks.ctrl_c._target_=resume_helpers.CtrlCAtStep"]
+    handler = signal.getsignal(signal.SIGINT)
+    try:
+        with pytest.raises(SystemExit):
+            train(compose_config([*overrides, *stop], run_dir))
+    finally:  # Lightning ignores SIGINT while it shuts down; give pytest its Ctrl-C back
+        signal.signal(signal.SIGINT, handler)
+    assert "stopped by Ctrl-C after 0 finished epoch(s), step 2" in capsys.readouterr().out
+    last = run_dir / "checkpoints" / LAST
+    assert torch.load(last, map_location="cpu", weights_only=True)["global_step"] == 2
+    assert not list((run_dir / "checkpoints").glob(".*.partial"))
+    info = train(compose_config([*overrides, "ckpt_path=last"], run_dir))
+    assert info["epochs"] == 2 and (run_dir / "metrics.json").exists()
+    assert torch.load(last, map_location="cpu", weights_only=True)["global_step"] == 6

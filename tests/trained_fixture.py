@@ -46,5 +46,5 @@ def compose_task(config_name: str, overrides: list[str], output_dir: Path) -> Di
 def trained_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
     """(run folder, metrics.json record) of a finished tiny run with best.ckpt and last.ckpt."""
     run_dir = tmp_path_factory.mktemp("trained") / "run"
-    info = train(compose_config([*TINY, "logger=wandb"], run_dir))
+    info = train(compose_config([*TINY, "logger=none"], run_dir))
     return run_dir, info
