@@ -134,3 +134,21 @@ def test_in_memory_sets_augment_the_training_split_only(tmp_path):
     torch.manual_seed(0)
     assert not torch.equal(augmented.train_set[0][0], plain.train_set[0][0])
     assert torch.equal(augmented.test_set[0][0], plain.test_set[0][0])
+
+
+def test_sets_too_large_to_resize_once_resize_per_image_alike(tmp_path, monkeypatch):
+    import graytransfer.data.arrays as arrays
+
+    fake_set(tmp_path / "MNIST" / "raw", MNIST_STEMS, {"train": 40, "test": 10}, 10, True)
+    kwargs = {"data_dir": str(tmp_path), "image_size": [40, 36], "val_split": 0.25}
+    once = MnistDataModule(download=False, **kwargs)
+    once.setup()
+    monkeypatch.setattr(arrays, "RESIZE_ONCE_BYTES", 1000)
+    lazy = MnistDataModule(download=False, **kwargs)
+    lazy.setup()
+    assert once.resize_once and not lazy.resize_once
+    assert tuple(lazy.train_set.images.shape[-2:]) == (28, 28)  # kept at the stored size
+    assert lazy.num_workers == arrays.default_workers()
+    for i in (0, 5):
+        assert torch.equal(lazy.test_set[i][0], once.test_set[i][0])
+    assert next(iter(lazy.test_dataloader()))[0].shape[1:] == (1, 40, 36)

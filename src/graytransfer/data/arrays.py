@@ -12,6 +12,9 @@ from graytransfer.data.memory import InMemoryImages
 from graytransfer.data.split import stratified_split, stratified_subset
 from graytransfer.data.transforms import resize_uint8
 
+#: above this many bytes at `image_size`, images are resized when read instead of once
+RESIZE_ONCE_BYTES = 2 * 1024**3
+
 #: split name -> (uint8 images (N, H, W), integer labels (N,))
 Arrays = dict[str, tuple[np.ndarray, np.ndarray]]
 
@@ -22,8 +25,11 @@ class ArrayDataModule(GrayscaleDataModule):
     `val_split` holds out that fraction of the official training set (stratified, seeded) when
     the set has no official val split. `train_subset`, `val_subset`, `test_subset` keep a
     stratified, seeded number of images of each split (null keeps all). The kept images are
-    resized once to `image_size` and held as uint8, so an epoch costs no decoding; workers default
-    to 0 without augmentation (nothing to parallelise) and to `min(cpus - 1, 8)` with it.
+    resized once to `image_size` and held as uint8, so an epoch costs no decoding, as long as
+    that takes at most `RESIZE_ONCE_BYTES` (2 GiB); larger (e.g. all of Fashion-MNIST at B7's
+    600x600, 25 GB) they stay at their stored size and each image is resized when it is read.
+    Workers default to 0 when there is nothing to parallelise (no augmentation, resized once) and
+    to `min(cpus - 1, 8)` otherwise.
     """
 
     def __init__(
@@ -39,6 +45,7 @@ class ArrayDataModule(GrayscaleDataModule):
         augment: str = "none",
         **kwargs,
     ) -> None:
+        self.workers_given = num_workers is not None
         if num_workers is None:
             num_workers = 0 if augment == "none" else default_workers()
         super().__init__(image_size, batch_size, num_workers, seed, augment=augment, **kwargs)
@@ -64,16 +71,26 @@ class ArrayDataModule(GrayscaleDataModule):
             picks["train"], picks["val"] = np.sort(train_i), np.sort(val_i)
             arrays = {**arrays, "val": arrays["train"]}
             source["val"] = "train"
+        kept = {}
         for split in ("train", "val", "test"):
-            images, labels = arrays[split]
+            labels = arrays[split][1]
             index = picks[split]
             key = f"{split}_subset"
-            keep = index[stratified_subset(labels[index], self.subsets[split], self.seed, key)]
+            kept[split] = index[
+                stratified_subset(labels[index], self.subsets[split], self.seed, key)
+            ]
+        total = sum(len(k) for k in kept.values()) * self.image_size[0] * self.image_size[1]
+        self.resize_once = total <= RESIZE_ONCE_BYTES
+        if not self.resize_once and not self.workers_given:
+            self.num_workers = default_workers()
+        for split, keep in kept.items():
+            images, labels = arrays[split]
             tensor = torch.from_numpy(np.ascontiguousarray(images[keep])).unsqueeze(1)
             dataset = InMemoryImages(
-                resize_uint8(tensor, self.image_size),
+                resize_uint8(tensor, self.image_size) if self.resize_once else tensor,
                 torch.from_numpy(labels[keep].astype(np.int64)),
                 [f"{source[split]}[{i}]" for i in keep],
                 self.train_transform if split == "train" else None,
+                size=None if self.resize_once else self.image_size,
             )
             setattr(self, f"{split}_set", dataset)
