@@ -80,7 +80,8 @@ def test_overhead_reports_bare_and_lightning_loops(tmp_path: Path, capsys) -> No
         assert row["cycle_ms"] > 0 and row["epoch_s"] > 0 and row["epoch_ratio"] > 0
     assert written["settings"]["model"] == "test_efficientnet"
     assert written["settings"]["batch_size"] == 16
-    assert "lean_cycle_ratio" in written["summary"]
+    for key in ("cycle_ratio", "epoch_ratio", "cycle_ratio_vs_bare+metrics"):
+        assert f"lean_{key}" in written["summary"] and f"user_{key}" in written["summary"]
 
 
 def test_overhead_rejects_an_unknown_mode() -> None:
