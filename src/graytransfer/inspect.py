@@ -351,11 +351,18 @@ def format_costs(costs: Sequence[Cost], size: tuple[int, int]) -> str:
             f"{c.bytes_per_image:>13,}"
         )
     h, w = size
-    lines.append(
-        f"model MACs: conv and linear layers of the input module and the backbone features "
-        f"(no head), one {h}x{w} image. bytes/image: the loader's uint8 1-channel tensor; "
-        f"a loader that expanded to 3-channel float32 on the CPU would move {12 * h * w:,}."
-    )
+    by_name = {c.strategy: c for c in costs}
+    if "repeat" in by_name and "sum" in by_name and by_name["repeat"].total_macs:
+        saved = by_name["repeat"].total_macs - by_name["sum"].total_macs
+        lines.append(
+            f"A 1-channel stem saves {saved:,} MACs per image "
+            f"({saved / by_name['repeat'].total_macs:.2%} of the 3-channel model)."
+        )
+    lines += [
+        "model MACs: conv and linear layers of the input module and the backbone features (no",
+        f"head), one {h}x{w} image. bytes/image: the loader's uint8 1-channel tensor, for every",
+        f"strategy; a loader expanding to 3-channel float32 on the CPU would move {12 * h * w:,}.",
+    ]
     return "\n".join(lines)
 
 
