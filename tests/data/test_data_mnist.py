@@ -152,3 +152,14 @@ def test_sets_too_large_to_resize_once_resize_per_image_alike(tmp_path, monkeypa
     for i in (0, 5):
         assert torch.equal(lazy.test_set[i][0], once.test_set[i][0])
     assert next(iter(lazy.test_dataloader()))[0].shape[1:] == (1, 40, 36)
+
+
+def test_fashion_mnist_in_data_dir_comes_before_the_system_copy(tmp_path):
+    arrays = fake_set(tmp_path / "FashionMNIST" / "raw", MNIST_STEMS, {"train": 30, "test": 10},
+                      10, True)  # fmt: skip
+    data = FashionMnistDataModule(data_dir=str(tmp_path), val_split=1 / 3, download=False)
+    data.prepare_data()
+    data.setup()
+    assert [len(data.train_set), len(data.val_set), len(data.test_set)] == [20, 10, 10]
+    assert np.array_equal(data.test_set.images[:, 0].numpy(), arrays["test"])
+    assert data.class_names[0] == "T-shirt/top"
