@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from graytransfer.bench import input_path, levers, overhead, scaling
+from graytransfer.bench import input_path, levers, overhead, scaling, show
 from graytransfer.bench.loop import StepRecorder
 from graytransfer.errors import UserError
 
@@ -122,6 +122,10 @@ def test_levers_without_a_gpu_record_no_gpu(tmp_path: Path, capsys) -> None:
     payload = levers.main([f"--out={out}"])
     written = check_report(payload, out, capsys.readouterr().out, "levers")
     assert written["summary"] == {"measured": False, "reason": "no GPU"}
+    show.main([str(out)])  # the saved record renders as the same table
+    shown = capsys.readouterr().out
+    assert "| variant | step_ms | images_per_s | ratio | compile_s |" in shown
+    assert "no GPU" in shown and written["machine"]["command"] in shown
     assert [row["variant"] for row in written["rows"]] == [
         "baseline",
         "channels_last",

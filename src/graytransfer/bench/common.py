@@ -8,6 +8,7 @@ import datetime as dt
 import os
 import platform
 import re
+import shlex
 import statistics
 import sys
 import time
@@ -57,9 +58,18 @@ def machine_info(device: str) -> dict[str, Any]:
         "torch": torch.__version__,
         "lightning": lightning.__version__,
         "timm": timm.__version__,
-        "command": " ".join([Path(sys.executable).name, "-m", *sys.argv]),
+        "command": command_line(),
     }
     return info
+
+
+def command_line() -> str:
+    """How this process was started, as `python -m graytransfer.bench.NAME ARGS` for a bench."""
+    script = Path(sys.argv[0]) if sys.argv else Path("")
+    args = [shlex.quote(a) for a in sys.argv[1:]]
+    if script.parent == Path(__file__).resolve().parent:
+        return " ".join(["python", "-m", f"graytransfer.bench.{script.stem}", *args])
+    return " ".join(["python", shlex.quote(str(script)), *args])
 
 
 def machine_line(info: dict[str, Any]) -> str:
