@@ -144,7 +144,12 @@ def make_loader(dataset: Dataset, cfg: DictConfig, workers: int, device: str) ->
 
 
 def loader_rate(loader: DataLoader, limit: int | None) -> tuple[float, int]:
-    """Images per second the loader yields over one pass (no model), and bytes per image."""
+    """Images per second the loader yields over one pass (no model), and bytes per image.
+    With workers, an untimed pass first starts them (they persist)."""
+    if loader.num_workers > 0:
+        for index, _ in enumerate(loader):
+            if limit is not None and index >= limit:
+                break
     images = 0
     nbytes = 0
     start = now()
