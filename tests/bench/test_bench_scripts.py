@@ -60,6 +60,7 @@ def test_overhead_reports_bare_and_lightning_loops(tmp_path: Path, capsys) -> No
         [
             "--modes=lean,user",
             "--bare-metrics",
+            "--profile",
             "--epochs=2",
             "--reps=1",
             "--warmup=1",
@@ -82,6 +83,9 @@ def test_overhead_reports_bare_and_lightning_loops(tmp_path: Path, capsys) -> No
     assert written["settings"]["batch_size"] == 16
     for key in ("cycle_ratio", "epoch_ratio", "cycle_ratio_vs_bare+metrics"):
         assert f"lean_{key}" in written["summary"] and f"user_{key}" in written["summary"]
+    shares = {k: v for k, v in written["summary"].items() if k.startswith("profile_share")}
+    assert "profile_share lightning" in shares and "profile_share C calls (tensor work)" in shares
+    assert sum(shares.values()) == pytest.approx(1.0)
 
 
 def test_overhead_rejects_an_unknown_mode() -> None:

@@ -87,6 +87,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         action="store_true",
         help="also run the bare loop with the module's per-step torchmetrics updates",
     )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="also profile one lean fit: the share of time in Lightning, torchmetrics, ...",
+    )
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: all)")
     parser.add_argument("--conf-dir", type=Path, default=None, help="the repository's conf/")
     parser.add_argument("--out", type=Path, default=default_out("overhead"))
@@ -117,6 +122,49 @@ def bench_config(args: argparse.Namespace, device: str, mode: str, out_dir: Path
         if args.limit_batches:
             cfg.trainer.limit_train_batches = args.limit_batches
     return cfg
+
+
+#: where profiled time goes: (label, path fragment) checked in order; C calls are `~`
+PACKAGES = (
+    ("lightning", "/lightning/"),
+    ("torchmetrics", "/torchmetrics/"),
+    ("graytransfer", "/graytransfer/"),
+    ("timm", "/timm/"),
+    ("torch (Python)", "/torch/"),
+)
+
+
+def profile_shares(args: argparse.Namespace, device: str, mode: str) -> dict[str, float]:
+    """Share of the `mode` loop's `trainer.fit` time spent in each package's own Python code
+    (cProfile self time) and in C calls (the tensor work). Load slows all parts alike, so the
+    shares hold on a busy machine; the profiler's per-call cost inflates the Python shares,
+    making them upper bounds."""
+    import cProfile
+    import pstats
+
+    shares: dict[str, float] = {}
+    with tempfile.TemporaryDirectory(prefix="gt-bench-") as tmp:
+        cfg = bench_config(args, device, mode, Path(tmp) / "run")
+        from graytransfer.pipeline import build_data, build_model
+
+        seed_all(cfg.seed)
+        backbone = instantiate(cfg.model)
+        data = build_data(cfg, backbone)
+        model = build_model(cfg, backbone, data)
+        trainer = instantiate(cfg.trainer, callbacks=[], logger=False)
+        profiler = cProfile.Profile()
+        profiler.enable()
+        trainer.fit(model, datamodule=data)
+        profiler.disable()
+    for (file, _, _), (_, _, self_time, _, _) in pstats.Stats(profiler).stats.items():
+        label = "C calls (tensor work)" if file == "~" else "other Python"
+        for name, fragment in PACKAGES:
+            if fragment in file.replace("\\", "/"):
+                label = name
+                break
+        shares[label] = shares.get(label, 0.0) + self_time
+    total = sum(shares.values()) or 1.0
+    return {k: v / total for k, v in sorted(shares.items(), key=lambda kv: -kv[1])}
 
 
 def run_lightning(args: argparse.Namespace, device: str, mode: str) -> StepRecorder:
@@ -274,6 +322,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             summary[f"{mode}_cycle_ratio_vs_bare+metrics"] = paired_ratio(
                 records[mode], records[BARE_METRICS], args.warmup
             )
+    if args.profile:
+        shares = profile_shares(args, device, "lean")
+        summary.update({f"profile_share {name}": share for name, share in shares.items()})
     notes = [
         "step = fetched batch on device -> after optimiser+schedule step; cycle = batch start "
         "to next batch start (fetch, hooks and logging included); epoch = epoch start to next "
