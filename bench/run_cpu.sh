@@ -6,8 +6,8 @@ export HF_HUB_OFFLINE=1 WANDB_MODE=offline WANDB_SILENT=true
 out=${OUT:-bench/results/cpu}
 mkdir -p "$out"
 uptime
-python -m graytransfer.bench.overhead --modes lean,user --bare-metrics --profile --epochs 3 --reps 3 \
-  --out "$out/overhead.json"
+python -m graytransfer.bench.overhead --modes lean,user --bare-metrics --profile --epochs 3 \
+  --reps 3 --out "$out/overhead.json"
 python -m graytransfer.bench.input_path --sizes 32,64 --epochs 3 --reps 2 --limit-batches 12 \
   --out "$out/input_path.json"
 python -m graytransfer.bench.scaling --device cpu --out "$out/scaling.json"

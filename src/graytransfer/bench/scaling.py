@@ -128,7 +128,7 @@ def run_model(args: argparse.Namespace, device: str, name: str, tmp: Path) -> di
         timed = train_bare(model, [batch] * args.steps, optimizer, scheduler, epochs=1, **common)
     step = median(timed.steps(0))
     params = sum(p.numel() for p in model.parameters())
-    reference = TIMM_RTX3090_TRAIN.get(str(cfg.model.name))
+    reference = TIMM_RTX3090_TRAIN.get(str(cfg.model.name).split(".")[0])
     del model, optimizer, scheduler, batch
     return {
         "model": str(cfg.model.name),
