@@ -31,7 +31,7 @@ def one_training_step(cfg, num_classes: int = 3) -> GrayscaleClassifier:
         backbone=instantiate(cfg.model),
         adapt=instantiate(cfg.adapt),
         head=instantiate(cfg.head),
-        optimizer=partial(torch.optim.AdamW, lr=1e-2),
+        optimizer=partial(torch.optim.SGD, lr=1e-2),  # stateless: cheap for 100M params
         num_classes=num_classes,
         finetune=instantiate(cfg.finetune),
     )

@@ -77,18 +77,20 @@ class Recorder(L.Callback):
         self.trainable.append(all(p.requires_grad for p in pl_module.backbone.parameters()))
 
 
-def test_freeze_then_unfreeze_really_freezes_and_unfreezes(tmp_path) -> None:
+@pytest.mark.parametrize("drop_grads", [False, True], ids=["requires_grad", "ddp_way"])
+def test_freeze_then_unfreeze_really_freezes_and_unfreezes(tmp_path, drop_grads: bool) -> None:
     scheduler = partial(WarmupCosine, warmup_fraction=0.0)
     model = classifier(scheduler=scheduler)
     start_backbone, start_head = snapshot(model.backbone), snapshot(model.head)
     recorder = Recorder()
-    trainer = fit(model, [FreezeBackbone(unfreeze_at_epoch=2), recorder], 3, tmp_path)
+    freeze = FreezeBackbone(unfreeze_at_epoch=2, drop_grads=drop_grads)
+    trainer = fit(model, [freeze, recorder], 3, tmp_path)
     groups_after = len(trainer.optimizers[0].param_groups)
     # epochs 0 and 1: backbone weights *and* BatchNorm statistics untouched, head trained
     assert same(recorder.backbone[0], start_backbone)
     assert same(recorder.backbone[1], start_backbone)
     assert not same(recorder.head[0], start_head)
-    assert recorder.trainable == [False, False, True]
+    assert recorder.trainable == ([True] * 3 if drop_grads else [False, False, True])
     # epoch 2: the whole backbone trains, in the optimizer groups it had from the start
     changed = [
         k for k in start_backbone if not torch.equal(recorder.backbone[2][k], start_backbone[k])
