@@ -165,7 +165,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             for name in names[shift:] + names[:shift]:
                 print(f"[levers] repetition {rep + 1}/{args.reps}: {name}", flush=True)
                 runs[name].append(run_variant(args, args.device, chosen[name], Path(tmp)))
-    rows = lever_rows(runs, args.batch_size)
+    rows = lever_rows(runs, chosen, args.batch_size)
     settings["image_size"] = runs["baseline"][0]["image_size"]
     settings["model_name"] = runs["baseline"][0]["model"]
     settings["adapt"] = runs["baseline"][0]["adapt"]
@@ -181,13 +181,15 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     return report("levers", info, settings, rows, COLUMNS, args.out, summary, notes)
 
 
-def lever_rows(runs: dict[str, list[dict[str, Any]]], batch_size: int) -> list[dict[str, Any]]:
+def lever_rows(
+    runs: dict[str, list[dict[str, Any]]], chosen: dict[str, set[str]], batch_size: int
+) -> list[dict[str, Any]]:
     base = median([s for r in runs["baseline"] for s in r["steps_s"]])
     rows = []
     for name, results in runs.items():
         step = median([s for r in results for s in r["steps_s"]])
         compile_s = None
-        if name in ("compile", "all"):
+        if "compile" in chosen[name]:
             compile_s = median([r["first_step_s"] - step for r in results])
         rows.append(
             {
