@@ -104,6 +104,8 @@ def test_create_kwargs_reach_timm() -> None:
     net = Backbone("test_vit", pretrained=False, create_kwargs={"dynamic_img_size": True}).build()
     tokens = net.forward_features(torch.zeros(1, 3, 32, 32))
     assert tokens.ndim == 3
+    # a model built at another size has that size as its native one
+    assert Backbone("test_vit", create_kwargs={"img_size": 64}).native_size() == (64, 64)
 
 
 @pytest.mark.parametrize(

@@ -150,6 +150,9 @@ class Backbone:
         cfg = getattr(model, "pretrained_cfg", None) if model is not None else None
         cfg = cfg or self.pretrained_cfg()
         _, height, width = cfg.get("input_size") or (3, 224, 224)
+        if model is None and self.create_kwargs.get("img_size"):  # e.g. a ViT built at 384
+            size = self.create_kwargs["img_size"]
+            height, width = (size, size) if isinstance(size, int) else tuple(size)
         return BackboneDataConfig(
             mean=tuple(float(v) for v in cfg.get("mean") or IMAGENET_MEAN),
             std=tuple(float(v) for v in cfg.get("std") or IMAGENET_STD),
