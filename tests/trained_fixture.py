@@ -45,6 +45,10 @@ def compose_task(config_name: str, overrides: list[str], output_dir: Path) -> Di
 @pytest.fixture(scope="session")
 def trained_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
     """(run folder, metrics.json record) of a finished tiny run with best.ckpt and last.ckpt."""
-    run_dir = tmp_path_factory.mktemp("trained") / "run"
-    info = train(compose_config([*TINY, "logger=none"], run_dir))
-    return run_dir, info
+    if "run" not in _TRAINED:  # one run per session, however many modules import the fixture
+        run_dir = tmp_path_factory.mktemp("trained") / "run"
+        _TRAINED["run"] = (run_dir, train(compose_config([*TINY, "logger=none"], run_dir)))
+    return _TRAINED["run"]
+
+
+_TRAINED: dict[str, tuple[Path, dict[str, Any]]] = {}
