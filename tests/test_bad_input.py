@@ -191,3 +191,19 @@ def test_output_folder_of_a_finished_run_is_never_overwritten(trained_run, make_
     message = user_message(lambda: train(cfg))
     assert str(run_dir) in message and "already holds a finished run" in message
     assert (run_dir / "metrics.json").read_bytes() == before
+
+
+@pytest.mark.slow
+def test_predict_command_with_a_missing_checkpoint_is_one_line(tmp_path: Path) -> None:
+    env = {**os.environ, "GRAYTRANSFER_ROOT": str(tmp_path)}
+    result = subprocess.run(
+        [sys.executable, "-m", "graytransfer.predict", "ckpt_path=gone.ckpt", f"input={tmp_path}"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        "graytransfer: error: ckpt_path: 'gone.ckpt' is not a file; give the path of a .ckpt file"
+    )
