@@ -14,7 +14,7 @@ import lightning as L
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torchmetrics import MetricCollection
+from torchmetrics import MeanMetric, MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassAUROC, MulticlassF1Score
 
 from graytransfer.adapt.base import Strategy
@@ -79,6 +79,9 @@ class GrayscaleClassifier(L.LightningModule):
         self.train_metrics = classification_metrics(num_classes, "train/")
         self.val_metrics = classification_metrics(num_classes, "val/")
         self.test_metrics = classification_metrics(num_classes, "test/")
+        # val/test loss as a torchmetrics mean: exact across DDP ranks holding different numbers
+        # of images (Lightning's own synced mean rounds the averaged image count to an integer)
+        self.eval_losses = nn.ModuleDict({"val": MeanMetric(), "test": MeanMetric()})
         # per-class weights of the training loss (data.balance=loss); val/test losses stay plain
         weights = None if class_weights is None else torch.tensor(class_weights, dtype=torch.float)
         self.register_buffer("loss_weights", weights, persistent=False)
@@ -102,13 +105,15 @@ class GrayscaleClassifier(L.LightningModule):
             logits, labels, weight=weight, label_smoothing=self.hparams.label_smoothing
         )
         metrics.update(logits.softmax(dim=-1), labels)
+        if stage in self.eval_losses:
+            self.eval_losses[stage].update(loss.detach(), weight=labels.shape[0])
+            return loss
         self.log(
             f"{stage}/loss",
             loss,
-            on_step=stage == "train",
+            on_step=True,
             on_epoch=True,
             prog_bar=True,
-            sync_dist=stage != "train",
             batch_size=labels.shape[0],
         )
         return loss
@@ -123,7 +128,12 @@ class GrayscaleClassifier(L.LightningModule):
         self._step(batch, "test", self.test_metrics)
 
     def _log_epoch(self, metrics: MetricCollection) -> None:
-        self.log_dict(metrics.compute(), prog_bar=True, sync_dist=True)
+        values = metrics.compute()  # torchmetrics syncs across DDP ranks itself
+        stage = str(metrics.prefix).rstrip("/")
+        if stage in self.eval_losses:
+            values[f"{stage}/loss"] = self.eval_losses[stage].compute()
+            self.eval_losses[stage].reset()
+        self.log_dict(values, prog_bar=True, sync_dist=True)
         metrics.reset()
 
     def on_train_epoch_end(self) -> None:

@@ -234,7 +234,9 @@ def _run_record(
     monitor = cfg.monitor.metric
     callback = trainer.checkpoint_callback
     best_score = getattr(callback, "best_model_score", None) if callback else None
-    wandb_dir = next((lg.experiment.dir for lg in loggers if isinstance(lg, WandbLogger)), None)
+    wandb_runs = [lg for lg in loggers if isinstance(lg, WandbLogger)]
+    # ranks > 0 hold a dummy W&B experiment with no folder
+    wandb_dir = wandb_runs[0].experiment.dir if wandb_runs and trainer.is_global_zero else None
     return {
         "model": backbone.name,
         "pretrained": backbone.pretrained,
