@@ -45,8 +45,9 @@ def check_launchable(trainer: Any) -> None:
         and os.environ.get("SUBMITIT_EXECUTOR")
     ):
         raise UserError(
-            "trainer: a DDP run with several devices under hydra/launcher=local cannot start its "
-            "ranks; use hydra/launcher=slurm (one task per device) or the default launcher"
+            "trainer: inside a submitit job Lightning cannot start DDP ranks itself; with "
+            "hydra/launcher=slurm SLURM starts one task per device (tasks_per_node = "
+            "trainer.devices), with hydra/launcher=local use one device or the default launcher"
         )
 
 
