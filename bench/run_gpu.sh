@@ -19,5 +19,5 @@ python -m graytransfer.bench.input_path --device cuda --sizes 224 --workers 4 --
 # 3. levers: channels_last, bf16-mixed, torch.compile (compile time separate), B0 at 224
 python -m graytransfer.bench.levers --device cuda --model b0 --batch-size 64 --steps 30 \
   --warmup 10 --reps 2 --out "$out/levers.json"
-# 4. scaling: B0..B5 at native size, bf16 + channels_last, batch 32
+# 4. scaling: B0..B5 at native size, bf16 + channels_last, timm's benchmark batch sizes
 python -m graytransfer.bench.scaling --device cuda --steps 20 --warmup 5 --out "$out/scaling.json"

@@ -191,3 +191,8 @@ def test_scaling_reports_speed_and_peak_memory(tmp_path: Path, capsys) -> None:
     assert b0["peak_mib"] > 0 and b0["images_per_s"] > 0 and b0["image_size"] == "16x16"
     assert b0["timm_rtx3090_img_s"] == 1779.02
     assert "timm_rtx3090_img_s" not in written["columns"]  # a GPU reference, not a CPU column
+
+
+def test_scaling_rejects_a_bad_batch_size() -> None:
+    with pytest.raises(UserError, match="--batch-size"):
+        scaling.main(["--device=cpu", "--batch-size=many"])

@@ -1,7 +1,7 @@
 """Scaling with work: training images/s and peak memory for EfficientNet-B0..B5.
 
     python -m graytransfer.bench.scaling                  # CPU: 64x64, batch 16, fp32
-    python -m graytransfer.bench.scaling --device cuda    # GPU: native sizes, bf16, channels_last
+    python -m graytransfer.bench.scaling --device cuda    # GPU: native, timm's batches, bf16, NHWC
 
 Each model (`conf/model/bN.yaml`, random init: speed does not depend on the weights) is trained
 by a bare loop over graytransfer's model (input module, backbone, head, AdamW) on one fixed
@@ -66,7 +66,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--image-size", default=None, help="'native' or an int (default: CPU 64, GPU native)"
     )
-    parser.add_argument("--batch-size", type=int, default=None, help="default: CPU 16, GPU 32")
+    parser.add_argument(
+        "--batch-size",
+        default=None,
+        help="an int, or 'timm' (timm's benchmark batch per model); default: CPU 16, GPU timm",
+    )
     parser.add_argument("--precision", default=None, help="default: CPU 32-true, GPU bf16-mixed")
     parser.add_argument(
         "--channels-last",
@@ -92,7 +96,12 @@ def with_device_defaults(args: argparse.Namespace, device: str) -> argparse.Name
     if args.image_size is None:
         args.image_size = "native" if gpu else "64"
     if args.batch_size is None:
-        args.batch_size = 32 if gpu else 16
+        args.batch_size = "timm" if gpu else "16"
+    if args.batch_size != "timm":
+        try:
+            args.batch_size = int(args.batch_size)
+        except ValueError:
+            raise UserError(f"--batch-size: '{args.batch_size}' is not an int or 'timm'") from None
     if args.precision is None:
         args.precision = "bf16-mixed" if gpu else "32-true"
     if args.channels_last is None:
@@ -118,7 +127,13 @@ def run_model(args: argparse.Namespace, device: str, name: str, tmp: Path) -> di
     seed_all(cfg.seed)
     backbone = instantiate(cfg.model)
     size = backbone.native_size() if args.image_size == "native" else (int(args.image_size),) * 2
-    images, labels = synthetic_batch(args.batch_size, size)
+    reference = TIMM_RTX3090_TRAIN.get(str(cfg.model.name).split(".")[0])
+    batch_size = args.batch_size
+    if batch_size == "timm":
+        if reference is None:
+            raise UserError(f"--batch-size timm: timm lists no batch size for {cfg.model.name}")
+        batch_size = reference[1]
+    images, labels = synthetic_batch(batch_size, size)
     with peak_memory(device) as memory:
         model = build_classifier(cfg, backbone, SyntheticClasses()).to(device)
         batch = (images.to(device), labels.to(device))
@@ -128,15 +143,14 @@ def run_model(args: argparse.Namespace, device: str, name: str, tmp: Path) -> di
         timed = train_bare(model, [batch] * args.steps, optimizer, scheduler, epochs=1, **common)
     step = median(timed.steps(0))
     params = sum(p.numel() for p in model.parameters())
-    reference = TIMM_RTX3090_TRAIN.get(str(cfg.model.name).split(".")[0])
     del model, optimizer, scheduler, batch
     return {
         "model": str(cfg.model.name),
         "params_m": params / 1e6,
         "image_size": "x".join(str(v) for v in size),
-        "batch": args.batch_size,
+        "batch": batch_size,
         "step_ms": step * 1000,
-        "images_per_s": args.batch_size / step,
+        "images_per_s": batch_size / step,
         "peak_mib": memory.get("peak_mib"),
         "rss_before_mib": memory.get("rss_before_mib"),
         "peak_over_start_mib": (
