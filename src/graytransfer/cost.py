@@ -1,64 +1,72 @@
-"""What an adaptation strategy costs: parameters it adds and multiply-accumulates at the input.
+"""What an adaptation strategy costs, measured on a run's own model at its own image size.
 
-Only the input changes between strategies, so the costs are measured there: the input module
-(`model.input_adapter`) plus the backbone's first conv (the stem), relative to the plain
-3-channel stem the weights were trained with.
+Same definitions as `python -m graytransfer.inspect` (its `count_macs`): `extra_params` are the
+input module's parameters (what a strategy adds in front of the backbone), `stem_params` and
+`stem_macs` those of the backbone's first conv (a 1-channel stem has a third of both),
+`input_macs` the input module's own conv/linear MACs; MACs are per image.
+
+`python -m graytransfer.cost DIR` recomputes the `cost` entry of every run's `metrics.json` under
+DIR from its checkpoint (for runs recorded before these definitions).
 """
 
 from __future__ import annotations
 
+import json
+import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
 
-def _conv_macs(conv: nn.Conv2d, output: torch.Tensor) -> int:
-    kh, kw = conv.kernel_size
-    per_output = (conv.in_channels // conv.groups) * kh * kw
-    return int(output[0].numel()) * per_output
-
-
 def input_cost(model: nn.Module, image_size: Sequence[int]) -> dict[str, Any]:
-    """`params` (all), `extra_params` (input module + stem, minus the 3-channel stem: negative when
-    the stem shrinks to 1 channel) and `stem_macs` (convs and linears of the input module plus the
-    stem, for one image of `image_size`). `model` is a GrayscaleClassifier."""
+    """`params`, `extra_params`, `stem_params`, `stem_macs`, `input_macs` of a GrayscaleClassifier
+    for one uint8 image of `image_size` (H, W)."""
     from graytransfer.adapt.stem import find_stem
+    from graytransfer.inspect import count_macs
 
     stem = find_stem(model.backbone, model.data_config.first_conv)
-    kh, kw = stem.kernel_size
-    rgb_stem = stem.out_channels * 3 // stem.groups * kh * kw  # pretrained stems have no bias
-    adapter_params = sum(p.numel() for p in model.input_adapter.parameters())
-    extra = adapter_params + sum(p.numel() for p in stem.parameters()) - rgb_stem
-
-    macs = 0
-
-    def count(module: nn.Module, inputs: Any, output: torch.Tensor) -> None:
-        nonlocal macs
-        if isinstance(module, nn.Conv2d):
-            macs += _conv_macs(module, output)
-        elif isinstance(module, nn.Linear):
-            macs += int(output[0].numel()) * module.in_features
-
-    hooks = [
-        m.register_forward_hook(count)
-        for m in [*model.input_adapter.modules(), stem]
-        if isinstance(m, (nn.Conv2d, nn.Linear))
-    ]
     device = next(model.parameters()).device
+    image = torch.zeros(1, 1, *image_size, dtype=torch.uint8, device=device)
     was_training = model.training
+    model.eval()
     try:
-        model.eval()
-        with torch.no_grad():
-            image = torch.zeros(1, 1, *image_size, dtype=torch.uint8, device=device)
-            stem(model.input_adapter(image))
+        macs = count_macs(
+            {"input": model.input_adapter, "stem": stem},
+            lambda: stem(model.input_adapter(image)),
+        )
     finally:
-        for hook in hooks:
-            hook.remove()
         model.train(was_training)
     return {
         "params": sum(p.numel() for p in model.parameters()),
-        "extra_params": int(extra),
-        "stem_macs": int(macs),
+        "extra_params": sum(p.numel() for p in model.input_adapter.parameters()),
+        "stem_params": sum(p.numel() for p in stem.parameters()),
+        "stem_macs": int(macs["stem"]),
+        "input_macs": int(macs["input"]),
     }
+
+
+def refresh_costs(root: Path) -> int:
+    """Rewrite the `cost` of each finished run under `root` from its checkpoint; returns
+    how many were rewritten."""
+    from graytransfer.restore import load_trained
+    from graytransfer.runinfo import write_json_atomic
+
+    done = 0
+    for path in sorted(root.rglob("metrics.json")):
+        record = json.loads(path.read_text())
+        ckpt = record.get("best_checkpoint") or str(path.parent / "checkpoints" / "last.ckpt")
+        if "wandb" in path.parts or record.get("status", "ok") != "ok" or not Path(ckpt).exists():
+            continue
+        trained = load_trained(ckpt)
+        record["cost"] = input_cost(trained.model, trained.image_size)
+        write_json_atomic(path, record)
+        done += 1
+    return done
+
+
+if __name__ == "__main__":
+    for folder in sys.argv[1:] or ["."]:
+        print(f"{folder}: recomputed the cost of {refresh_costs(Path(folder))} runs")

@@ -2,9 +2,10 @@
 
 Reads every `metrics.json` under DIR (a multirun folder, or any folder of runs), groups the runs
 by data, model, weights and strategy, and writes `report.md` (mean ± std over seeds of test
-accuracy, macro F1, macro AUROC, extra parameters, stem MACs, training images/s and wall time)
-and `report.png` (test accuracy per strategy, one panel per dataset) into DIR, or `--out`.
-Offline: it needs no W&B account. Failed and diverged runs are listed, not averaged.
+accuracy, macro F1, macro AUROC, extra parameters, stem parameters and MACs (graytransfer.cost),
+training images/s and wall time) and `report.png` (test accuracy per strategy, one panel per
+dataset) into DIR, or `--out`. Offline: it needs no W&B account. Failed and diverged runs are
+listed, not averaged.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ COLUMNS: list[tuple[str, tuple[str, ...], str]] = [
     ("test F1", ("metrics", "test/f1"), ".3f"),
     ("test AUROC", ("metrics", "test/auroc"), ".4f"),
     ("extra params", ("cost", "extra_params"), ",.0f"),
+    ("stem params", ("cost", "stem_params"), ",.0f"),
     ("stem MACs", ("cost", "stem_macs"), ",.0f"),
     ("train img/s", ("timing", "train_images_per_s"), ".0f"),
     ("wall s", ("timing", "total_s"), ".0f"),
@@ -107,10 +109,10 @@ def _mean(values: list[float]) -> float:
 
 
 def mean_std(values: list[float], fmt: str) -> str:
-    """`0.912 ± 0.004` (sample std over seeds), `0.912` for one value, `–` for none."""
+    """`0.912 ± 0.004` (sample std over seeds), `0.912` for one or equal values, `–` for none."""
     if not values:
         return "–"
-    if len(values) == 1:
+    if len(values) == 1 or len(set(values)) == 1:  # one run, or a constant (a cost)
         return format(values[0], fmt)
     return f"{format(statistics.fmean(values), fmt)} ± {format(statistics.stdev(values), fmt)}"
 
