@@ -14,6 +14,8 @@ from typing import Any
 import hydra
 import lightning as L
 from hydra.utils import instantiate
+from lightning.pytorch.loggers import WandbLogger
+from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
 from graytransfer.cli import exit_on_user_error
@@ -40,6 +42,19 @@ def test_data(cfg: DictConfig, trained: TrainedModel) -> GrayscaleDataModule:
             "give a test/ folder"
         )
     return data
+
+
+def wandb_info(loggers: list) -> dict[str, Any] | None:
+    """The W&B run this evaluation logged to (id, job type, folder), if any."""
+    for logger in loggers:
+        if isinstance(logger, WandbLogger) and trainer_is_rank_zero():
+            run = logger.experiment
+            return {"id": run.id, "job_type": run.job_type, "dir": str(Path(run.dir).parent)}
+    return None
+
+
+def trainer_is_rank_zero() -> bool:
+    return getattr(rank_zero_only, "rank", 0) == 0
 
 
 def evaluate(cfg: DictConfig) -> dict[str, Any]:
@@ -69,6 +84,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
             "image_size": list(trained.image_size),
             "metrics": metrics,
             "output_dir": str(output_dir),
+            "wandb": wandb_info(loggers),
         }
         if trainer.is_global_zero:
             write_json_atomic(output_dir / "metrics.json", record)
