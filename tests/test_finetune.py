@@ -9,6 +9,7 @@ import lightning as L
 import pytest
 import torch
 from hydra.utils import instantiate
+from lightning.pytorch.callbacks import ModelCheckpoint
 from torch.nn.modules.batchnorm import _BatchNorm
 from torch.utils.data import DataLoader, TensorDataset
 
@@ -45,7 +46,7 @@ def fit(model: GrayscaleClassifier, callbacks: list, epochs: int, root) -> L.Tra
         max_epochs=epochs,
         callbacks=callbacks,
         logger=False,
-        enable_checkpointing=False,
+        enable_checkpointing=any(isinstance(c, ModelCheckpoint) for c in callbacks),
         enable_progress_bar=False,
         enable_model_summary=False,
         num_sanity_val_steps=0,
@@ -184,13 +185,24 @@ def test_ema_callback_from_config_averages_the_weights(make_cfg, tmp_path) -> No
 
     steps = Steps()
     model = classifier()
-    fit(model, [steps, ema], 1, tmp_path)
+    last = ModelCheckpoint(dirpath=tmp_path, save_last=True)
+    trainer = fit(model, [steps, ema, last], 1, tmp_path)
     expected = steps.weights[0]
     for weight in steps.weights[1:]:
         expected = 0.5 * expected + 0.5 * weight
     assert len(steps.weights) == 2
     torch.testing.assert_close(model.head.classifier[-1].weight, expected)
     assert not torch.equal(model.head.classifier[-1].weight, steps.weights[-1])
+
+    # a checkpoint saved during fitting holds the average; testing it scores the average
+    saved = torch.load(tmp_path / "last.ckpt", weights_only=True)
+    averaged = saved["state_dict"]["head.classifier.1.weight"]
+    raw = saved["current_model_state"]["head.classifier.1.weight"]
+    assert not torch.equal(averaged, raw)
+    with torch.no_grad():
+        model.head.classifier[-1].weight.zero_()
+    trainer.test(model, dataloaders=loader(4), ckpt_path=tmp_path / "last.ckpt", verbose=False)
+    torch.testing.assert_close(model.head.classifier[-1].weight, averaged)
 
 
 def test_channels_last_and_compile_compute_the_same(tmp_path) -> None:

@@ -2,8 +2,9 @@
 torch.compile of the backbone (`FineTuning`, the `finetune` config group) and the
 freeze-then-unfreeze callback (`FreezeBackbone`, `callbacks/freeze_backbone.yaml`).
 
-EMA of the weights is Lightning's own `EMAWeightAveraging` (`callbacks/ema.yaml`), label smoothing
-the top-level `label_smoothing`, mixed precision the Trainer's `precision` (`bf16-mixed` on GPU).
+EMA of the weights is Lightning's `EMAWeightAveraging` (`EMA`, `callbacks/ema.yaml`), label
+smoothing the top-level `label_smoothing`, mixed precision the Trainer's `precision`
+(`bf16-mixed` on GPU).
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from typing import Any
 
 import lightning as L
 import torch
-from lightning.pytorch.callbacks import BaseFinetuning
+from lightning.pytorch.callbacks import BaseFinetuning, EMAWeightAveraging
+from lightning.pytorch.trainer.states import TrainerFn
 from timm.optim import param_groups_layer_decay
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
@@ -226,3 +228,20 @@ class FreezeBackbone(BaseFinetuning):
         missing = [p for p in self._trainable if id(p) not in present]
         if missing:  # an optimizer built from trainable parameters only: add them now
             optimizer.add_param_group({"params": missing, "lr": optimizer.param_groups[0]["lr"]})
+
+
+class EMA(EMAWeightAveraging):
+    """Lightning's EMA of the weights, whose averaged weights are also the ones *tested*.
+
+    Lightning saves the average in a checkpoint's `state_dict` (and the raw weights in
+    `current_model_state`), validates with the average, but when the same Trainer later tests a
+    checkpoint it reloads the raw weights. Outside fitting this callback leaves the checkpoint's
+    `state_dict` in place, so the test scores the weights that were validated and selected.
+    """
+
+    def on_load_checkpoint(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]
+    ) -> None:
+        if trainer.state.fn != TrainerFn.FITTING:
+            return
+        super().on_load_checkpoint(trainer, pl_module, checkpoint)
