@@ -1,17 +1,25 @@
 #!/usr/bin/env bash
-# The CPU numbers in docs/benchmarks.md: run from the repository root on an otherwise idle
-# machine (the load average is recorded next to every table). JSON goes to bench/results/cpu/.
+# The CPU numbers in docs/benchmarks.md, run from the repository root. JSON goes to
+# bench/results/cpu/ (or $OUT). The load average is recorded next to every table.
+# THREADS (default 1) sets torch threads for every loop: on a 2-core machine shared with other
+# jobs, one thread per process keeps OpenMP from stalling on a preempted thread, so compared
+# loops stay comparable; on an idle machine THREADS=0 uses all cores.
 set -euo pipefail
 export HF_HUB_OFFLINE=1 WANDB_MODE=offline WANDB_SILENT=true
 out=${OUT:-bench/results/cpu}
+threads=${THREADS:-1}
 mkdir -p "$out"
 uptime
-python -m graytransfer.bench.overhead --modes lean,user --bare-metrics --profile --epochs 3 \
-  --reps 3 --out "$out/overhead.json"
-python -m graytransfer.bench.input_path --sizes 32,64 --epochs 3 --reps 2 --limit-batches 12 \
-  --out "$out/input_path.json"
-python -m graytransfer.bench.scaling --device cpu --out "$out/scaling.json"
+python -m graytransfer.bench.overhead --threads "$threads" --modes lean,user --bare-metrics \
+  --profile --epochs 2 --reps 3 --limit-batches 12 --out "$out/overhead.json"
+uptime
+python -m graytransfer.bench.input_path --threads "$threads" --sizes 32,64 --epochs 2 --reps 2 \
+  --limit-batches 8 --out "$out/input_path.json"
+uptime
+python -m graytransfer.bench.scaling --threads "$threads" --device cpu --steps 3 --warmup 1 \
+  --out "$out/scaling.json"
 python -m graytransfer.bench.levers --out "$out/levers_no_gpu.json"
-python -m graytransfer.bench.levers --device cpu --model lite0 --image-size 64 --batch-size 32 \
-  --levers channels_last,bf16 --steps 10 --warmup 3 --reps 2 --out "$out/levers_cpu_info.json"
+python -m graytransfer.bench.levers --threads "$threads" --device cpu --model lite0 \
+  --image-size 64 --batch-size 32 --levers channels_last,bf16 --steps 5 --warmup 2 --reps 1 \
+  --out "$out/levers_cpu_info.json"
 uptime
