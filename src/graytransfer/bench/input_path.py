@@ -31,6 +31,7 @@ from graytransfer.bench.common import (
     CONF_DIR,
     compose,
     default_out,
+    fast,
     machine_info,
     median,
     now,
@@ -51,6 +52,7 @@ COLUMNS = (
     "loader_img_s",
     "train_img_s",
     "train_ratio",
+    "fast_train_ratio",
 )
 
 
@@ -204,6 +206,7 @@ def run_path(
         "loader_img_s": loader_img_s,
         "bytes_per_image": bytes_per_image,
         "train_img_s": [images_per_epoch / w for w in walls],
+        "cycles_s": recorder.cycles(1),
         "model": str(cfg.model.name),
         "batch_size": int(cfg.data.batch_size),
         "precision": str(cfg.trainer.precision),
@@ -249,6 +252,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "train_img_s: images per epoch / epoch wall time (loader, transfer, forward, backward, "
         "optimiser), median over the epochs after the first of every repetition",
         "loader_img_s: one pass of the DataLoader alone; ratios are against float3 at that size",
+        "fast_train_ratio: 10th percentile of float3's batch cycles (batch start to next, the "
+        "fetch included) / that of the path: the uncontended speed on a shared machine",
     ]
     if missing:
         notes.append(f"skipped (no conf/adapt/NAME.yaml): {', '.join(missing)}")
@@ -259,10 +264,12 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
 
 def size_rows(size: int, runs: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
     base_rate = median([v for r in runs[FLOAT3] for v in r["train_img_s"]])
+    base_fast = fast([c for r in runs[FLOAT3] for c in r["cycles_s"]])
     base_bytes = runs[FLOAT3][0]["bytes_per_image"]
     rows = []
     for path, results in runs.items():
         rate = median([v for r in results for v in r["train_img_s"]])
+        cycles = [c for r in results for c in r["cycles_s"]]
         nbytes = results[0]["bytes_per_image"]
         rows.append(
             {
@@ -274,6 +281,10 @@ def size_rows(size: int, runs: dict[str, list[dict[str, Any]]]) -> list[dict[str
                 "train_img_s": rate,
                 "train_ratio": rate / base_rate if rate and base_rate else None,
                 "train_img_s_all": [v for r in results for v in r["train_img_s"]],
+                "fast_train_ratio": (
+                    base_fast / fast_cycle if (fast_cycle := fast(cycles)) and base_fast else None
+                ),
+                "cycles_s": cycles,
             }
         )
     return rows

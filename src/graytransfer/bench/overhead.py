@@ -27,6 +27,7 @@ from omegaconf import DictConfig, open_dict
 from graytransfer.bench.common import (
     compose,
     default_out,
+    fast,
     machine_info,
     median,
     quiet_lightning,
@@ -269,15 +270,6 @@ def summarise(
             }
         )
     return rows
-
-
-def fast(values: list[float], quantile: float = 0.1) -> float | None:
-    """The `quantile` (10th percentile) of `values`: the cycle time when other processes leave
-    the cores alone, the steadier statistic on a shared machine."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    return ordered[min(int(quantile * len(ordered)), len(ordered) - 1)]
 
 
 def paired_ratio(runs: list[StepRecorder], base: list[StepRecorder], warmup: int) -> float | None:
