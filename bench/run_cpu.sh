@@ -13,7 +13,7 @@ uptime
 python -m graytransfer.bench.overhead --threads "$threads" --modes lean,user --bare-metrics \
   --profile --epochs 2 --reps 3 --limit-batches 12 --out "$out/overhead.json"
 uptime
-python -m graytransfer.bench.input_path --threads "$threads" --sizes 32,64 --epochs 2 --reps 2 \
+python -m graytransfer.bench.input_path --threads "$threads" --sizes 32,64 --epochs 3 --reps 2 \
   --limit-batches 8 --out "$out/input_path.json"
 uptime
 python -m graytransfer.bench.scaling --threads "$threads" --device cpu --steps 3 --warmup 1 \

@@ -14,6 +14,9 @@ from __future__ import annotations
 
 import argparse
 import gc
+import json
+import subprocess
+import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -77,6 +80,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         action=argparse.BooleanOptionalAction,
         default=None,
         help="default: on for GPU, off for CPU",
+    )
+    parser.add_argument(
+        "--isolate",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="each model in a fresh process, so peak memory is its own (default on)",
     )
     parser.add_argument("--steps", type=int, default=5, help="timed steps per model")
     parser.add_argument("--warmup", type=int, default=2, help="untimed steps first")
@@ -165,6 +174,31 @@ def run_model(args: argparse.Namespace, device: str, name: str, tmp: Path) -> di
     }
 
 
+def run_isolated(args: argparse.Namespace, device: str, name: str, tmp: Path) -> dict[str, Any]:
+    """`run_model` in a fresh Python process, so its peak memory is its own."""
+    out = tmp / f"{name}.json"
+    command = [
+        sys.executable,
+        "-m",
+        "graytransfer.bench.scaling",
+        f"--device={device}",
+        f"--models={name}",
+        f"--image-size={args.image_size}",
+        f"--batch-size={args.batch_size}",
+        f"--precision={args.precision}",
+        "--channels-last" if args.channels_last else "--no-channels-last",
+        f"--steps={args.steps}",
+        f"--warmup={args.warmup}",
+        f"--threads={args.threads or 0}",
+        "--no-isolate",
+        f"--out={out}",
+    ]
+    if args.conf_dir:
+        command.append(f"--conf-dir={args.conf_dir}")
+    subprocess.run([*command, *args.overrides], check=True, stdout=subprocess.DEVNULL)
+    return json.loads(out.read_text())["rows"][0]
+
+
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
     device = resolve_device(args.device)
@@ -176,7 +210,10 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="gt-bench-") as tmp:
         for name in args.models:
             print(f"[scaling] {name}", flush=True)
-            rows.append(run_model(args, device, name, Path(tmp)))
+            if args.isolate:
+                rows.append(run_isolated(args, device, name, Path(tmp)))
+            else:
+                rows.append(run_model(args, device, name, Path(tmp)))
     settings = {
         "models": args.models,
         "image_size": args.image_size,
@@ -187,12 +224,14 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "warmup": args.warmup,
         "overrides": args.overrides,
         "cudnn_benchmark": device == "cuda",
+        "isolate": args.isolate,
     }
     notes = [
         f"peak memory: {rows[0]['memory_kind'] if rows else '-'}"
         + (
-            "; peak_mib includes the process baseline (torch etc.), peak_over_start_mib is "
+            "; peak_mib includes the process itself (torch etc.), peak_over_start_mib is "
             "the rise over the RSS before the model was built"
+            + (", each model in a fresh process" if args.isolate else "")
             if device == "cpu"
             else ""
         ),
