@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import compose_config
+from configs import compose_config
 from trained_fixture import TINY
 
 from graytransfer.pipeline import train

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import compose_config
+from configs import compose_config
 
 from graytransfer.errors import UserError
 from graytransfer.pipeline import train
