@@ -3,6 +3,7 @@ the device/precision switches and the real config composed from `conf/`."""
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import datetime as dt
 import os
@@ -12,7 +13,7 @@ import shlex
 import statistics
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -270,6 +271,23 @@ def quiet_lightning() -> None:
 
 def default_out(name: str) -> Path:
     return Path("outputs") / "bench" / f"{name}.json"
+
+
+def add_run_arguments(parser: argparse.ArgumentParser, name: str) -> None:
+    """The arguments every benchmark shares: threads, the conf/ folder, the JSON output and
+    Hydra overrides for the model being measured."""
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: all)")
+    parser.add_argument("--conf-dir", type=Path, default=None, help="the repository's conf/")
+    parser.add_argument("--out", type=Path, default=default_out(name))
+    parser.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. model=b0 adapt=sum")
+
+
+def run_cli(main: Callable[[], Any]) -> None:
+    """Run a benchmark's `main()`; a user's mistake is one line, not a traceback."""
+    try:
+        main()
+    except UserError as err:
+        raise SystemExit(f"graytransfer.bench: error: {err}") from None
 
 
 def set_threads(threads: int | None) -> None:

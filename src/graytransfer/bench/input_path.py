@@ -29,14 +29,15 @@ from torch.utils.data import DataLoader, Dataset
 
 from graytransfer.bench.common import (
     CONF_DIR,
+    add_run_arguments,
     compose,
-    default_out,
     fast,
     machine_info,
     median,
     now,
     report,
     resolve_device,
+    run_cli,
     set_threads,
     trainer_override,
 )
@@ -96,10 +97,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--reps", type=int, default=2, help="interleaved repetitions")
     parser.add_argument("--limit-batches", type=int, default=None, help="batches per epoch")
     parser.add_argument("--workers", type=int, default=0, help="DataLoader workers (both paths)")
-    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: all)")
-    parser.add_argument("--conf-dir", type=Path, default=None, help="the repository's conf/")
-    parser.add_argument("--out", type=Path, default=default_out("input_path"))
-    parser.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. model=b0")
+    add_run_arguments(parser, "input_path")
     args = parser.parse_args(argv)
     try:
         args.sizes = [int(s) for s in args.sizes.split(",") if s]
@@ -291,7 +289,4 @@ def size_rows(size: int, runs: dict[str, list[dict[str, Any]]]) -> list[dict[str
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except UserError as err:
-        raise SystemExit(f"graytransfer.bench: error: {err}") from None
+    run_cli(main)

@@ -22,11 +22,12 @@ import torch
 from hydra.utils import instantiate
 
 from graytransfer.bench.common import (
+    add_run_arguments,
     compose,
-    default_out,
     machine_info,
     median,
     report,
+    run_cli,
     set_threads,
     trainer_override,
 )
@@ -61,10 +62,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--steps", type=int, default=20, help="timed steps per run")
     parser.add_argument("--warmup", type=int, default=5, help="untimed steps first")
     parser.add_argument("--reps", type=int, default=2, help="interleaved repetitions")
-    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: all)")
-    parser.add_argument("--conf-dir", type=Path, default=None, help="the repository's conf/")
-    parser.add_argument("--out", type=Path, default=default_out("levers"))
-    parser.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. adapt=sum")
+    add_run_arguments(parser, "levers")
     args = parser.parse_args(argv)
     args.levers = [v for v in args.levers.split(",") if v]
     unknown = [v for v in args.levers if v not in LEVERS]
@@ -206,7 +204,4 @@ def lever_rows(
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except UserError as err:
-        raise SystemExit(f"graytransfer.bench: error: {err}") from None
+    run_cli(main)

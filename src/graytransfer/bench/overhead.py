@@ -25,14 +25,15 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, open_dict
 
 from graytransfer.bench.common import (
+    add_run_arguments,
     compose,
-    default_out,
     fast,
     machine_info,
     median,
     quiet_lightning,
     report,
     resolve_device,
+    run_cli,
     set_threads,
     trainer_override,
 )
@@ -94,10 +95,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         action="store_true",
         help="also profile one lean fit: the share of time in Lightning, torchmetrics, ...",
     )
-    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: all)")
-    parser.add_argument("--conf-dir", type=Path, default=None, help="the repository's conf/")
-    parser.add_argument("--out", type=Path, default=default_out("overhead"))
-    parser.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. model=b0")
+    add_run_arguments(parser, "overhead")
     args = parser.parse_args(argv)
     args.modes = [m for m in args.modes.split(",") if m]
     unknown = [m for m in args.modes if m not in MODES]
@@ -343,7 +341,4 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except UserError as err:
-        raise SystemExit(f"graytransfer.bench: error: {err}") from None
+    run_cli(main)

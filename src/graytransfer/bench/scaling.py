@@ -26,13 +26,14 @@ import torch
 from hydra.utils import instantiate
 
 from graytransfer.bench.common import (
+    add_run_arguments,
     compose,
-    default_out,
     machine_info,
     median,
     peak_memory,
     report,
     resolve_device,
+    run_cli,
     set_threads,
     trainer_override,
 )
@@ -89,10 +90,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--steps", type=int, default=5, help="timed steps per model")
     parser.add_argument("--warmup", type=int, default=2, help="untimed steps first")
-    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: all)")
-    parser.add_argument("--conf-dir", type=Path, default=None, help="the repository's conf/")
-    parser.add_argument("--out", type=Path, default=default_out("scaling"))
-    parser.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. adapt=sum")
+    add_run_arguments(parser, "scaling")
     args = parser.parse_args(argv)
     args.models = [m for m in args.models.split(",") if m]
     if args.steps < 1 or args.warmup < 1:
@@ -244,7 +242,4 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except UserError as err:
-        raise SystemExit(f"graytransfer.bench: error: {err}") from None
+    run_cli(main)

@@ -10,7 +10,7 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from graytransfer.bench.common import fmt, machine_line, markdown_table
+from graytransfer.bench.common import fmt, machine_line, markdown_table, run_cli
 from graytransfer.errors import UserError
 
 
@@ -38,7 +38,4 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except UserError as err:
-        raise SystemExit(f"graytransfer.bench: error: {err}") from None
+    run_cli(main)
