@@ -4,25 +4,13 @@ kernel keeps the magnitude of `sum` while leaning on the green-sensitive filters
 
 from __future__ import annotations
 
-import torch
-from torch import nn
-
-from graytransfer.adapt.base import GrayToFloat, Strategy, gray_mean_std
-from graytransfer.adapt.stem import find_rgb_stem, set_stem_weight
-from graytransfer.backbone import BackboneDataConfig
+from graytransfer.adapt.collapse import CollapsedStem
 
 BT601 = (0.299, 0.587, 0.114)
 
 
-class Luma(Strategy):
+class Luma(CollapsedStem):
     """Stem kernel `3 * sum_c luma_c * W_c`; input normalised with one mean/std."""
 
     name = "luma"
-
-    def adapt(self, backbone: nn.Module, data: BackboneDataConfig) -> nn.Module:
-        stem = find_rgb_stem(backbone, data.first_conv)
-        luma = torch.tensor(BT601, dtype=stem.weight.dtype, device=stem.weight.device)
-        weight = 3.0 * (stem.weight * luma.view(1, 3, 1, 1)).sum(dim=1, keepdim=True)
-        set_stem_weight(stem, weight)
-        mean, std = gray_mean_std(data)
-        return GrayToFloat(mean=(mean,), std=(std,))
+    channel_weights = tuple(3.0 * c for c in BT601)

@@ -4,20 +4,11 @@ whether that scale matters once BatchNorm and fine-tuning have their say."""
 
 from __future__ import annotations
 
-from torch import nn
-
-from graytransfer.adapt.base import GrayToFloat, Strategy, gray_mean_std
-from graytransfer.adapt.stem import find_rgb_stem, set_stem_weight
-from graytransfer.backbone import BackboneDataConfig
+from graytransfer.adapt.collapse import CollapsedStem
 
 
-class Mean(Strategy):
+class Mean(CollapsedStem):
     """Stem kernels averaged over their input channels; input normalised with one mean/std."""
 
     name = "mean"
-
-    def adapt(self, backbone: nn.Module, data: BackboneDataConfig) -> nn.Module:
-        stem = find_rgb_stem(backbone, data.first_conv)
-        set_stem_weight(stem, stem.weight.mean(dim=1, keepdim=True))
-        mean, std = gray_mean_std(data)
-        return GrayToFloat(mean=(mean,), std=(std,))
+    channel_weights = (1 / 3, 1 / 3, 1 / 3)

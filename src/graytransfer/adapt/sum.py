@@ -4,20 +4,11 @@ it computes exactly what `repeat` computes, with a third of the stem's MACs and 
 
 from __future__ import annotations
 
-from torch import nn
-
-from graytransfer.adapt.base import GrayToFloat, Strategy, gray_mean_std
-from graytransfer.adapt.stem import find_rgb_stem, set_stem_weight
-from graytransfer.backbone import BackboneDataConfig
+from graytransfer.adapt.collapse import CollapsedStem
 
 
-class Sum(Strategy):
+class Sum(CollapsedStem):
     """Stem kernels summed over their input channels; input normalised with one mean/std."""
 
     name = "sum"
-
-    def adapt(self, backbone: nn.Module, data: BackboneDataConfig) -> nn.Module:
-        stem = find_rgb_stem(backbone, data.first_conv)
-        set_stem_weight(stem, stem.weight.sum(dim=1, keepdim=True))
-        mean, std = gray_mean_std(data)
-        return GrayToFloat(mean=(mean,), std=(std,))
+    channel_weights = (1.0, 1.0, 1.0)
