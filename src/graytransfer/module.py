@@ -104,7 +104,7 @@ class GrayscaleClassifier(L.LightningModule):
         loss = F.cross_entropy(
             logits, labels, weight=weight, label_smoothing=self.hparams.label_smoothing
         )
-        metrics.update(logits.softmax(dim=-1), labels)
+        metrics.update(logits.detach().softmax(dim=-1), labels)  # no autograd graph
         if stage in self.eval_losses:
             self.eval_losses[stage].update(loss.detach(), weight=labels.shape[0])
             return loss
