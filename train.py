@@ -4,8 +4,8 @@ import hydra
 from omegaconf import DictConfig
 
 from graytransfer.cli import exit_on_user_error
-from graytransfer.pipeline import train
-from graytransfer.sweep import run_job
+from graytransfer.run.pipeline import train
+from graytransfer.run.sweep import run_job
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")

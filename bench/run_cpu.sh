@@ -10,16 +10,16 @@ out=${OUT:-bench/results/cpu}
 threads=${THREADS:-1}
 mkdir -p "$out"
 uptime
-python -m graytransfer.bench.overhead --threads "$threads" --modes lean,user --bare-metrics \
+python -m bench.overhead --threads "$threads" --modes lean,user --bare-metrics \
   --profile --epochs 2 --reps 3 --limit-batches 12 --out "$out/overhead.json"
 uptime
-python -m graytransfer.bench.input_path --threads "$threads" --sizes 32,64 --epochs 3 --reps 2 \
+python -m bench.input_path --threads "$threads" --sizes 32,64 --epochs 3 --reps 2 \
   --limit-batches 8 --out "$out/input_path.json"
 uptime
-python -m graytransfer.bench.scaling --threads "$threads" --device cpu --steps 3 --warmup 1 \
+python -m bench.scaling --threads "$threads" --device cpu --steps 3 --warmup 1 \
   --out "$out/scaling.json"
-python -m graytransfer.bench.levers --out "$out/levers_no_gpu.json"
-python -m graytransfer.bench.levers --threads "$threads" --device cpu --model lite0 \
+python -m bench.levers --out "$out/levers_no_gpu.json"
+python -m bench.levers --threads "$threads" --device cpu --model lite0 \
   --image-size 64 --batch-size 32 --levers channels_last,bf16 --steps 5 --warmup 2 --reps 1 \
   --out "$out/levers_cpu_info.json"
 uptime

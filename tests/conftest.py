@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from configs import FAST, compose_config
+from helpers.configs import FAST, compose_config
 from omegaconf import DictConfig
 
 # Tests never touch the network: the hub is offline and W&B writes offline runs.

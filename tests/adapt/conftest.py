@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
-from adapt_helpers import classifier_net
+from helpers.adapt_helpers import classifier_net
+from helpers.configs import CONF
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 from torch import nn
 
 from graytransfer.adapt.base import Strategy
 
-ADAPT_CONF = Path(__file__).resolve().parents[2] / "conf" / "adapt"
+ADAPT_CONF = CONF / "adapt"
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,7 @@ import copy
 import pytest
 import timm
 import torch
-from adapt_helpers import TOL, Adapted, data_config, gray_batch, max_diff
+from helpers.adapt_helpers import TOL, Adapted, data_config, gray_batch, max_diff
 
 from graytransfer.adapt import Adapter, Fold, GrayToFloat, Keras, Repeat, Sum
 from graytransfer.adapt.base import gray_mean_std

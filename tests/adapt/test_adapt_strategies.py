@@ -4,19 +4,19 @@ ResNet, ConvNeXt, ViT), refuses clearly where it cannot apply, and its fixed vie
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 
 import pytest
 import timm
 import torch
-from adapt_helpers import Adapted, data_config, gray_batch
+from helpers.adapt_helpers import Adapted, data_config, gray_batch
+from helpers.configs import CONF
 
 from graytransfer.adapt import Colormap, Fold, Keras, Repeat, Stack, Sum, Windows
 from graytransfer.adapt.stack import equalize
 from graytransfer.adapt.viridis import VIRIDIS
 from graytransfer.errors import UserError
 
-STRATEGIES = sorted(p.stem for p in (Path(__file__).parents[2] / "conf" / "adapt").glob("*.yaml"))
+STRATEGIES = sorted(p.stem for p in (CONF / "adapt").glob("*.yaml"))
 STEM_STRATEGIES = {"sum", "mean", "fold", "luma", "scratch"}
 
 FAMILIES = {

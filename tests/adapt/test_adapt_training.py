@@ -13,10 +13,10 @@ import torch
 import torch.nn.functional as F
 from sklearn.datasets import load_digits
 
-from graytransfer.backbone import Backbone
-from graytransfer.head import ClassifierHead
-from graytransfer.module import GrayscaleClassifier
-from graytransfer.pipeline import train
+from graytransfer.model.backbone import Backbone
+from graytransfer.model.classifier import GrayscaleClassifier
+from graytransfer.model.head import ClassifierHead
+from graytransfer.run.pipeline import train
 
 STEPS = 6
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from graytransfer.bench import input_path, levers, overhead, scaling, show
-from graytransfer.bench.loop import StepRecorder
+from bench import input_path, levers, overhead, scaling, show
+from bench.loop import StepRecorder
 from graytransfer.errors import UserError
 
 TINY_MODEL = ["model=timm", "model.name=test_efficientnet", "model.pretrained=false"]

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from datafiles import noise, truncate, write_16bit, write_png8
+from helpers.datafiles import noise, truncate, write_16bit, write_png8
 
 from graytransfer.data import CsvDataModule
 from graytransfer.errors import UserError

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from datafiles import class_folders, noise, truncate, write_16bit, write_png8
+from helpers.datafiles import class_folders, noise, truncate, write_16bit, write_png8
 from PIL import Image
 
 from graytransfer.data import FolderDataModule

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from datafiles import truncate, write_16bit, write_png8
+from helpers.datafiles import truncate, write_16bit, write_png8
 from PIL import Image
 
 from graytransfer.data.images import decode_gray, high_depth_to_uint8, read_gray

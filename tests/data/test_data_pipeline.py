@@ -7,13 +7,14 @@ import json
 from pathlib import Path
 
 import pytest
-from datafiles import class_folders
+from helpers.configs import CONF
+from helpers.datafiles import class_folders
 from hydra.utils import instantiate
 
 from graytransfer.data import GrayscaleDataModule
-from graytransfer.pipeline import train
+from graytransfer.run.pipeline import train
 
-CONF_DATA = Path(__file__).resolve().parents[2] / "conf" / "data"
+CONF_DATA = CONF / "data"
 
 
 @pytest.mark.parametrize("name", sorted(p.stem for p in CONF_DATA.glob("*.yaml")))

@@ -1,4 +1,13 @@
-"""Grayscale adaptation strategies: one small class each, selected by `adapt=NAME`."""
+"""Grayscale adaptation strategies: one small class each, selected by `adapt=NAME`.
+
+`base` holds the contract (`Strategy`, the weights' `BackboneDataConfig`) and the shared input
+module; `stem` and `collapse` the surgery on the backbone's first conv; one module per strategy;
+`cost` (parameters, MACs, bytes of a strategy), `equivalence` (the exact identities between
+strategies, measured) and `preview` (pictures of what the backbone sees).
+
+May import only the base modules (`errors`) and timm/torch; the model imports it, not the
+other way round.
+"""
 
 from graytransfer.adapt.adapter import Adapter
 from graytransfer.adapt.base import GrayToFloat, Strategy

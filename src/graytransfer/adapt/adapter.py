@@ -8,8 +8,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from graytransfer.adapt.base import GrayToFloat, Strategy, gray_mean_std
-from graytransfer.backbone import BackboneDataConfig
+from graytransfer.adapt.base import BackboneDataConfig, GrayToFloat, Strategy, gray_mean_std
 from graytransfer.errors import UserError
 
 

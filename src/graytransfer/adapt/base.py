@@ -8,14 +8,26 @@ Scaling and normalisation therefore run on the model's device, never in the data
 
 from __future__ import annotations
 
+import copy
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-from graytransfer.backbone import BackboneDataConfig
 from graytransfer.errors import UserError
+
+
+@dataclass(frozen=True)
+class BackboneDataConfig:
+    """What the pretrained weights expect of their input: per-channel mean/std on the [0, 1]
+    scale, the native (H, W), and the dotted name of the first conv (the stem)."""
+
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    input_size: tuple[int, int]
+    first_conv: str
 
 
 class Strategy(ABC):
@@ -96,3 +108,12 @@ def channel_mean_std(
     if min(std) <= 0:
         raise UserError(f"adapt.std: {list(std)} must be positive")
     return mean, std
+
+
+def adapted_copy(
+    net: nn.Module, strategy: Strategy, dc: BackboneDataConfig, dtype: torch.dtype
+) -> tuple[nn.Module, nn.Module]:
+    """(input module, backbone): a copy of `net` in `dtype`, adapted by `strategy` (`net` itself
+    is left as it was)."""
+    copy_ = copy.deepcopy(net).to(dtype).eval()
+    return strategy.adapt(copy_, dc).to(dtype).eval(), copy_

@@ -7,9 +7,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from graytransfer.adapt.base import GrayToFloat, Strategy, gray_mean_std
+from graytransfer.adapt.base import BackboneDataConfig, GrayToFloat, Strategy, gray_mean_std
 from graytransfer.adapt.stem import find_rgb_stem, set_stem_weight
-from graytransfer.backbone import BackboneDataConfig
 
 
 class CollapsedStem(Strategy):

@@ -9,9 +9,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from graytransfer.adapt.base import Strategy, channel_mean_std
+from graytransfer.adapt.base import BackboneDataConfig, Strategy, channel_mean_std
 from graytransfer.adapt.viridis import VIRIDIS
-from graytransfer.backbone import BackboneDataConfig
 from graytransfer.errors import UserError
 
 COLORMAPS = {"viridis": VIRIDIS}

@@ -24,7 +24,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from graytransfer.adapt.base import GrayToFloat, Strategy, channel_mean_std
+from graytransfer.adapt.base import BackboneDataConfig, GrayToFloat, Strategy, channel_mean_std
 from graytransfer.adapt.stem import (
     StemWrapper,
     check_reproducible,
@@ -32,7 +32,6 @@ from graytransfer.adapt.stem import (
     replace_module,
     stem_conv,
 )
-from graytransfer.backbone import BackboneDataConfig
 
 #: how many (H, W, dtype, device) offset maps a folded stem keeps
 CACHE_SIZE = 8

@@ -9,8 +9,7 @@ from collections.abc import Sequence
 
 from torch import nn
 
-from graytransfer.adapt.base import GrayToFloat, Strategy, channel_mean_std
-from graytransfer.backbone import BackboneDataConfig
+from graytransfer.adapt.base import BackboneDataConfig, GrayToFloat, Strategy, channel_mean_std
 
 
 class Keras(Strategy):

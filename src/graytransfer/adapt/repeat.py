@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from graytransfer.adapt.base import GrayToFloat, Strategy, gray_mean_std
-from graytransfer.backbone import BackboneDataConfig
+from graytransfer.adapt.base import BackboneDataConfig, GrayToFloat, Strategy, gray_mean_std
 
 
 class Repeat(Strategy):

@@ -11,8 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from graytransfer.adapt.base import Strategy, gray_mean_std
-from graytransfer.backbone import BackboneDataConfig
+from graytransfer.adapt.base import BackboneDataConfig, Strategy, gray_mean_std
 
 SOBEL_X = ((-1.0, 0.0, 1.0), (-2.0, 0.0, 2.0), (-1.0, 0.0, 1.0))
 #: the largest Sobel gradient magnitude of a [0, 1] image, so edges land on [0, 1] too

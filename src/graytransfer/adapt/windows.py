@@ -11,8 +11,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from graytransfer.adapt.base import Strategy, gray_mean_std
-from graytransfer.backbone import BackboneDataConfig
+from graytransfer.adapt.base import BackboneDataConfig, Strategy, gray_mean_std
 from graytransfer.errors import UserError
 
 

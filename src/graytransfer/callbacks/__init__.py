@@ -1,5 +1,10 @@
-"""Lightning callbacks of the project."""
+"""Every Lightning callback of the project, one module each, each chosen in `conf/callbacks/`.
 
-from graytransfer.callbacks.input_preview import InputPreview
+`checkpoint` (atomic, resumable checkpoints; a save on SIGTERM), `nan_guard` (stop before a
+diverged update), `confusion` (the test confusion matrix), `freeze` (frozen backbone for the
+first epochs), `ema` (weight averaging that is also tested), `input_preview` (pictures of what the
+backbone sees).
 
-__all__ = ["InputPreview"]
+May import `graytransfer.model`, `graytransfer.adapt` and the base modules; never `run` or
+`tools`. The LightningModule never imports a callback: the Trainer holds them.
+"""

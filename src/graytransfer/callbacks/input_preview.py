@@ -1,7 +1,7 @@
 """InputPreview: what the backbone sees, as PNGs in the run folder and images in W&B.
 
 At the start of training it renders a few validation (else training) images through the model's
-input module (see `graytransfer.preview`); for strategies with learned input parameters
+input module (see `graytransfer.adapt.preview`); for strategies with learned input parameters
 (`adapter`, `windows`) it renders them again at the end, so the run shows what was learned.
 Cheap (a handful of images, no gradients, rank 0 only) and logger-agnostic: the PNGs are always
 written, W&B gets them when a W&B logger is attached. Stem strategies (the backbone sees one
@@ -17,7 +17,7 @@ import torch
 from lightning.pytorch.loggers import WandbLogger
 from lightning.pytorch.utilities import rank_zero_warn
 
-from graytransfer.preview import COLUMNS, render_preview
+from graytransfer.adapt.preview import COLUMNS, render_preview
 
 
 class InputPreview(L.Callback):

@@ -1,4 +1,12 @@
-"""Data modules yielding single-channel uint8 batches."""
+"""Data modules yielding single-channel uint8 (N, 1, H, W) batches, one per `data=NAME`.
+
+`base` (the shared LightningDataModule), the modules per source (`digits`, `folder`, `csvlist`,
+`mnist`, `medmnist`), and their parts: decoding (`images`, `dicom`, `idx`), the bad-file `scan`,
+`split`, `augment`, `transforms`, the in-memory cache (`memory`, `arrays`) and the DDP evaluation
+`sampler`.
+
+May import only the base modules (`errors`); nothing here knows the model.
+"""
 
 from graytransfer.data.base import GrayscaleDataModule, as_size
 from graytransfer.data.csvlist import CsvDataModule

@@ -16,7 +16,7 @@ from lightning.pytorch.utilities import rank_zero_only
 from torch.utils.data import DataLoader, Dataset, WeightedRandomSampler
 
 from graytransfer.data.augment import build_augment
-from graytransfer.distributed import eval_sampler
+from graytransfer.data.sampler import eval_sampler
 from graytransfer.errors import UserError
 
 NATIVE = "native"
@@ -131,7 +131,7 @@ class GrayscaleDataModule(L.LightningDataModule):
     def _loader(self, dataset: Dataset | None, train: bool) -> DataLoader:
         if dataset is None:
             raise RuntimeError(f"{type(self).__name__}.setup() has not been called")
-        # under DDP, validation/test score each image once (graytransfer.distributed)
+        # under DDP, validation/test score each image once (graytransfer.data.sampler)
         sampler = self._sampler() if train else eval_sampler(dataset)
         return DataLoader(
             dataset,

@@ -1,0 +1,335 @@
+"""Framework overhead: `pipeline.train(cfg)` (the function `train.py` runs, Lightning Trainer and
+all) against a bare PyTorch loop over the same parts and the same in-memory loader.
+
+    python -m bench.overhead                      # Lite0, digits 32x32, CPU
+    python -m bench.overhead --device cuda model=b0 data.image_size=224
+
+Both loops are timestamped at the same points (`StepTimer` callback / `StepRecorder`): a batch
+starts once it is fetched and on the device, and ends after the optimiser and schedule step; the
+*cycle* (start to next start) is the whole per-batch cost, fetching and logging included; an
+epoch runs from its start to the next epoch's start. Validation is off in both loops (the bare
+loop has none). The loops run interleaved, rotating their order each repetition, so background
+load hits them alike. Trailing arguments are Hydra overrides applied to every loop.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from hydra.utils import instantiate
+from omegaconf import DictConfig, open_dict
+
+from bench.common import (
+    add_run_arguments,
+    compose,
+    fast,
+    machine_info,
+    median,
+    quiet_lightning,
+    report,
+    resolve_device,
+    run_cli,
+    set_threads,
+    trainer_override,
+)
+from bench.loop import (
+    StepRecorder,
+    seed_all,
+    train_bare,
+)
+from graytransfer.errors import UserError
+from graytransfer.run.pipeline import build_data_and_model
+
+#: what each Lightning variant adds to the overrides: `lean` has no logger, callbacks, checkpoints
+#: or progress bar (what the bare loop does not do either); `user` is `python train.py` as it
+#: comes (W&B offline, rich progress bar, best/last checkpoints, LR monitor).
+MODES: dict[str, list[str]] = {
+    "lean": [
+        "logger=none",
+        "callbacks=none",
+        "trainer.enable_progress_bar=false",
+        "++trainer.enable_checkpointing=false",
+    ],
+    "user": [],
+}
+BARE = "bare"
+BARE_METRICS = "bare+metrics"
+COLUMNS = (
+    "loop",
+    "runs",
+    "steps",
+    "step_ms",
+    "cycle_ms",
+    "images_per_s",
+    "epoch_s",
+    "cycle_ratio",
+    "cycle_ratio_range",
+    "fast_cycle_ratio",
+    "epoch_ratio",
+)
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.overhead", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument("--device", default="cpu", help="cpu | cuda | auto (default cpu)")
+    parser.add_argument("--modes", default="lean,user", help="Lightning variants: lean,user")
+    parser.add_argument("--epochs", type=int, default=3, help="epochs per run (first is warm-up)")
+    parser.add_argument("--reps", type=int, default=3, help="interleaved repetitions")
+    parser.add_argument("--warmup", type=int, default=5, help="batches dropped from each run")
+    parser.add_argument("--limit-batches", type=int, default=None, help="batches per epoch")
+    parser.add_argument(
+        "--bare-metrics",
+        action="store_true",
+        help="also run the bare loop with the module's per-step torchmetrics updates",
+    )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="also profile one lean fit: the share of time in Lightning, torchmetrics, ...",
+    )
+    add_run_arguments(parser, "overhead")
+    args = parser.parse_args(argv)
+    args.modes = [m for m in args.modes.split(",") if m]
+    unknown = [m for m in args.modes if m not in MODES]
+    if unknown:
+        raise UserError(f"--modes: {unknown} not among {list(MODES)}")
+    if args.epochs < 1 or args.reps < 1 or args.warmup < 0:
+        raise UserError("--epochs and --reps must be at least 1, --warmup at least 0")
+    return args
+
+
+def bench_config(args: argparse.Namespace, device: str, mode: str, out_dir: Path) -> DictConfig:
+    """The composed run config of one loop, with the benchmark's fixed settings."""
+    cfg = compose(
+        [trainer_override(device), *MODES.get(mode, MODES["lean"]), *args.overrides],
+        out_dir,
+    )
+    with open_dict(cfg):
+        cfg.trainer.max_epochs = args.epochs
+        cfg.trainer.limit_val_batches = 0
+        cfg.trainer.num_sanity_val_steps = 0
+        cfg.trainer.limit_test_batches = 1
+        cfg.trainer.fast_dev_run = False
+        if args.limit_batches:
+            cfg.trainer.limit_train_batches = args.limit_batches
+    return cfg
+
+
+#: where profiled time goes: (label, path fragment) checked in order; C calls are `~`
+PACKAGES = (
+    ("lightning", "/lightning/"),
+    ("torchmetrics", "/torchmetrics/"),
+    ("graytransfer", "/graytransfer/"),
+    ("timm", "/timm/"),
+    ("torch (Python)", "/torch/"),
+)
+
+
+def profile_shares(args: argparse.Namespace, device: str, mode: str) -> dict[str, float]:
+    """Share of the `mode` loop's `trainer.fit` time spent in each package's own Python code
+    (cProfile self time) and in C calls (the tensor work). Load slows all parts alike, so the
+    shares hold on a busy machine; the profiler's per-call cost inflates the Python shares,
+    making them upper bounds."""
+    import cProfile
+    import pstats
+
+    shares: dict[str, float] = {}
+    with tempfile.TemporaryDirectory(prefix="gt-bench-") as tmp:
+        cfg = bench_config(args, device, mode, Path(tmp) / "run")
+        seed_all(cfg.seed)
+        data, model = build_data_and_model(cfg, instantiate(cfg.model))
+        trainer = instantiate(cfg.trainer, callbacks=[], logger=False)
+        profiler = cProfile.Profile()
+        profiler.enable()
+        trainer.fit(model, datamodule=data)
+        profiler.disable()
+    for (file, _, _), (_, _, self_time, _, _) in pstats.Stats(profiler).stats.items():
+        label = "C calls (tensor work)" if file == "~" else "other Python"
+        for name, fragment in PACKAGES:
+            if fragment in file.replace("\\", "/"):
+                label = name
+                break
+        shares[label] = shares.get(label, 0.0) + self_time
+    total = sum(shares.values()) or 1.0
+    return {k: v / total for k, v in sorted(shares.items(), key=lambda kv: -kv[1])}
+
+
+def run_lightning(args: argparse.Namespace, device: str, mode: str) -> StepRecorder:
+    """`pipeline.train(cfg)` with a `StepTimer` added to the configured callbacks."""
+    from graytransfer.run.pipeline import train
+
+    with tempfile.TemporaryDirectory(prefix="gt-bench-") as tmp:
+        timer_out = Path(tmp) / "steps.json"
+        cfg = bench_config(args, device, mode, Path(tmp) / "run")
+        with open_dict(cfg):
+            if not cfg.get("callbacks"):
+                cfg.callbacks = {}
+            cfg.callbacks.bench_step_timer = {
+                "_target_": "bench.loop.StepTimer",
+                "out": str(timer_out),
+                "device": device,
+            }
+        train(cfg)
+        return StepRecorder.from_dict(json.loads(timer_out.read_text()))
+
+
+def run_bare(args: argparse.Namespace, device: str, with_metrics: bool) -> StepRecorder:
+    """The same classifier trained by a hand-written loop over the same data module's loader;
+    `with_metrics` adds the module's own per-step metric updates (and epoch-end compute)."""
+    with tempfile.TemporaryDirectory(prefix="gt-bench-") as tmp:
+        cfg = bench_config(args, device, "lean", Path(tmp) / "run")
+        seed_all(cfg.seed)
+        data, model = build_data_and_model(cfg, instantiate(cfg.model))
+        model = model.to(device)
+        loader = data.train_dataloader()
+        per_epoch = min(len(loader), args.limit_batches or len(loader))
+        optimizer, scheduler = model.build_optimizer(per_epoch * args.epochs)
+        on_logits = on_epoch_end = None
+        if with_metrics:
+            metrics = model.train_metrics
+
+            def on_logits(logits, labels):
+                metrics.update(logits.softmax(dim=-1), labels)
+
+            def on_epoch_end():
+                metrics.compute()
+                metrics.reset()
+
+        return train_bare(
+            model,
+            loader,
+            optimizer,
+            scheduler,
+            epochs=args.epochs,
+            device=device,
+            precision=str(cfg.trainer.precision),
+            label_smoothing=float(cfg.get("label_smoothing", 0.0)),
+            loss_weight=model.loss_weights,
+            limit_batches=args.limit_batches,
+            on_logits=on_logits,
+            on_epoch_end=on_epoch_end,
+        )
+
+
+def summarise(
+    records: dict[str, list[StepRecorder]], warmup: int, batch_size: int
+) -> list[dict[str, Any]]:
+    """One row per loop: medians pooled over runs, and ratios to the bare loop (the median of
+    the per-repetition ratios, with their range)."""
+    bare = records[BARE]
+    bare_cycle = median([c for r in bare for c in r.cycles(warmup)])
+    bare_epoch = median([w for r in bare for w in r.epoch_walls()])
+    bare_fast = fast([c for r in bare for c in r.cycles(warmup)])
+    rows = []
+    for loop, runs in records.items():
+        cycles = [c for r in runs for c in r.cycles(warmup)]
+        walls = [w for r in runs for w in r.epoch_walls()]
+        cycle_ms = median(cycles)
+        per_rep = [
+            median(r.cycles(warmup)) / median(b.cycles(warmup))
+            for r, b in zip(runs, bare, strict=True)
+            if r.cycles(warmup) and b.cycles(warmup)
+        ]
+        epoch_s = median(walls)
+        rows.append(
+            {
+                "loop": loop,
+                "runs": len(runs),
+                "steps": sum(len(r.cycles(warmup)) for r in runs),
+                "step_ms": _ms(median([s for r in runs for s in r.steps(warmup)])),
+                "cycle_ms": _ms(cycle_ms),
+                "images_per_s": batch_size / cycle_ms if cycle_ms else None,
+                "epoch_s": epoch_s,
+                "cycle_ratio": median(per_rep),
+                "cycle_ratio_pooled": cycle_ms / bare_cycle if cycle_ms and bare_cycle else None,
+                "fast_cycle_ratio": (fast(cycles) / bare_fast if cycles and bare_fast else None),
+                "cycle_ratio_range": (
+                    f"{min(per_rep):.3f}-{max(per_rep):.3f}" if per_rep else None
+                ),
+                "epoch_ratio": epoch_s / bare_epoch if epoch_s and bare_epoch else None,
+                "cycles_s": cycles,
+                "epoch_walls_s": walls,
+            }
+        )
+    return rows
+
+
+def paired_ratio(runs: list[StepRecorder], base: list[StepRecorder], warmup: int) -> float | None:
+    """Median over repetitions of (median cycle of `runs` / median cycle of `base`)."""
+    ratios = [
+        median(r.cycles(warmup)) / median(b.cycles(warmup))
+        for r, b in zip(runs, base, strict=True)
+        if r.cycles(warmup) and b.cycles(warmup)
+    ]
+    return median(ratios)
+
+
+def _ms(seconds: float | None) -> float | None:
+    return seconds * 1000 if seconds is not None else None
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    args = parse_args(argv)
+    device = resolve_device(args.device)
+    set_threads(args.threads)
+    quiet_lightning()
+    loops = [BARE, *([BARE_METRICS] if args.bare_metrics else []), *args.modes]
+    records: dict[str, list[StepRecorder]] = {loop: [] for loop in loops}
+    for rep in range(args.reps):
+        shift = rep % len(loops)
+        for loop in loops[shift:] + loops[:shift]:
+            print(f"[overhead] repetition {rep + 1}/{args.reps}: {loop}", flush=True)
+            if loop in (BARE, BARE_METRICS):
+                records[loop].append(run_bare(args, device, with_metrics=loop == BARE_METRICS))
+            else:
+                records[loop].append(run_lightning(args, device, loop))
+    cfg = bench_config(args, device, "lean", Path(tempfile.gettempdir()) / "gt-bench-unused")
+    batch_size = int(cfg.data.batch_size)
+    rows = summarise(records, args.warmup, batch_size)
+    settings = {
+        "overrides": args.overrides,
+        "model": str(cfg.model.name),
+        "adapt": str(cfg.adapt._target_),
+        "image_size": cfg.data.get("image_size"),
+        "batch_size": batch_size,
+        "precision": str(cfg.trainer.precision),
+        "epochs": args.epochs,
+        "reps": args.reps,
+        "warmup_batches": args.warmup,
+        "limit_batches": args.limit_batches,
+        "modes": {m: MODES[m] for m in args.modes},
+    }
+    by_loop = {r["loop"]: r for r in rows}
+    summary: dict[str, Any] = {"goal": "cycle_ratio <= 1.03 on CPU"}
+    for mode in args.modes:
+        summary[f"{mode}_cycle_ratio"] = by_loop[mode]["cycle_ratio"]
+        summary[f"{mode}_epoch_ratio"] = by_loop[mode]["epoch_ratio"]
+        if BARE_METRICS in by_loop:
+            summary[f"{mode}_cycle_ratio_vs_bare+metrics"] = paired_ratio(
+                records[mode], records[BARE_METRICS], args.warmup
+            )
+    if args.profile:
+        shares = profile_shares(args, device, "lean")
+        summary.update({f"profile_share {name}": share for name, share in shares.items()})
+    notes = [
+        "step = fetched batch on device -> after optimiser+schedule step; cycle = batch start "
+        "to next batch start (fetch, hooks and logging included); epoch = epoch start to next "
+        "epoch start (end-of-epoch metrics/checkpoints included); validation off in all loops",
+        "cycle_ratio: median over repetitions of (loop median / bare median in the same "
+        "repetition); fast_cycle_ratio: 10th percentile of all the loop's cycles / that of bare "
+        "(the uncontended speed when other jobs share the cores)",
+    ]
+    return report(
+        "overhead", machine_info(device), settings, rows, COLUMNS, args.out, summary, notes
+    )
+
+
+if __name__ == "__main__":
+    run_cli(main)

@@ -1,0 +1,64 @@
+"""The one way to find the Hydra config tree and compose a config from it.
+
+`train.py`, the `python -m graytransfer.tools.*` entry points, the benchmarks and the tests all
+compose through `compose()`, so each of them sees exactly what `python train.py ...` would.
+The tree lives at the repository's top level (`conf/`, next to `src/`); `conf_dir()` finds it
+from this package's location in a source checkout (`pip install -e .`), or from the
+`GRAYTRANSFER_CONF` environment variable.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from omegaconf import DictConfig, open_dict
+
+from graytransfer.errors import UserError
+
+#: environment variable naming a conf/ folder to use instead of the checkout's
+CONF_ENV = "GRAYTRANSFER_CONF"
+#: conf/ of the source checkout this package is imported from (src/graytransfer/ -> ../../conf)
+CHECKOUT_CONF = Path(__file__).resolve().parents[2] / "conf"
+
+
+def conf_dir() -> Path:
+    """The folder holding `train.yaml` and the config groups.
+
+    Raises UserError (one line, what to do) when there is none: the package was installed
+    without its checkout (`pip install .` copies `src/` only)."""
+    override = os.environ.get(CONF_ENV)
+    conf = Path(override).expanduser() if override else CHECKOUT_CONF
+    if (conf / "train.yaml").is_file():
+        return conf.resolve()
+    where = f"{CONF_ENV}='{override}'" if override else f"'{conf}'"
+    raise UserError(
+        f"no Hydra config tree at {where} (train.yaml missing): install graytransfer from its "
+        f"checkout with `pip install -e .`, or set {CONF_ENV} to the checkout's conf/ folder"
+    )
+
+
+def compose(
+    overrides: Sequence[str] = (),
+    config_name: str = "train",
+    output_dir: str | Path | None = None,
+) -> DictConfig:
+    """`conf/<config_name>.yaml` with Hydra `overrides`, as the entry point of that name composes
+    it. Hydra's own errors (an unknown choice, a misspelled key) propagate unchanged.
+
+    With `output_dir`, the run writes there (`paths.output_dir`) and its logs under
+    `output_dir/logs`: outside `@hydra.main` no run folder is made for it."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    conf = conf_dir()
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(conf), version_base="1.3"):
+        cfg = hydra_compose(config_name=config_name, overrides=list(overrides))
+    if output_dir is not None:
+        with open_dict(cfg):
+            cfg.paths.output_dir = str(output_dir)
+            cfg.paths.log_dir = str(Path(output_dir) / "logs")
+    return cfg

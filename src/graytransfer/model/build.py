@@ -1,0 +1,57 @@
+"""The one recipe that builds the classifier a composed config describes.
+
+Training (`graytransfer.run.pipeline`), restoring a checkpoint (`graytransfer.model.restore`) and
+the benchmarks all build through `build_classifier`, so they hold the very same network,
+optimizer groups and schedule. The image size is resolved here once (`native` -> the weights'
+own size) and handed to the data module and the classifier alike.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from graytransfer.data.base import NATIVE, as_size
+from graytransfer.model.backbone import Backbone
+from graytransfer.model.classifier import GrayscaleClassifier
+
+
+def resolve_image_size(cfg: DictConfig, backbone: Backbone) -> tuple[int, int]:
+    """`data.image_size` as (H, W): an int, a pair, or `native` (the weights' own size)."""
+    size = cfg.data.get("image_size", NATIVE) if cfg.get("data") else NATIVE
+    if size == NATIVE:
+        return backbone.native_size()
+    return as_size(OmegaConf.to_object(size) if OmegaConf.is_config(size) else size)
+
+
+def build_classifier(
+    cfg: DictConfig,
+    backbone: Backbone,
+    *,
+    class_names: Sequence[str],
+    image_size: Sequence[int],
+    class_weights: list[float] | None = None,
+    for_training: bool = True,
+) -> GrayscaleClassifier:
+    """The `GrayscaleClassifier` of `cfg` (its adapt, head, optim, scheduler, finetune and
+    label smoothing) on `backbone`, for `class_names`, at `image_size`.
+
+    `for_training=False` (a restored model for evaluation, prediction or export) leaves out the
+    fine-tuning options (no compile, no frozen BatchNorm) and the loss class weights."""
+    finetune = cfg.get("finetune") if for_training else None
+    return GrayscaleClassifier(
+        backbone=backbone,
+        adapt=instantiate(cfg.adapt),
+        head=instantiate(cfg.head),
+        optimizer=instantiate(cfg.optim),
+        scheduler=instantiate(cfg.scheduler) if cfg.get("scheduler") else None,
+        num_classes=len(class_names),
+        class_names=list(class_names),
+        label_smoothing=float(cfg.get("label_smoothing", 0.0)),
+        config=OmegaConf.to_container(cfg, resolve=True),
+        finetune=instantiate(finetune) if finetune else None,
+        class_weights=class_weights if for_training else None,
+        image_size=tuple(int(v) for v in image_size),
+    )

@@ -1,0 +1,84 @@
+"""Rebuild a trained classifier from its checkpoint alone (no config files, no network).
+
+The resolved run config stored in the checkpoint rebuilds the same backbone, strategy and head
+through the one recipe (`graytransfer.model.build`) with `pretrained=false` (no weights are
+fetched), then the checkpoint's state dict fills every parameter and buffer, the input module's
+mean/std included.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hydra.utils import instantiate
+from omegaconf import OmegaConf
+
+from graytransfer.errors import UserError
+from graytransfer.model.build import build_classifier
+from graytransfer.model.checkpoint_file import read_checkpoint
+from graytransfer.model.classifier import GrayscaleClassifier
+
+
+@dataclass(frozen=True)
+class TrainedModel:
+    """A classifier in eval mode and what its checkpoint says about its input and output."""
+
+    model: GrayscaleClassifier
+    config: dict[str, Any]
+    class_names: list[str]
+    image_size: tuple[int, int]
+    model_name: str
+    strategy: str
+    source: Path
+
+
+def image_size_of(checkpoint: dict[str, Any], config: dict[str, Any], source: Path) -> tuple:
+    """The (H, W) the model was trained at, as recorded in the checkpoint."""
+    size = (checkpoint.get("graytransfer") or {}).get("image_size")
+    if size is None:
+        size = (config.get("data") or {}).get("image_size")
+    if isinstance(size, int):
+        size = [size, size]
+    if not isinstance(size, (list, tuple)) or len(size) != 2:
+        raise UserError(f"checkpoint '{source}' does not record the image size it was trained at")
+    return int(size[0]), int(size[1])
+
+
+def load_trained(ckpt_path: str | Path) -> TrainedModel:
+    """The classifier saved in `ckpt_path`, rebuilt offline and in eval mode."""
+    source = Path(str(ckpt_path)).expanduser()
+    checkpoint = read_checkpoint(source)
+    hparams = checkpoint.get("hyper_parameters") or {}
+    config = hparams.get("config")
+    if not config or "model" not in config:
+        raise UserError(
+            f"checkpoint '{source}' holds no run config; it was not written by graytransfer"
+        )
+    cfg = OmegaConf.create(config)
+    cfg.model.pretrained = False  # the state dict below holds every weight
+    num_classes = int(hparams["num_classes"])
+    names = list(hparams.get("class_names") or [str(i) for i in range(num_classes)])
+    size = image_size_of(checkpoint, config, source)
+    model = build_classifier(
+        cfg, instantiate(cfg.model), class_names=names, image_size=size, for_training=False
+    )
+    try:
+        model.load_state_dict(checkpoint["state_dict"], strict=True)
+    except RuntimeError as err:
+        first = str(err).splitlines()[1].strip() if len(str(err).splitlines()) > 1 else str(err)
+        raise UserError(
+            f"checkpoint '{source}' does not fit the model its config describes ({first}); it was "
+            "written by another version of the model code"
+        ) from err
+    model.eval()
+    return TrainedModel(
+        model=model,
+        config=config,
+        class_names=names,
+        image_size=size,
+        model_name=str(cfg.model.name),
+        strategy=model.strategy_name,
+        source=source,
+    )

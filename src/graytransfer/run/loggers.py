@@ -1,0 +1,106 @@
+"""Experiment loggers: W&B online when credentials exist, offline otherwise (and saying so);
+building the configured loggers of a run, its W&B identity in a sweep, and ending the W&B run."""
+
+from __future__ import annotations
+
+import netrc
+import os
+from pathlib import Path
+from typing import Any
+
+from hydra.utils import instantiate
+from lightning.pytorch.loggers import Logger, WandbLogger
+from omegaconf import DictConfig, OmegaConf
+
+from graytransfer.run.sweep import sweep_identity
+
+
+def wandb_credentials_found() -> bool:
+    """True when an API key is in `WANDB_API_KEY` or in ~/.netrc for the W&B host."""
+    if os.environ.get("WANDB_API_KEY"):
+        return True
+    host = os.environ.get("WANDB_BASE_URL", "https://api.wandb.ai").split("://")[-1]
+    try:
+        return netrc.netrc().authenticators(host) is not None
+    except (FileNotFoundError, netrc.NetrcParseError):
+        return False
+
+
+def resolve_wandb_mode(mode: str = "auto") -> str:
+    """`auto` -> `WANDB_MODE` if set, else `online` with credentials, else `offline`."""
+    if mode != "auto":
+        return mode
+    env = os.environ.get("WANDB_MODE")
+    if env:
+        return env
+    return "online" if wandb_credentials_found() else "offline"
+
+
+def wandb_logger(
+    project: str = "graytransfer",
+    save_dir: str = ".",
+    mode: str = "auto",
+    name: str | None = None,
+    group: str | None = None,
+    tags: list[str] | None = None,
+    job_type: str = "train",
+    entity: str | None = None,
+    **kwargs: Any,
+) -> WandbLogger:
+    """A Lightning `WandbLogger` whose files live in the run's output folder."""
+    mode = resolve_wandb_mode(mode)
+    Path(save_dir).mkdir(parents=True, exist_ok=True)
+    if mode == "offline":
+        print(
+            f"W&B: no credentials (or WANDB_MODE=offline), logging offline under {save_dir}/wandb;"
+            f" upload later with `wandb sync {save_dir}/wandb/offline-run-*`"
+        )
+    if mode == "disabled":
+        kwargs["mode"] = "disabled"
+    return WandbLogger(
+        project=project,
+        save_dir=save_dir,
+        name=name,
+        group=group,
+        tags=list(tags or []),
+        job_type=job_type,
+        entity=entity,
+        offline=mode == "offline",
+        **kwargs,
+    )
+
+
+def build_loggers(cfg: DictConfig, wandb_id: str | None = None) -> list[Logger]:
+    """The configured loggers; a W&B logger continues run `wandb_id` when one is given."""
+    if not cfg.get("logger"):
+        return []
+    resume = {}
+    if wandb_id and str(cfg.logger.get("_target_", "")).endswith("wandb_logger"):
+        resume = {"id": wandb_id, "resume": "allow"}
+    logger = instantiate(cfg.logger, **_sweep_logger_identity(cfg), **resume)
+    loggers = logger if isinstance(logger, list) else [logger]
+    resolved = OmegaConf.to_container(cfg, resolve=True)
+    for each in loggers:
+        each.log_hyperparams(resolved)
+    return loggers
+
+
+def _sweep_logger_identity(cfg: DictConfig) -> dict[str, str]:
+    """In a multirun, a W&B logger left with `group: null`/`name: null` gets the sweep's group
+    and the job's name (graytransfer.run.sweep); other loggers and explicit values are untouched."""
+    identity = sweep_identity(str(cfg.get("task_name", "train")))
+    if not identity or not str(cfg.logger.get("_target_", "")).endswith("wandb_logger"):
+        return {}
+    return {key: value for key, value in identity.items() if cfg.logger.get(key) is None}
+
+
+def finish_wandb() -> None:
+    """End the W&B run so the next job of a sweep starts its own."""
+    import wandb
+
+    if wandb.run is not None:
+        wandb.finish()
+
+
+def wandb_run_id_of(loggers: list[Logger]) -> str | None:
+    return next((str(lg.version) for lg in loggers if isinstance(lg, WandbLogger)), None)

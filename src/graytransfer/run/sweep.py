@@ -1,0 +1,135 @@
+"""One job of a Hydra sweep: its W&B group and name, its status, and a finite objective.
+
+A sweep must survive its jobs. A job that raises is recorded (`metrics.json` with
+`status: failed`, the error and its traceback) and the sweep goes on; a job whose loss or monitored
+metric is NaN/inf is recorded as `diverged`. Either way the sweeper gets a finite *worst* value
+instead of NaN, which Optuna would otherwise turn into an aborted study.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import traceback
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig
+
+from graytransfer.run.record import write_json_atomic
+
+#: the objective a failed or diverged job reports when `sweep.failed_objective` is null
+WORST = {"max": -1.0e9, "min": 1.0e9}
+
+
+def hydra_runtime() -> Any | None:
+    """The running Hydra job's `hydra` node, or None outside `@hydra.main`."""
+    try:
+        from hydra.core.hydra_config import HydraConfig
+
+        return HydraConfig.get()
+    except ValueError:
+        return None
+
+
+def in_multirun() -> bool:
+    """True inside a job launched by `python train.py -m ...` (any sweeper, any launcher)."""
+    from hydra.types import RunMode
+
+    hydra_cfg = hydra_runtime()
+    return hydra_cfg is not None and hydra_cfg.mode == RunMode.MULTIRUN
+
+
+def sweep_identity(task_name: str = "train") -> dict[str, str] | None:
+    """W&B `group` (one per sweep: the task and the sweep folder's name) and `name` (the job number
+    and its overrides) for a multirun job; None for a single run."""
+    if not in_multirun():
+        return None
+    hydra_cfg = hydra_runtime()
+    group = f"{task_name}-{Path(str(hydra_cfg.sweep.dir)).name}"
+    overrides = " ".join(hydra_cfg.overrides.task)
+    name = f"{hydra_cfg.job.num}: {overrides}" if overrides else str(hydra_cfg.job.num)
+    return {"group": group[:128], "name": name[:128]}
+
+
+def worst_objective(cfg: DictConfig) -> float:
+    """The finite value a failed or diverged job returns to the sweeper."""
+    configured = (cfg.get("sweep") or {}).get("failed_objective")
+    if configured is not None:
+        return float(configured)
+    return WORST[str(cfg.monitor.mode)]
+
+
+def run_status(metrics: Mapping[str, Any], monitor_best: Any) -> str:
+    """`ok`, or `diverged` when any logged loss or the monitored best is NaN/inf (or missing)."""
+    losses = [v for k, v in metrics.items() if "loss" in k.rsplit("/", 1)[-1]]
+    values = [*losses, monitor_best]
+    for value in values:
+        try:
+            if value is None or not math.isfinite(float(value)):
+                return "diverged"
+        except (TypeError, ValueError):
+            return "diverged"
+    return "ok"
+
+
+def objective(record: Mapping[str, Any], cfg: DictConfig) -> float:
+    """The monitored metric's best value, or the worst value for a run that did not finish ok."""
+    best = (record.get("monitor") or {}).get("best")
+    if record.get("status", "ok") != "ok" or best is None or not math.isfinite(float(best)):
+        return worst_objective(cfg)
+    return float(best)
+
+
+def failure_record(cfg: DictConfig, error: BaseException) -> dict[str, Any]:
+    """What `metrics.json` says about a job that raised."""
+    diverged = (
+        type(error).__name__ == "LossNotFinite"
+    )  # graytransfer.run.guards.NanGuard stopped it
+    return {
+        "status": "diverged" if diverged else "failed",
+        "error": f"{type(error).__name__}: {error}",
+        "traceback": "".join(traceback.format_exception(error)),
+        "seed": cfg.get("seed"),
+        "choices": _choices(),
+        "monitor": {"metric": cfg.monitor.metric, "mode": cfg.monitor.mode, "best": None},
+        "output_dir": str(cfg.paths.output_dir),
+    }
+
+
+def run_job(cfg: DictConfig, train: Callable[[DictConfig], Mapping[str, Any]]) -> float:
+    """Run `train(cfg)` and return the sweeper's objective.
+
+    In a multirun with `sweep.continue_on_failure` (the default), an exception is recorded in the
+    job's `metrics.json` and reported on stderr, and the worst objective is returned so the sweep
+    goes on. In a single run the exception propagates (train.py prints it)."""
+    if not in_multirun() or not (cfg.get("sweep") or {}).get("continue_on_failure", True):
+        return objective(train(cfg), cfg)
+    try:
+        return objective(train(cfg), cfg)
+    except Exception as error:  # noqa: BLE001 - any job failure is recorded, the sweep goes on
+        record = failure_record(cfg, error)
+        target = Path(cfg.paths.output_dir) / "metrics.json"
+        if _is_rank_zero() and not target.exists():  # never overwrite a finished run's record
+            write_json_atomic(target, record)
+        print(
+            f"graytransfer: job failed ({record['error'].splitlines()[0]}); recorded in "
+            f"{cfg.paths.output_dir}/metrics.json, the sweep goes on",
+            file=sys.stderr,
+        )
+        return worst_objective(cfg)
+
+
+def _choices() -> dict[str, str]:
+    hydra_cfg = hydra_runtime()
+    if hydra_cfg is None:
+        return {}
+    choices = hydra_cfg.runtime.choices
+    return {k: str(v) for k, v in choices.items() if not k.startswith("hydra/") and v is not None}
+
+
+def _is_rank_zero() -> bool:
+    from lightning.pytorch.utilities import rank_zero_only
+
+    return getattr(rank_zero_only, "rank", 0) == 0

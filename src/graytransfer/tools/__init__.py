@@ -1,0 +1,8 @@
+"""Command-line tools around trained runs, each `python -m graytransfer.tools.NAME`.
+
+`evaluate` (score a checkpoint on a test split), `predict` (label images with a checkpoint),
+`export` (ONNX / TorchScript with preprocessing inside), `inspect` (why a 3-channel backbone works
+on grayscale, for any config), `report` (a table and chart of a sweep's runs).
+
+The top layer: may import any other sub-package; nothing imports it.
+"""

@@ -1,0 +1,100 @@
+"""`python -m graytransfer.tools.evaluate ckpt_path=PATH`: score a checkpoint on a test split.
+
+The model is rebuilt from the checkpoint alone (graytransfer.model.restore); the data is the one the
+checkpoint was trained on unless `data=` chooses another, always at the checkpoint's image size.
+The metrics are those `train.py` logs for its test split (`test/acc`, `test/f1`, ...), written to
+`metrics.json` in the eval run's folder and to W&B with job type `eval`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+from hydra.utils import instantiate
+from lightning.pytorch.loggers import WandbLogger
+from lightning.pytorch.utilities import rank_zero_only
+from omegaconf import DictConfig, OmegaConf
+
+from graytransfer.cli import hydra_entry
+from graytransfer.data.base import GrayscaleDataModule
+from graytransfer.errors import UserError
+from graytransfer.model.checkpoint_file import check_compatible
+from graytransfer.model.restore import TrainedModel, load_trained
+from graytransfer.run.loggers import build_loggers, finish_wandb
+from graytransfer.run.record import print_summary, to_float, write_json_atomic
+
+
+def test_data(cfg: DictConfig, trained: TrainedModel) -> GrayscaleDataModule:
+    """The data module whose test split is scored: `cfg.data`, else the checkpoint's own."""
+    data_cfg = cfg.get("data") or OmegaConf.create(trained.config["data"])
+    seed = cfg.get("seed")
+    if seed is None:
+        seed = trained.config.get("seed")
+    data = instantiate(data_cfg, image_size=list(trained.image_size), seed=seed or 0)
+    data.prepare_data()
+    data.setup("test")
+    if data.test_set is None or len(data.test_set) == 0:
+        raise UserError(
+            f"data: {type(data).__name__} has an empty test split; set data.test_split > 0 or "
+            "give a test/ folder"
+        )
+    return data
+
+
+def wandb_info(loggers: list) -> dict[str, Any] | None:
+    """The W&B run this evaluation logged to (id, job type, folder), if any."""
+    for logger in loggers:
+        if isinstance(logger, WandbLogger) and trainer_is_rank_zero():
+            run = logger.experiment
+            return {"id": run.id, "job_type": run.job_type, "dir": str(Path(run.dir).parent)}
+    return None
+
+
+def trainer_is_rank_zero() -> bool:
+    return getattr(rank_zero_only, "rank", 0) == 0
+
+
+def evaluate(cfg: DictConfig) -> dict[str, Any]:
+    """Score `cfg.ckpt_path` on the test split and return the record written to metrics.json."""
+    trained = load_trained(cfg.ckpt_path)
+    data = test_data(cfg, trained)
+    check_compatible(
+        {"hyper_parameters": {"class_names": trained.class_names}},
+        trained.source,
+        trained.model_name,
+        trained.strategy,
+        data.class_names,
+    )
+    output_dir = Path(cfg.paths.output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    loggers = build_loggers(cfg)
+    trainer: L.Trainer = instantiate(cfg.trainer, logger=loggers or False, callbacks=[])
+    try:
+        trainer.test(trained.model, datamodule=data, verbose=False)
+        metrics = {k: to_float(v) for k, v in trainer.callback_metrics.items()}
+        record = {
+            "checkpoint": str(trained.source),
+            "model": trained.model_name,
+            "strategy": trained.strategy,
+            "data": data.describe(),
+            "classes": trained.class_names,
+            "image_size": list(trained.image_size),
+            "metrics": metrics,
+            "output_dir": str(output_dir),
+            "wandb": wandb_info(loggers),
+        }
+        if trainer.is_global_zero:
+            write_json_atomic(output_dir / "metrics.json", record)
+            print_summary(record)
+        return record
+    finally:
+        finish_wandb()
+
+
+main = hydra_entry("evaluate", evaluate)
+
+
+if __name__ == "__main__":
+    main()

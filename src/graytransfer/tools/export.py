@@ -1,0 +1,178 @@
+"""`python -m graytransfer.tools.export ckpt_path=PATH format=onnx|torchscript`: a model that runs
+without graytransfer.
+
+The exported graph takes single-channel uint8 images (N, 1, H, W) at the checkpoint's size and
+returns logits; scaling to float, normalisation and the grayscale adaptation are inside it. Every
+export is checked against the PyTorch model on random uint8 images and printed; an export that
+differs by more than `tolerance` is deleted and reported. A `<output>.json` beside it lists the
+class names and the input it expects.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from omegaconf import DictConfig
+from torch import nn
+
+from graytransfer.cli import hydra_entry
+from graytransfer.errors import UserError
+from graytransfer.model.restore import TrainedModel, load_trained
+
+FORMATS = {"onnx": ".onnx", "torchscript": ".pt"}
+
+
+class UInt8Classifier(nn.Module):
+    """uint8 (N, 1, H, W) -> logits, the whole trained classifier as one plain module."""
+
+    def __init__(self, classifier: nn.Module) -> None:
+        super().__init__()
+        self.classifier = classifier
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.classifier(images)
+
+
+def sample_images(size: tuple[int, int], count: int = 4, seed: int = 0) -> torch.Tensor:
+    """Random uint8 (count, 1, H, W) images for tracing and the parity check."""
+    generator = torch.Generator().manual_seed(seed)
+    return torch.randint(0, 256, (count, 1, *size), dtype=torch.uint8, generator=generator)
+
+
+def export_onnx(module: nn.Module, example: torch.Tensor, path: Path, opset: int, dynamo: bool):
+    """Write an ONNX graph with input `images` (batch size free) and output `logits`."""
+    kwargs: dict[str, Any] = {"input_names": ["images"], "output_names": ["logits"]}
+    if dynamo:
+        kwargs["dynamic_shapes"] = ({0: torch.export.Dim("batch")},)
+    else:
+        kwargs["dynamic_axes"] = {"images": {0: "batch"}, "logits": {0: "batch"}}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            module, (example,), str(path), opset_version=opset, dynamo=dynamo, **kwargs
+        )
+
+
+def require_onnx() -> None:
+    """ONNX export needs the `export` extra; say so instead of an ImportError deep inside."""
+    import importlib.util
+
+    missing = [m for m in ("onnx", "onnxruntime") if importlib.util.find_spec(m) is None]
+    if missing:
+        raise UserError(
+            f"format=onnx needs {' and '.join(missing)}: pip install 'graytransfer[export]' "
+            "(or use format=torchscript)"
+        )
+
+
+def run_onnx(path: Path, images: torch.Tensor) -> np.ndarray:
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return session.run(None, {session.get_inputs()[0].name: images.numpy()})[0]
+
+
+def export_torchscript(module: nn.Module, example: torch.Tensor, path: Path) -> None:
+    """Trace to TorchScript. Lightning's `_jit_is_scripting` flag keeps the tracer from touching
+    the module's `trainer` property (as `LightningModule.to_torchscript` does)."""
+    flagged = [m for m in module.modules() if hasattr(m, "_jit_is_scripting")]
+    for each in flagged:
+        each._jit_is_scripting = True
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            traced = torch.jit.trace(module, example, check_trace=False)
+    finally:
+        for each in flagged:
+            each._jit_is_scripting = False
+    traced.save(str(path))
+
+
+def run_torchscript(path: Path, images: torch.Tensor) -> np.ndarray:
+    loaded = torch.jit.load(str(path), map_location="cpu")
+    with torch.no_grad():
+        return loaded(images).numpy()
+
+
+def export_model(
+    trained: TrainedModel,
+    fmt: str,
+    output: Path,
+    tolerance: float = 1e-4,
+    opset: int = 17,
+    dynamo: bool = False,
+) -> dict[str, Any]:
+    """Export, check parity on uint8 input, write the sidecar JSON; return what was checked."""
+    if fmt not in FORMATS:
+        raise UserError(f"format: '{fmt}' is not one of {', '.join(FORMATS)}")
+    if fmt == "onnx":
+        require_onnx()
+    output.parent.mkdir(parents=True, exist_ok=True)
+    module = UInt8Classifier(trained.model).eval()
+    example = sample_images(trained.image_size, count=2, seed=1)
+    check = sample_images(trained.image_size, count=4, seed=0)
+    with torch.no_grad():
+        expected = module(check).numpy()
+        if fmt == "onnx":
+            export_onnx(module, example, output, opset, dynamo)
+            got = run_onnx(output, check)
+        else:
+            export_torchscript(module, example, output)
+            got = run_torchscript(output, check)
+    difference = float(np.abs(got - expected).max())
+    height, width = trained.image_size
+    print(
+        f"parity check ({fmt} vs PyTorch, {len(check)} random uint8 images {height}x{width}): "
+        f"max |logit difference| = {difference:.2e} (tolerance {tolerance:.0e})"
+    )
+    if not difference <= tolerance:
+        output.unlink(missing_ok=True)
+        raise UserError(
+            f"the {fmt} export of '{trained.source}' differs from the PyTorch model by "
+            f"{difference:.2e} > tolerance {tolerance:.0e}; it was deleted. Try dynamo=true or "
+            "another opset"
+        )
+    info = {
+        "checkpoint": str(trained.source),
+        "format": fmt,
+        "model": trained.model_name,
+        "strategy": trained.strategy,
+        "class_names": trained.class_names,
+        "input": {"dtype": "uint8", "shape": ["N", 1, height, width], "name": "images"},
+        "output": {"name": "logits", "shape": ["N", len(trained.class_names)]},
+        "parity_max_abs_diff": difference,
+    }
+    output.with_name(output.name + ".json").write_text(json.dumps(info, indent=2) + "\n")
+    print(f"exported {output} (and {output.name}.json: class names, input spec)")
+    return info
+
+
+def run(cfg: DictConfig) -> Path:
+    """Export `cfg.ckpt_path` in `cfg.format`; return the exported file's path."""
+    fmt = str(cfg.get("format", "onnx"))
+    if fmt not in FORMATS:
+        raise UserError(f"format: '{fmt}' is not one of {', '.join(FORMATS)}")
+    trained = load_trained(cfg.ckpt_path)
+    default = Path(cfg.paths.output_dir) / f"model{FORMATS[fmt]}"
+    output = Path(cfg.output) if cfg.get("output") else default
+    export_model(
+        trained,
+        fmt,
+        output,
+        tolerance=float(cfg.get("tolerance", 1e-4)),
+        opset=int(cfg.get("opset", 17)),
+        dynamo=bool(cfg.get("dynamo", False)),
+    )
+    return output
+
+
+main = hydra_entry("export", run)
+
+
+if __name__ == "__main__":
+    main()

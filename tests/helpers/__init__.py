@@ -1,0 +1,1 @@
+"""Helpers shared by the tests: config composition, data files, a trained run, W&B records."""

@@ -1,0 +1,30 @@
+"""Composing the real Hydra configs for tests, through the project's one `compose()`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from omegaconf import DictConfig, open_dict
+
+from graytransfer.config import compose, conf_dir
+
+REPO = Path(__file__).resolve().parents[2]
+CONF = conf_dir()
+
+
+def compose_config(overrides: list[str], output_dir: Path) -> DictConfig:
+    """The real `conf/train.yaml` with `overrides`, writing into `output_dir` (and reading
+    downloaded data from `output_dir/data`, so no test touches the user's data folder)."""
+    cfg = compose(overrides, output_dir=output_dir)
+    with open_dict(cfg):
+        cfg.paths.data_dir = str(output_dir / "data")
+    return cfg
+
+
+#: overrides that make a run small: tiny images, one batch of each stage, no progress bar
+FAST = [
+    "data.image_size=32",
+    "trainer.fast_dev_run=1",
+    "trainer.enable_progress_bar=false",
+    "~callbacks.rich_progress_bar",
+]

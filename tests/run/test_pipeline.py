@@ -1,0 +1,107 @@
+"""pipeline.train on the real composed configs: every foundation choice runs end to end."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from graytransfer.errors import UserError
+from graytransfer.run.pipeline import build_data, check_seed, train
+
+
+def test_default_config_is_lite0_repeat_digits(make_cfg) -> None:
+    cfg = make_cfg(fast=False)
+    assert cfg.model.name == "tf_efficientnet_lite0" and cfg.model.weights == "packaged"
+    assert cfg.adapt._target_.endswith("Repeat")
+    assert cfg.data._target_.endswith("DigitsDataModule")
+    assert cfg.seed == 0 and cfg.monitor.metric == "val/acc"
+    assert cfg.callbacks.model_checkpoint.monitor == "val/acc"
+
+
+@pytest.mark.parametrize("model", ["b0", "b5"])
+def test_efficientnet_random_init_trains_at_small_size(make_cfg, model: str) -> None:
+    info = train(make_cfg(f"model={model}", "model.pretrained=false", "logger=none"))
+    assert info["model"] == f"tf_efficientnet_{model}"
+    assert 0.0 <= info["metrics"]["test/acc"] <= 1.0
+    assert np.isfinite(info["metrics"]["train/loss"])
+
+
+@pytest.mark.parametrize("adapt", ["repeat", "sum"])
+def test_adaptations_run_and_record_their_choice(make_cfg, adapt: str) -> None:
+    cfg = make_cfg(f"adapt={adapt}", "logger=csv")
+    info = train(cfg)
+    assert info["strategy"] == adapt
+    written = json.loads((Path(cfg.paths.output_dir) / "metrics.json").read_text())
+    assert written["metrics"]["test/acc"] == pytest.approx(info["metrics"]["test/acc"])
+    assert written["timing"]["fit_s"] > 0
+    for stage in ("train", "val", "test"):
+        assert 0.0 <= written["metrics"][f"{stage}/acc"] <= 1.0
+    assert written["monitor"] == {
+        "metric": "val/acc",
+        "mode": "max",
+        "best": pytest.approx(written["metrics"]["val/acc"]),
+    }
+
+
+def write_folder(root: Path, classes: int = 3, per_class: int = 10, size=(84, 112)) -> Path:
+    rng = np.random.default_rng(0)
+    for label in range(classes):
+        folder = root / f"class_{label}"
+        folder.mkdir(parents=True)
+        for i in range(per_class):
+            pixels = rng.integers(0, 256, size=size, dtype=np.uint8) // (label + 1)
+            Image.fromarray(pixels).save(folder / f"{i}.png")
+    return root
+
+
+def test_folder_dataset_non_square_trains(make_cfg, tmp_path: Path) -> None:
+    root = write_folder(tmp_path / "images")
+    cfg = make_cfg(
+        "data=folder",
+        f"data.root={root}",
+        "data.image_size=[84,112]",
+        "data.num_workers=0",
+        "logger=none",
+    )
+    info = train(cfg)
+    assert info["classes"] == ["class_0", "class_1", "class_2"]
+    assert info["image_size"] == [84, 112]
+
+
+def test_folder_batches_are_uint8_single_channel(make_cfg, tmp_path: Path) -> None:
+    root = write_folder(tmp_path / "images")
+    cfg = make_cfg("data=folder", f"data.root={root}", "data.image_size=[84,112]")
+    data = build_data(cfg, (84, 112))
+    images, labels = next(iter(data.train_dataloader()))
+    assert images.dtype == torch.uint8 and images.shape[1:] == (1, 84, 112)
+    assert labels.dtype == torch.int64
+    sizes = [len(data.train_set), len(data.val_set), len(data.test_set)]
+    assert sum(sizes) == 30 and sizes[1] == 6  # val_split 0.2, stratified
+
+
+def test_class_folder_without_images_is_named(make_cfg, tmp_path: Path) -> None:
+    root = write_folder(tmp_path / "images")
+    (root / "empty_class").mkdir()
+    with pytest.raises(UserError, match="empty_class' holds no images"):
+        train(make_cfg("data=folder", f"data.root={root}"))
+
+
+def test_root_without_class_folders_is_named(make_cfg, tmp_path: Path) -> None:
+    (tmp_path / "flat").mkdir()
+    with pytest.raises(UserError, match="holds no class folders"):
+        train(make_cfg("data=folder", f"data.root={tmp_path / 'flat'}"))
+
+
+@pytest.mark.parametrize("seed,expected", [(0, 0), (7, 7), (None, None)])
+def test_seed_zero_is_a_seed(seed, expected) -> None:
+    assert check_seed(seed) == expected
+
+
+def test_seed_must_be_an_integer() -> None:
+    with pytest.raises(UserError, match="seed: '1.5'"):
+        check_seed("1.5")

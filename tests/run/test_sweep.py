@@ -1,0 +1,142 @@
+"""Sweeps through the real CLI: a `-m` grid, a failing job, submitit's local launcher, Optuna."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from omegaconf import OmegaConf
+
+from graytransfer.run.sweep import objective, run_status, sweep_identity, worst_objective
+from graytransfer.tools.report import main as report_main
+
+REPO = Path(__file__).resolve().parents[2]
+
+#: a tiny job: random-init Lite0 on 16x16 digits, one batch of each stage
+TINY = [
+    "model.pretrained=false",
+    "data.image_size=16",
+    "trainer.fast_dev_run=1",
+    "trainer.enable_progress_bar=false",
+    "~callbacks.rich_progress_bar",
+]
+
+
+def train_cli(
+    tmp_path: Path, *args: str, sweep: str = "sweep", timeout: int = 420
+) -> subprocess.CompletedProcess:
+    """`python train.py -m ...` in the repo, writing under `tmp_path`, offline, one thread."""
+    env = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "WANDB_MODE": "offline",
+        "WANDB_SILENT": "true",
+        "OMP_NUM_THREADS": "1",
+    }
+    cmd = [
+        sys.executable,
+        "train.py",
+        "-m",
+        *args,
+        *TINY,
+        f"paths.log_dir={tmp_path}/logs",
+        f"hydra.sweep.dir={tmp_path}/{sweep}",
+    ]
+    done = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return done
+
+
+def records(sweep: Path) -> dict[str, dict]:
+    return {
+        str(p.parent.relative_to(sweep)): json.loads(p.read_text())
+        for p in sweep.rglob("metrics.json")
+        if "wandb" not in p.parts
+    }
+
+
+def test_status_and_objective_rules() -> None:
+    cfg = OmegaConf.create({"monitor": {"metric": "val/acc", "mode": "max"}, "sweep": {}})
+    assert run_status({"train/loss_epoch": 0.3, "val/loss": 0.4}, 0.9) == "ok"
+    assert run_status({"train/loss_epoch": None, "val/loss": 0.4}, 0.9) == "diverged"
+    assert run_status({"val/loss": float("nan")}, 0.9) == "diverged"
+    assert run_status({"val/loss": 0.4}, None) == "diverged"
+    assert objective({"status": "ok", "monitor": {"best": 0.75}}, cfg) == 0.75
+    assert objective({"status": "diverged", "monitor": {"best": 0.75}}, cfg) == -1.0e9
+    assert objective({"status": "failed", "monitor": {"best": None}}, cfg) == -1.0e9
+    low = OmegaConf.create({"monitor": {"mode": "min"}, "sweep": {"failed_objective": None}})
+    assert worst_objective(low) == 1.0e9
+    fixed = OmegaConf.create({"monitor": {"mode": "max"}, "sweep": {"failed_objective": -1}})
+    assert worst_objective(fixed) == -1.0
+    assert sweep_identity() is None  # not inside a Hydra multirun
+
+
+@pytest.mark.slow
+def test_grid_runs_every_job_grouped_in_wandb_and_reports(tmp_path: Path) -> None:
+    done = train_cli(tmp_path, "adapt=repeat,sum", "seed=0,1")
+    sweep = tmp_path / "sweep"
+    runs = records(sweep)
+    assert sorted(runs) == ["0", "1", "2", "3"]
+    assert {(r["strategy"], r["seed"], r["status"]) for r in runs.values()} == {
+        ("repeat", 0, "ok"),
+        ("repeat", 1, "ok"),
+        ("sum", 0, "ok"),
+        ("sum", 1, "ok"),
+    }
+    assert done.stdout.count("Launching 4 jobs") + done.stderr.count("Launching 4 jobs") == 1
+    for job in runs:
+        (wandb_run,) = (sweep / job / "wandb").glob("offline-run-*")  # one W&B run per job
+        data = next(wandb_run.glob("*.wandb")).read_bytes()
+        assert b"train-sweep" in data  # W&B group: the task and the sweep folder's name
+        assert (sweep / job / "confusion_matrix.png").exists()
+
+    assert report_main([str(sweep)]) == 0
+    table = (sweep / "report.md").read_text()
+    assert "| lite0 | random init | repeat | 2 |" in table
+    assert "| lite0 | random init | sum | 2 |" in table
+    assert (sweep / "report.png").stat().st_size > 0
+
+
+@pytest.mark.slow
+def test_a_job_that_raises_is_recorded_and_the_sweep_goes_on(tmp_path: Path) -> None:
+    done = train_cli(tmp_path, "data.batch_size=0,16")  # job 0 raises (batch size 0), job 1 runs
+    runs = records(tmp_path / "sweep")
+    assert runs["0"]["status"] == "failed"
+    assert "batch_size" in runs["0"]["error"]
+    assert "Traceback" in runs["0"]["traceback"]
+    assert runs["1"]["status"] == "ok"
+    assert "job failed" in done.stderr and "the sweep goes on" in done.stderr
+
+
+@pytest.mark.slow
+def test_submitit_local_launcher_runs_a_job(tmp_path: Path) -> None:
+    train_cli(tmp_path, "hydra/launcher=local", "seed=3")
+    runs = records(tmp_path / "sweep")
+    assert list(runs) == ["0"] and runs["0"]["status"] == "ok" and runs["0"]["seed"] == 3
+    # the job ran in submitit's own process, with its logs in the sweep's .submitit folder
+    assert list((tmp_path / "sweep" / ".submitit").rglob("*_result.pkl"))
+
+
+@pytest.mark.slow
+def test_optuna_survives_a_diverged_trial_and_resumes_from_sqlite(tmp_path: Path) -> None:
+    import optuna
+
+    storage = f"sqlite:///{tmp_path}/optuna.db"
+    search = ["hparams_search=optuna", f"hydra.sweeper.storage={storage}", "hydra.sweeper.n_trials"]
+    # 1 trial with an absurd learning rate: the loss turns NaN
+    train_cli(tmp_path, *search[:2], f"{search[2]}=1", "optim.lr=1e30")
+    (diverged,) = records(tmp_path / "sweep").values()
+    assert diverged["status"] == "diverged"
+    # the same command goes on with the same study: 2 more trials
+    train_cli(tmp_path, *search[:2], f"{search[2]}=2", sweep="sweep2")
+    study = optuna.load_study(study_name="graytransfer", storage=storage)
+    values = sorted(t.value for t in study.trials)
+    assert len(study.trials) == 3
+    assert all(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials)
+    assert values[0] == -1.0e9 and 0.0 <= values[1] <= values[2] <= 1.0
+    result = OmegaConf.load(tmp_path / "sweep2" / "optimization_results.yaml")
+    assert result.best_value == values[2] == study.best_value

@@ -1,0 +1,71 @@
+"""predict: images (a folder, one file, a CSV list) -> CSV of path, label, probabilities."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from helpers.trained_fixture import compose_task, trained_run  # noqa: F401 - the fixture
+from PIL import Image
+from sklearn.datasets import load_digits
+
+from graytransfer.model.restore import load_trained
+from graytransfer.tools.predict import run
+
+
+def write_digits(folder: Path, count: int, size: int) -> tuple[list[Path], torch.Tensor]:
+    """`count` real digits as PNG files at `size` x `size`, and the same images as uint8."""
+    digits = load_digits()
+    folder.mkdir(parents=True)
+    paths, arrays = [], []
+    for i in range(count):
+        raw = np.round(digits.images[i] * (255.0 / 16.0)).astype(np.uint8)
+        image = Image.fromarray(raw).resize((size, size), Image.Resampling.BILINEAR)
+        path = folder / f"digit_{i:03d}.png"
+        image.save(path)
+        paths.append(path)
+        arrays.append(np.asarray(image))
+    return paths, torch.from_numpy(np.stack(arrays)).unsqueeze(1)
+
+
+def read_rows(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+@pytest.mark.slow
+def test_predict_on_a_folder_writes_the_models_labels(trained_run, tmp_path: Path) -> None:  # noqa: F811
+    run_dir, _ = trained_run
+    best = run_dir / "checkpoints" / "best.ckpt"
+    trained = load_trained(best)
+    assert trained.image_size == (16, 16)
+    paths, images = write_digits(tmp_path / "images", 12, 16)
+    with torch.no_grad():
+        probabilities = trained.model(images).softmax(dim=-1)
+    expected = [trained.class_names[i] for i in probabilities.argmax(dim=-1).tolist()]
+
+    cfg = compose_task("predict", [f"ckpt_path={best}", f"input={tmp_path / 'images'}"], tmp_path)
+    rows = read_rows(run(cfg))
+    assert [Path(r["path"]) for r in rows] == paths
+    assert [r["label"] for r in rows] == expected
+    names = [f"prob_{c}" for c in trained.class_names]
+    assert list(rows[0]) == ["path", "label", *names]
+    got = torch.tensor([[float(r[n]) for n in names] for r in rows])
+    assert torch.allclose(got, probabilities, atol=1e-6)
+
+    # a CSV list (relative paths) and a single image give the same answers
+    listing = tmp_path / "images" / "list.csv"
+    listing.write_text("path\n" + "\n".join(p.name for p in paths[:3]) + "\n")
+    out = tmp_path / "from_csv.csv"
+    cfg = compose_task(
+        "predict", [f"ckpt_path={best}", f"input={listing}", f"output={out}"], tmp_path
+    )
+    assert [r["label"] for r in read_rows(run(cfg))] == expected[:3]
+    out = tmp_path / "one.csv"
+    cfg = compose_task(
+        "predict", [f"ckpt_path={best}", f"input={paths[5]}", f"output={out}"], tmp_path
+    )
+    assert [r["label"] for r in read_rows(run(cfg))] == [expected[5]]
