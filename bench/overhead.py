@@ -42,6 +42,7 @@ from bench.loop import (
     seed_all,
     train_bare,
 )
+from bench.profiling import profile_shares
 from graytransfer.errors import UserError
 from graytransfer.run.pipeline import build_data_and_model
 
@@ -120,45 +121,6 @@ def bench_config(args: argparse.Namespace, device: str, mode: str, out_dir: Path
         if args.limit_batches:
             cfg.trainer.limit_train_batches = args.limit_batches
     return cfg
-
-
-#: where profiled time goes: (label, path fragment) checked in order; C calls are `~`
-PACKAGES = (
-    ("lightning", "/lightning/"),
-    ("torchmetrics", "/torchmetrics/"),
-    ("graytransfer", "/graytransfer/"),
-    ("timm", "/timm/"),
-    ("torch (Python)", "/torch/"),
-)
-
-
-def profile_shares(args: argparse.Namespace, device: str, mode: str) -> dict[str, float]:
-    """Share of the `mode` loop's `trainer.fit` time spent in each package's own Python code
-    (cProfile self time) and in C calls (the tensor work). Load slows all parts alike, so the
-    shares hold on a busy machine; the profiler's per-call cost inflates the Python shares,
-    making them upper bounds."""
-    import cProfile
-    import pstats
-
-    shares: dict[str, float] = {}
-    with tempfile.TemporaryDirectory(prefix="gt-bench-") as tmp:
-        cfg = bench_config(args, device, mode, Path(tmp) / "run")
-        seed_all(cfg.seed)
-        data, model = build_data_and_model(cfg, instantiate(cfg.model))
-        trainer = instantiate(cfg.trainer, callbacks=[], logger=False)
-        profiler = cProfile.Profile()
-        profiler.enable()
-        trainer.fit(model, datamodule=data)
-        profiler.disable()
-    for (file, _, _), (_, _, self_time, _, _) in pstats.Stats(profiler).stats.items():
-        label = "C calls (tensor work)" if file == "~" else "other Python"
-        for name, fragment in PACKAGES:
-            if fragment in file.replace("\\", "/"):
-                label = name
-                break
-        shares[label] = shares.get(label, 0.0) + self_time
-    total = sum(shares.values()) or 1.0
-    return {k: v / total for k, v in sorted(shares.items(), key=lambda kv: -kv[1])}
 
 
 def run_lightning(args: argparse.Namespace, device: str, mode: str) -> StepRecorder:
@@ -316,7 +278,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                 records[mode], records[BARE_METRICS], args.warmup
             )
     if args.profile:
-        shares = profile_shares(args, device, "lean")
+        with tempfile.TemporaryDirectory(prefix="gt-bench-") as tmp:
+            shares = profile_shares(bench_config(args, device, "lean", Path(tmp) / "run"))
         summary.update({f"profile_share {name}": share for name, share in shares.items()})
     notes = [
         "step = fetched batch on device -> after optimiser+schedule step; cycle = batch start "

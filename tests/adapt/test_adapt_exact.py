@@ -1,5 +1,6 @@
-"""The equivalences of DESIGN.md, proven on full logits of real timm models in float64, eval mode,
-random BatchNorm stats: "equals" means a max abs difference <= 1e-8."""
+"""The equivalences between strategies (docs/why-grayscale.md), proven on full logits of real
+timm models in float64, eval mode, random BatchNorm stats: "equals" means a max abs difference
+<= 1e-8."""
 
 from __future__ import annotations
 

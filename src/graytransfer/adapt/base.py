@@ -48,7 +48,7 @@ class Strategy(ABC):
 class GrayToFloat(nn.Module):
     """uint8 gray (N, 1, H, W) on the 0..255 scale -> normalised float (N, C, H, W).
 
-    `mean`/`std` are on the [0, 1] scale, one value per output channel; with `channels=3` the gray
+    `mean`/`std` are on the [0, 1] scale, one value per output channel; with three values the gray
     channel is broadcast to three, each normalised with its own mean/std. The dtype follows the
     module's buffers, so `.double()` gives a float64 path for exactness tests.
     """

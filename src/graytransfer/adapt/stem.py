@@ -91,7 +91,3 @@ def replace_module(model: nn.Module, name: str, module: nn.Module) -> None:
     parent_name, _, child = name.rpartition(".")
     parent = model.get_submodule(parent_name) if parent_name else model
     setattr(parent, child, module)
-
-
-def stem_param_count(conv: nn.Conv2d) -> int:
-    return sum(p.numel() for p in conv.parameters())
