@@ -246,3 +246,17 @@ def test_cross_entropy_on_packaged_features_is_finite(imagenet_lite0) -> None:
     images = torch.randint(0, 256, (2, 1, 64, 64), dtype=torch.uint8)
     loss = F.cross_entropy(imagenet_lite0(images), torch.tensor([1, 2]))
     assert torch.isfinite(loss)
+
+
+def test_hub_weights_are_checked_once_per_backbone(monkeypatch) -> None:
+    """The run checks before reading data and `build()` checks again: one network probe."""
+    probes = []
+    monkeypatch.setattr(W, "hub_weights_cached", lambda *args: False)
+    monkeypatch.setattr(W, "hub_reachable", lambda *args: probes.append(1) or True)
+    backbone = Backbone("tf_efficientnet_b0", tag="aa_in1k")
+    backbone.check_weights_available()
+    backbone.check_weights_available()
+    assert len(probes) == 1
+    monkeypatch.setattr(W, "hub_reachable", lambda *args: False)
+    with pytest.raises(UserError, match="tf_efficientnet_b1"):  # a failed check is not cached
+        Backbone("tf_efficientnet_b1", tag="aa_in1k").check_weights_available()

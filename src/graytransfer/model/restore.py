@@ -4,6 +4,11 @@ The resolved run config stored in the checkpoint rebuilds the same backbone, str
 through the one recipe (`graytransfer.model.build`) with `pretrained=false` (no weights are
 fetched), then the checkpoint's state dict fills every parameter and buffer, the input module's
 mean/std included.
+
+The stored config is data from a file, so it decides no code: `graytransfer.model.stored_config`
+checks every `_target_` in it against the project's conf tree, and refuses interpolations, before
+anything is instantiated (see that module). `TrainedModel.config` is that checked config, so the
+tools that build from it (evaluate's data module) build only what the conf tree names.
 """
 
 from __future__ import annotations
@@ -13,12 +18,12 @@ from pathlib import Path
 from typing import Any
 
 from hydra.utils import instantiate
-from omegaconf import OmegaConf
 
 from graytransfer.errors import UserError
 from graytransfer.model.build import build_classifier
 from graytransfer.model.checkpoint_file import read_checkpoint
 from graytransfer.model.classifier import GrayscaleClassifier
+from graytransfer.model.stored_config import checked_config
 
 
 @dataclass(frozen=True)
@@ -47,16 +52,16 @@ def image_size_of(checkpoint: dict[str, Any], config: dict[str, Any], source: Pa
 
 
 def load_trained(ckpt_path: str | Path) -> TrainedModel:
-    """The classifier saved in `ckpt_path`, rebuilt offline and in eval mode."""
+    """The classifier saved in `ckpt_path`, rebuilt offline and in eval mode.
+
+    Raises UserError (one line) for a file that is not a graytransfer checkpoint, and before
+    anything is instantiated for a stored config naming a `_target_` the conf tree does not name
+    or holding an interpolation (`graytransfer.model.stored_config`)."""
     source = Path(str(ckpt_path)).expanduser()
     checkpoint = read_checkpoint(source)
     hparams = checkpoint.get("hyper_parameters") or {}
     config = hparams.get("config")
-    if not config or "model" not in config:
-        raise UserError(
-            f"checkpoint '{source}' holds no run config; it was not written by graytransfer"
-        )
-    cfg = OmegaConf.create(config)
+    cfg = checked_config(config, source)  # nothing is instantiated before this check
     cfg.model.pretrained = False  # the state dict below holds every weight
     num_classes = int(hparams["num_classes"])
     names = list(hparams.get("class_names") or [str(i) for i in range(num_classes)])

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import pickle
 import socket
 from collections.abc import Iterable
 from pathlib import Path
@@ -19,6 +18,7 @@ import torch
 from torch import nn
 
 from graytransfer.errors import UserError
+from graytransfer.model.checkpoint_file import NOT_A_CHECKPOINT, pickled_global
 
 PACKAGED = "packaged"
 PACKAGED_ARCHITECTURE = "tf_efficientnet_lite0"
@@ -71,7 +71,9 @@ def load_state_file(path: str | os.PathLike, *, trust: bool = False) -> dict[str
     """Read a state dict from `.safetensors`, `.pth`, `.pt`, `.bin` or a Lightning/timm checkpoint.
 
     Pickles are read with `weights_only=True` (plus `argparse.Namespace`, which timm's train.py
-    stores as `args`); a file that needs arbitrary unpickling is refused unless `trust` is set.
+    stores as `args`); a file holding other pickled classes is refused unless `trust` is set,
+    and an unreadable one is named as such (`unreadable_weights_message`), never with torch's
+    advice to load it with `weights_only=False`.
     Checkpoints are unwrapped to their weights: `state_dict` (Lightning, timm), `model`,
     `state_dict_ema`, `model_ema`.
     """
@@ -92,14 +94,8 @@ def load_state_file(path: str | os.PathLike, *, trust: bool = False) -> dict[str
         else:
             with torch.serialization.safe_globals([argparse.Namespace]):
                 obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:
-        if trust or not _needs_unpickling(err):
-            raise UserError(f"model.weights: cannot read '{path}': {_first_line(err)}") from err
-        raise UserError(
-            f"model.weights: '{path}' is not a plain tensor checkpoint (it needs arbitrary "
-            f"unpickling, which can run code: {_first_line(err)}); if you trust its source, set "
-            "model.trust_checkpoint=true"
-        ) from err
+    except Exception as err:  # noqa: BLE001 - each failure gets its one-line reason
+        raise UserError(unreadable_weights_message(path, err, trust=trust)) from err
     for key in ("state_dict", "model", "state_dict_ema", "model_ema"):
         if isinstance(obj, dict) and isinstance(obj.get(key), dict):
             obj = obj[key]
@@ -112,18 +108,29 @@ def load_state_file(path: str | os.PathLike, *, trust: bool = False) -> dict[str
     return obj
 
 
-def _needs_unpickling(err: Exception) -> bool:
-    """True when `torch.load(weights_only=True)` refused a global (not a corrupt file)."""
-    return isinstance(err, pickle.UnpicklingError) and "Unsupported global" in str(err)
-
-
-def _first_line(err: Exception) -> str:
-    """The telling line of a loader error (`Unsupported global: GLOBAL pkg.Class ...`)."""
-    lines = [ln.strip() for ln in str(err).splitlines() if ln.strip()]
-    for line in lines:
-        if "Unsupported global" in line:
-            return line.split(" was not an allowed global")[0].split("error: ")[-1]
-    return lines[0][:300] if lines else type(err).__name__
+def unreadable_weights_message(path: Path, err: Exception, *, trust: bool) -> str:
+    """Why `torch.load` could not read the `model.weights` file `path`, in one line: it holds
+    pickled code objects (then, and only then, `model.trust_checkpoint=true` is the way), a
+    pickled class this Python cannot import (trusted files), or it is no torch file at all."""
+    name = pickled_global(err)
+    if name is not None and not trust:
+        return (
+            f"model.weights: '{path}' holds pickled code objects (class `{name}`), which run "
+            "code when loaded; if you trust its source, set model.trust_checkpoint=true, else "
+            "use a .safetensors file or a plain state dict"
+        )
+    if isinstance(err, OSError):
+        return f"model.weights: cannot read '{path}' ({type(err).__name__}: {err.strerror or err})"
+    if trust and isinstance(err, (ImportError, AttributeError)):
+        return (
+            f"model.weights: cannot read '{path}': it pickles a class this Python cannot import "
+            f"({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}); save its "
+            "state_dict() alone where that class exists"
+        )
+    return (
+        f"model.weights: cannot read '{path}': it {NOT_A_CHECKPOINT}; give a .safetensors, "
+        ".pth, .pt, .bin or .ckpt file"
+    )
 
 
 #: wrappers around a backbone's keys: our LightningModule, DDP, torch.compile, generic wrappers
