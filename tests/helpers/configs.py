@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from omegaconf import DictConfig, open_dict
@@ -28,3 +29,17 @@ FAST = [
     "trainer.enable_progress_bar=false",
     "~callbacks.rich_progress_bar",
 ]
+
+
+def child_env(root: Path) -> dict[str, str]:
+    """The environment of a `train.py` child process in a test: outputs under `root`, offline
+    W&B and hub, and tests/ importable (for test callbacks named by `_target_`)."""
+    env = dict(os.environ)
+    env.update(
+        GRAYTRANSFER_ROOT=str(root),
+        WANDB_MODE="offline",
+        WANDB_SILENT="true",
+        HF_HUB_OFFLINE="1",
+        PYTHONPATH=os.pathsep.join([str(REPO / "tests"), env.get("PYTHONPATH", "")]),
+    )
+    return env

@@ -45,6 +45,7 @@ def test_adaptations_run_and_record_their_choice(make_cfg, adapt: str) -> None:
         "metric": "val/acc",
         "mode": "max",
         "best": pytest.approx(written["metrics"]["val/acc"]),
+        "best_from": "last epoch",  # fast_dev_run saves no checkpoint: no best one was chosen
     }
 
 
@@ -105,3 +106,16 @@ def test_seed_zero_is_a_seed(seed, expected) -> None:
 def test_seed_must_be_an_integer() -> None:
     with pytest.raises(UserError, match="seed: '1.5'"):
         check_seed("1.5")
+
+
+def test_a_required_data_key_left_unset_stops_before_any_work(make_cfg, monkeypatch) -> None:
+    """`data=folder` without `data.root`: one line naming the key, before the backbone is built."""
+    built = []
+    monkeypatch.setattr(
+        "graytransfer.model.backbone.Backbone.__init__",
+        lambda self, *a, **k: built.append(1),
+    )
+    with pytest.raises(UserError) as info:
+        train(make_cfg("data=folder"))
+    assert str(info.value).startswith("data.root is required: pass data.root=DIR")
+    assert built == []

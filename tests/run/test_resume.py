@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers.configs import compose_config
+from helpers.configs import child_env, compose_config
 
 from graytransfer.errors import UserError
 from graytransfer.run.pipeline import train
@@ -41,18 +41,6 @@ TINY = [
 
 def train_command(run_dir: Path, *extra: str) -> list[str]:
     return [sys.executable, str(REPO / "train.py"), *TINY, f"hydra.run.dir={run_dir}", *extra]
-
-
-def child_env(root: Path) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(
-        GRAYTRANSFER_ROOT=str(root),
-        WANDB_MODE="offline",
-        WANDB_SILENT="true",
-        HF_HUB_OFFLINE="1",
-        PYTHONPATH=os.pathsep.join([str(REPO / "tests"), env.get("PYTHONPATH", "")]),
-    )
-    return env
 
 
 def run_train(root: Path, run_dir: Path, *extra: str) -> subprocess.CompletedProcess:

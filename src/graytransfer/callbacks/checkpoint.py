@@ -2,11 +2,16 @@
 
 `ResumableCheckpoint` is Lightning's `ModelCheckpoint` with three changes:
 - every file is written to a hidden temporary name and renamed into place (`os.replace`), so a
-  crash mid-write never leaves a truncated `last.ckpt` or `best.ckpt`;
+  crash mid-write never leaves a truncated `last.ckpt` or `best.ckpt` (a failed write removes its
+  temporary file; one left by a killed writer is removed by the next run in the folder);
+- a model with a NaN/inf parameter or buffer is never saved: the save raises `LossNotFinite`
+  and the last good checkpoint stays (`graytransfer.callbacks.nan_guard` normally stops such a
+  run earlier);
 - its state in the checkpoint carries the RNG states (torch, numpy, python) and the W&B run id,
   so a run resumed from an end-of-epoch checkpoint continues bit for bit;
 - a SIGTERM (SLURM pre-emption) or Ctrl-C saves `last.ckpt` before the process exits, and says
-  how to continue. Other exceptions save nothing (a diverged model is not worth keeping).
+  how to continue (unless the model is not finite). Other exceptions save nothing (a diverged
+  model is not worth keeping).
 """
 
 from __future__ import annotations
@@ -24,6 +29,13 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import WandbLogger
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
+from graytransfer.callbacks.nan_guard import (
+    ADVICE,
+    LossNotFinite,
+    first_non_finite,
+    kept_checkpoint,
+)
+
 PARTIAL = ".partial"
 
 
@@ -31,6 +43,24 @@ def partial_name(filepath: str | Path) -> Path:
     """The hidden temporary name a checkpoint is written under before it is renamed."""
     path = Path(filepath)
     return path.with_name(f".{path.name}.{os.getpid()}{PARTIAL}")
+
+
+def writer_is_gone(partial: Path) -> bool:
+    """True when the process that wrote `partial` (its pid is in the name) is no longer running,
+    or is this process (a write of ours that failed): only then may the file be removed."""
+    pid_text = partial.name[: -len(PARTIAL)].rsplit(".", 1)[-1]
+    if not pid_text.isdigit():
+        return True
+    pid = int(pid_text)
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # a running process of another user
+        return False
+    return False
 
 
 def rng_states() -> dict[str, Any]:
@@ -80,15 +110,27 @@ class ResumableCheckpoint(ModelCheckpoint):
         super().setup(trainer, pl_module, stage)
         if trainer.is_global_zero and self.dirpath and Path(self.dirpath).is_dir():
             for stale in Path(self.dirpath).glob(f".*{PARTIAL}"):  # left by a killed writer
-                stale.unlink(missing_ok=True)
+                if writer_is_gone(stale):  # never the file another live process is writing
+                    stale.unlink(missing_ok=True)
 
     def _save_checkpoint(self, trainer: L.Trainer, filepath: str) -> None:
+        bad = first_non_finite(trainer.lightning_module)
+        if trainer.strategy.reduce_boolean_decision(bad is not None, all=False):
+            raise LossNotFinite(
+                f"the model diverged at epoch {trainer.current_epoch}, step {trainer.global_step} "
+                f"({bad or 'a parameter on another rank'} holds NaN/inf values); "
+                f"{Path(filepath).name} was not written and {kept_checkpoint(trainer)}. {ADVICE}"
+            )
         tmp = partial_name(filepath)
-        trainer.save_checkpoint(tmp, self.save_weights_only)
-        if trainer.is_global_zero:
-            with open(tmp, "rb") as handle:
-                os.fsync(handle.fileno())
-            os.replace(tmp, filepath)
+        try:
+            trainer.save_checkpoint(tmp, self.save_weights_only)
+            if trainer.is_global_zero:
+                with open(tmp, "rb") as handle:
+                    os.fsync(handle.fileno())
+                os.replace(tmp, filepath)
+        except BaseException:
+            tmp.unlink(missing_ok=True)  # the previous checkpoint under `filepath` stays
+            raise
         trainer.strategy.barrier("atomic checkpoint")
         self._last_global_step_saved = trainer.global_step
         self._last_checkpoint_saved = filepath
@@ -144,6 +186,14 @@ class ResumableCheckpoint(ModelCheckpoint):
         if not isinstance(exception, (SIGTERMException, KeyboardInterrupt)):
             return
         if trainer.fast_dev_run or trainer.sanity_checking or not self.save_last:
+            return
+        if first_non_finite(pl_module) is not None:
+            if trainer.is_global_zero:
+                print(
+                    f"graytransfer: stopped by {type(exception).__name__}; the model is not "
+                    f"finite, so last.ckpt was not updated and {kept_checkpoint(trainer)}",
+                    flush=True,
+                )
             return
         if self._last_global_step_saved != trainer.global_step:
             self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))

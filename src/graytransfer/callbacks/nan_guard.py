@@ -1,4 +1,4 @@
-"""Stop a run whose loss diverges, before the bad update reaches the weights or a checkpoint."""
+"""Stop a run whose model diverges, before the bad state reaches the weights or a checkpoint."""
 
 from __future__ import annotations
 
@@ -10,16 +10,45 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 
 from graytransfer.errors import UserError
 
+#: what the user can do about a diverging run (never "turn the guard off")
+ADVICE = "Lower optim.lr, add scheduler warm-up or check the data for broken images"
+
 
 class LossNotFinite(UserError):
-    """The training loss became NaN or infinite; the run stopped before the bad update."""
+    """The model diverged: the training loss, the validation loss or a parameter or buffer became
+    NaN or infinite. The run stopped without writing the bad state to a checkpoint. (A multirun
+    records a job that raises this as `diverged`, see `graytransfer.run.sweep`.)"""
+
+
+def first_non_finite(module: torch.nn.Module) -> str | None:
+    """The name of the first floating-point parameter or buffer of `module` holding a NaN or an
+    infinity, or None when all are finite."""
+    named = [*module.named_parameters(), *module.named_buffers()]
+    for name, tensor in named:
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor.detach()).all()):
+            return name
+    return None
+
+
+def kept_checkpoint(trainer: L.Trainer) -> str:
+    """How the run's checkpoints stand: the last good one kept, or none saved yet."""
+    callback = trainer.checkpoint_callback
+    kept = None
+    if isinstance(callback, ModelCheckpoint):
+        kept = callback.last_model_path or callback.best_model_path or None
+    return f"kept the last good checkpoint {kept}" if kept else "no checkpoint was saved yet"
 
 
 class NanGuard(L.Callback):
-    """Stops training when the loss is NaN or infinite, *before* the backward pass and the
-    optimizer step, so the weights stay finite and the checkpoints on disk stay the last good ones.
-    Raises `LossNotFinite` naming the epoch, the step and the last good checkpoint. Under DDP
-    all ranks stop when any rank's loss is not finite."""
+    """Stops training when the model diverges, raising `LossNotFinite` naming the epoch, the step,
+    what went non-finite and the last good checkpoint:
+
+    - a NaN/inf training loss, *before* the backward pass and the optimizer step;
+    - after each validation and each training epoch (before the checkpoint callback, which
+      Lightning always runs last, saves): a NaN/inf validation loss, or any parameter or buffer
+      (BatchNorm running statistics included) that is not finite.
+
+    Under DDP all ranks stop when any rank sees a non-finite value."""
 
     def on_before_backward(
         self, trainer: L.Trainer, pl_module: L.LightningModule, loss: torch.Tensor
@@ -28,14 +57,35 @@ class NanGuard(L.Callback):
         # every rank decides together, or a NaN on one rank would leave the others waiting
         if not trainer.strategy.reduce_boolean_decision(not math.isfinite(value), all=False):
             return
-        callback = trainer.checkpoint_callback
-        kept = None
-        if isinstance(callback, ModelCheckpoint):
-            kept = callback.last_model_path or callback.best_model_path or None
-        where = f"kept the last good checkpoint {kept}" if kept else "no checkpoint was saved yet"
         shown = value if not math.isfinite(value) else "nan/inf on another rank"
         raise LossNotFinite(
             f"train/loss became {shown} at epoch {trainer.current_epoch}, step "
-            f"{trainer.global_step}; training stopped before the bad update and {where}. Lower "
-            "optim.lr, add scheduler warm-up or check the data for broken images"
+            f"{trainer.global_step}; training stopped before the bad update and "
+            f"{kept_checkpoint(trainer)}. {ADVICE}"
+        )
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.state.fn == "fit" and not trainer.sanity_checking:
+            self._check_model(trainer, pl_module, check_val_loss=True)
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._check_model(trainer, pl_module, check_val_loss=False)
+
+    def _check_model(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, check_val_loss: bool
+    ) -> None:
+        what = None
+        val_loss = trainer.callback_metrics.get("val/loss")
+        if check_val_loss and val_loss is not None and not math.isfinite(float(val_loss)):
+            what = f"val/loss became {float(val_loss)}"
+        if what is None:
+            name = first_non_finite(pl_module)
+            if name is not None:
+                what = f"{name} holds NaN/inf values"
+        if not trainer.strategy.reduce_boolean_decision(what is not None, all=False):
+            return
+        raise LossNotFinite(
+            f"the model diverged at epoch {trainer.current_epoch}, step {trainer.global_step} "
+            f"({what or 'NaN/inf on another rank'}); training stopped without saving it and "
+            f"{kept_checkpoint(trainer)}. {ADVICE}"
         )

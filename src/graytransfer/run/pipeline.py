@@ -11,7 +11,7 @@ from typing import Any
 
 import lightning as L
 from hydra.utils import instantiate
-from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
+from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint, ProgressBar
 from lightning.pytorch.loggers import WandbLogger
 from lightning.pytorch.utilities import rank_zero_only
 from lightning.pytorch.utilities.exceptions import SIGTERMException
@@ -20,16 +20,23 @@ from PIL import UnidentifiedImageError
 
 from graytransfer.adapt.cost import input_cost
 from graytransfer.data.base import GrayscaleDataModule
+from graytransfer.data.required import check_required
 from graytransfer.errors import UserError
 from graytransfer.model.backbone import Backbone
 from graytransfer.model.build import build_classifier, resolve_image_size
 from graytransfer.model.checkpoint_file import check_compatible, read_checkpoint
 from graytransfer.model.classifier import GrayscaleClassifier
-from graytransfer.run.guards import check_input_size
+from graytransfer.run.guards import (
+    check_input_size,
+    check_not_finished,
+    check_optimizer,
+    check_trains,
+)
 from graytransfer.run.launch import single_job_ddp
+from graytransfer.run.lock import run_lock
 from graytransfer.run.loggers import build_loggers, finish_wandb, wandb_run_id_of
 from graytransfer.run.record import print_summary, to_float, write_json_atomic
-from graytransfer.run.resume import RUN_FILE, plan_resume, write_run_file
+from graytransfer.run.resume import RUN_FILE, ResumePlan, plan_resume, write_run_file
 from graytransfer.run.sweep import run_status
 
 
@@ -85,27 +92,43 @@ def build_data_and_model(
 
 
 def build_callbacks(cfg: DictConfig, with_logger: bool) -> list[L.Callback]:
-    """The configured callbacks; those that need a logger are dropped when there is none."""
+    """The configured callbacks; those that need a logger are dropped when there is none, and
+    progress bars when `trainer.enable_progress_bar` is false."""
     callbacks = [
         instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c and "_target_" in c
     ]
     if not with_logger:
         callbacks = [c for c in callbacks if not isinstance(c, LearningRateMonitor)]
+    if not (cfg.get("trainer") or {}).get("enable_progress_bar", True):
+        callbacks = [c for c in callbacks if not isinstance(c, ProgressBar)]
     return callbacks
 
 
 def train(cfg: DictConfig) -> dict[str, Any]:
-    """Run one experiment and return its record (also written to `metrics.json`)."""
+    """Run one experiment and return its record (also written to `metrics.json`).
+
+    Before any work: the seed, required data keys (`data.root`...), a trainer that trains no
+    step and the optimizer/schedule values are checked. The run folder is then locked for this
+    process (`graytransfer.run.lock`) until the run ends; a second process asking for it stops
+    with a UserError."""
     started = time.perf_counter()
     seed = check_seed(cfg.get("seed"))
+    check_required(cfg.data)
+    check_trains(cfg)
+    check_optimizer(cfg)
     if seed is not None:
         L.seed_everything(seed, workers=True, verbose=False)
     plan = plan_resume(cfg)  # a resumed run continues in its own folder
     if str(plan.output_dir) != str(cfg.paths.output_dir):
         cfg.paths.output_dir = str(plan.output_dir)
-    output_dir = plan.output_dir
-    output_dir.mkdir(parents=True, exist_ok=True)
+    with run_lock(plan.output_dir):
+        check_not_finished(plan.output_dir)  # again, now that no other process can finish it
+        return _train_locked(cfg, plan, started)
 
+
+def _train_locked(cfg: DictConfig, plan: ResumePlan, started: float) -> dict[str, Any]:
+    """`train` once the run folder is this process' own."""
+    output_dir = plan.output_dir
     backbone: Backbone = instantiate(cfg.model)
     backbone.check_weights_available()  # before the data is read; build() does not ask again
     data, model = build_data_and_model(cfg, backbone)
@@ -191,6 +214,7 @@ def _run_record(
     monitor = cfg.monitor.metric
     callback = trainer.checkpoint_callback
     best_score = getattr(callback, "best_model_score", None) if callback else None
+    chosen_by_checkpoint = best_score is not None and to_float(best_score) is not None
     wandb_runs = [lg for lg in loggers if isinstance(lg, WandbLogger)]
     # ranks > 0 hold a dummy W&B experiment with no folder
     wandb_dir = wandb_runs[0].experiment.dir if wandb_runs and trainer.is_global_zero else None
@@ -209,6 +233,8 @@ def _run_record(
             "metric": monitor,
             "mode": cfg.monitor.mode,
             "best": to_float(best_score) if best_score is not None else metrics.get(monitor),
+            # where `best` comes from: the best checkpoint (the one tested) or the last epoch
+            "best_from": "best checkpoint" if chosen_by_checkpoint else "last epoch",
         },
         "epochs": trainer.current_epoch,
         "best_checkpoint": best,

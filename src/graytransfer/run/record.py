@@ -37,16 +37,27 @@ def write_json_atomic(path: Path, payload: dict[str, Any]) -> None:
 
 
 def print_summary(info: dict[str, Any], console: Console | None = None) -> None:
-    """The end-of-run screen: what ran, the final metrics and where the outputs are."""
+    """The end-of-run screen: what ran, the monitored metric's best value (the one that chose the
+    tested checkpoint), the test metrics, the last epoch's validation metrics (labelled as such)
+    and where the outputs are."""
     console = console or Console()
     table = Table(title="graytransfer run", show_header=False, title_justify="left")
     table.add_column(style="bold")
     table.add_column()
     for key in ("model", "strategy", "data", "image_size", "seed"):
         table.add_row(key, str(info.get(key)))
-    for name, value in sorted(info.get("metrics", {}).items()):
-        if name.startswith(("test/", "val/")) and value is not None:
+    monitor = info.get("monitor") or {}
+    if monitor.get("metric") and monitor.get("best") is not None:
+        tested = any(name.startswith("test/") for name in info.get("metrics", {}))
+        label = _best_label(monitor, tested)
+        table.add_row(f"{monitor['metric']} ({label})", f"{monitor['best']:.4f}")
+    metrics = info.get("metrics", {})
+    for name, value in sorted(metrics.items()):
+        if name.startswith("test/") and value is not None:
             table.add_row(name, f"{value:.4f}")
+    for name, value in sorted(metrics.items()):
+        if name.startswith("val/") and value is not None:
+            table.add_row(f"{name} (last epoch)", f"{value:.4f}")
     timing = info.get("timing", {})
     if timing.get("fit_s") is not None:
         table.add_row("fit time", f"{timing['fit_s']:.1f} s")
@@ -56,3 +67,11 @@ def print_summary(info: dict[str, Any], console: Console | None = None) -> None:
     if info.get("wandb_dir"):
         table.add_row("W&B run", str(info["wandb_dir"]))
     console.print(table)
+
+
+def _best_label(monitor: dict[str, Any], tested: bool) -> str:
+    """How the summary names the monitored value: the best epoch's (whose checkpoint the test
+    used, when there was a test), or without a checkpoint callback the last epoch's."""
+    if monitor.get("best_from", "best checkpoint") != "best checkpoint":
+        return "last epoch, no checkpoint chosen"
+    return "best epoch, the checkpoint tested" if tested else "best epoch"

@@ -17,6 +17,7 @@ from typing import Any
 
 from omegaconf import DictConfig
 
+from graytransfer.run.lock import RunFolderInUse
 from graytransfer.run.record import write_json_atomic
 
 #: the objective a failed or diverged job reports when `sweep.failed_objective` is null
@@ -108,6 +109,8 @@ def run_job(cfg: DictConfig, train: Callable[[DictConfig], Mapping[str, Any]]) -
         return objective(train(cfg), cfg)
     try:
         return objective(train(cfg), cfg)
+    except RunFolderInUse:  # the folder is another process' own: write nothing into it
+        raise
     except Exception as error:  # noqa: BLE001 - any job failure is recorded, the sweep goes on
         record = failure_record(cfg, error)
         target = Path(cfg.paths.output_dir) / "metrics.json"
