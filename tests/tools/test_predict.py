@@ -12,6 +12,7 @@ from helpers.trained_fixture import compose_task, trained_run  # noqa: F401 - th
 from PIL import Image
 from sklearn.datasets import load_digits
 
+from graytransfer.errors import UserError
 from graytransfer.model.restore import load_trained
 from graytransfer.tools.predict import run
 
@@ -69,3 +70,48 @@ def test_predict_on_a_folder_writes_the_models_labels(trained_run, tmp_path: Pat
         "predict", [f"ckpt_path={best}", f"input={paths[5]}", f"output={out}"], tmp_path
     )
     assert [r["label"] for r in read_rows(run(cfg))] == [expected[5]]
+
+
+@pytest.mark.slow
+def test_predict_skips_bad_files_naming_each_and_fails_only_when_none_is_read(
+    trained_run,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    run_dir, _ = trained_run
+    best = run_dir / "checkpoints" / "best.ckpt"
+    folder = tmp_path / "images"
+    paths, _ = write_digits(folder, 4, 16)
+    broken = folder / "broken.png"
+    broken.write_bytes(paths[0].read_bytes()[:60])
+    (folder / "gone.png").symlink_to(tmp_path / "nowhere.png")
+    hidden = folder / ".ipynb_checkpoints" / "digit_000-checkpoint.png"
+    hidden.parent.mkdir()
+    hidden.write_bytes(b"not an image")
+
+    cfg = compose_task("predict", [f"ckpt_path={best}", f"input={folder}"], tmp_path / "a")
+    with pytest.warns(UserWarning) as record:
+        rows = read_rows(run(cfg))
+    assert [Path(r["path"]) for r in rows] == paths  # every readable image, no hidden one
+    skipped = sorted(str(w.message) for w in record if "predict: skipped" in str(w.message))
+    assert len(skipped) == 2 and all("\n" not in line for line in skipped)
+    assert f"'{broken}' cannot be read" in skipped[0]
+    assert f"'{folder / 'gone.png'}' is a dangling symlink" in skipped[1]
+
+    cfg = compose_task(
+        "predict", [f"ckpt_path={best}", f"input={folder}", "on_bad_file=error"], tmp_path / "b"
+    )
+    with pytest.raises(UserError, match=r"^input: 2 bad file\(s\) in .*broken\.png.*gone\.png"):
+        run(cfg)
+
+    listing = tmp_path / "list.csv"
+    listing.write_text(f"path\n{paths[1]}\nmissing.png\n")
+    cfg = compose_task("predict", [f"ckpt_path={best}", f"input={listing}"], tmp_path / "d")
+    with pytest.warns(UserWarning, match=r"skipped '.*missing\.png' is listed in .* not exist"):
+        assert [Path(r["path"]) for r in read_rows(run(cfg))] == [paths[1]]
+
+    only_bad = tmp_path / "only_bad"
+    only_bad.mkdir()
+    (only_bad / "x.png").write_bytes(b"nothing")
+    cfg = compose_task("predict", [f"ckpt_path={best}", f"input={only_bad}"], tmp_path / "c")
+    with pytest.raises(UserError, match=r"^input: none of the 1 image\(s\) .* could be read"):
+        run(cfg)

@@ -1,9 +1,10 @@
 """Data modules yielding single-channel uint8 (N, 1, H, W) batches, one per `data=NAME`.
 
 `base` (the shared LightningDataModule), the modules per source (`digits`, `folder`, `csvlist`,
-`mnist`, `medmnist`), and their parts: decoding (`images`, `dicom`, `idx`), the bad-file `scan`,
-`split`, `augment`, `transforms`, the in-memory cache (`memory`, `arrays`) and the DDP evaluation
-`sampler`.
+`mnist`, `medmnist`), and their parts: decoding (`images`, `dicom`, `idx`), the bad-file `scan`
+(and `jpeg`, its proof that a JPEG's pixels decode), `split`, `augment`, `transforms`, the
+in-memory cache (`memory`, `arrays`), the DDP evaluation `sampler` and `required` (the config keys
+a run must be given, checked before any work).
 
 May import only the base modules (`errors`); nothing here knows the model.
 """

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import warnings
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -11,6 +13,7 @@ import torch
 
 from graytransfer.data.base import SPLITS, GrayscaleDataModule
 from graytransfer.data.images import ImageFiles, check_file, check_scale16, decode_gray
+from graytransfer.data.jpeg import check_jpeg_complete
 from graytransfer.data.memory import InMemoryImages
 from graytransfer.data.scan import BadFile, check_on_bad_file, report_bad_files, scan_files
 from graytransfer.data.split import stratified_split
@@ -31,9 +34,13 @@ class FileDataModule(GrayscaleDataModule):
     `scale16`: `full|minmax`, how 16-bit images become uint8 (see `graytransfer.data.images`).
     `dicom_window`: `[center, width]` for DICOM files, or null for the file's own window.
     `on_bad_file`: `error` (stop, naming every bad file) or `skip` (one warning with the count).
-    `scan`: `full` decodes every file once before training (on all CPU cores); `quick` checks
-    their structure only (PNG chunks and CRCs, the JPEG end marker; other formats are decoded),
-    several times faster; `none` trusts the files (a bad one then fails mid-epoch).
+    A class left with no training images is an error either way, naming the class.
+    `scan`: `full` decodes every file once before training (on all CPU cores; a JPEG is proven
+    complete by `graytransfer.data.jpeg`, at the cost of two more reduced decodes); `quick`
+    checks their structure only (PNG chunks and CRCs, the JPEG end marker; other formats are
+    decoded), several times faster; `none` trusts the files. A file found bad while the loaders
+    read it stops the run naming it (`error`) or is replaced by the next readable item, with one
+    warning naming it (`skip`); `describe()` counts every skipped file.
     `cache`: keep the decoded, resized uint8 images in memory (N x H x W bytes) so that epochs
     decode nothing (the scan decodes them anyway); `auto` does so when they fit in
     `CACHE_AUTO_BYTES` (2 GiB). Augmentation then works on the resized images.
@@ -76,6 +83,13 @@ class FileDataModule(GrayscaleDataModule):
     def _check(self, path: Path) -> None:
         check_file(path, self.scale16, self.dicom_window)
 
+    def _decode_full(self, path: Path) -> np.ndarray:
+        """The full scan: decode, and prove that a JPEG's pixel data is complete."""
+        image = self._decode(path)
+        if path.suffix.lower() in (".jpg", ".jpeg"):
+            check_jpeg_complete(path, self.image_size)
+        return image
+
     def _build(
         self, classes: list[str], items: Items, where: str, bad: Sequence[BadFile] = ()
     ) -> None:
@@ -91,7 +105,11 @@ class FileDataModule(GrayscaleDataModule):
         bad = list(bad)
         if self.scan != "none" or self.cache:
             threads = os.cpu_count() or 1
-            check = self._decode if self.scan == "full" or self.cache else self._check
+            check = (
+                self._decode_full
+                if self.scan == "full"
+                else (self._decode if self.cache else self._check)
+            )
             result = scan_files(paths, check, threads, keep=self.cache)
             bad += result.bad
             if self.cache:
@@ -105,6 +123,7 @@ class FileDataModule(GrayscaleDataModule):
         kept = {
             s: [(p, y) for p, y in zip(*items[s], strict=True) if p not in broken] for s in order
         }
+        self._check_classes(classes, items, kept, bad)
         present = sorted({y for _, y in kept["train"]})
         remap = {old: new for new, old in enumerate(present)}
         self.class_names = [classes[i] for i in present]
@@ -114,7 +133,9 @@ class FileDataModule(GrayscaleDataModule):
         labels = [y for _, y in train]
         val_split = 0.0 if "val" in kept else self.val_split
         test_split = 0.0 if "test" in kept else self.test_split
-        train_i, val_i, test_i = stratified_split(labels, val_split, test_split, self.seed)
+        train_i, val_i, test_i = stratified_split(
+            labels, val_split, test_split, self.seed, self.class_names
+        )
         if "val" not in kept:
             kept["val"] = [train[i] for i in val_i]
         if "test" not in kept:
@@ -123,6 +144,59 @@ class FileDataModule(GrayscaleDataModule):
         for s in SPLITS:
             transform = self.train_transform if s == "train" else None
             setattr(self, f"{s}_set", self._dataset(kept[s], cached, transform))
+
+    def _check_classes(self, classes: list[str], items: Items, kept, bad: list[BadFile]) -> None:
+        """A class that has images but no usable training image is an error naming it (it would
+        otherwise vanish from the classifier, its val/test images with it)."""
+        had = Counter(y for s in items for y in items[s][1])
+        had_train = Counter(items["train"][1])
+        left = Counter(y for _, y in kept["train"])
+        for label, name in enumerate(classes):
+            if not had[label] or left[label]:
+                continue
+            if had_train[label]:
+                own = {p for p, y in zip(*items["train"], strict=True) if y == label}
+                example = next(b for b in bad if b.path in own)
+                raise UserError(
+                    f"class '{name}' has no readable training image left: all "
+                    f"{had_train[label]} of its training file(s) are bad (e.g. {example}); fix "
+                    "or replace them, or remove the class"
+                )
+            raise UserError(
+                f"class '{name}' has {had[label]} val/test image(s) but no training image: add "
+                "training images of it, or remove it from the val/test data"
+            )
+
+    def runtime_bad_files(self) -> list[Path]:
+        """Files found unreadable by the loaders (after the scan), in any worker process."""
+        return [
+            p
+            for s in self._splits().values()
+            if isinstance(s, ImageFiles)
+            for p in s.unreadable_paths()
+        ]
+
+    def on_after_batch_transfer(self, batch, dataloader_idx: int):
+        """After each batch, one warning naming each file newly skipped while loading it."""
+        found = self.runtime_bad_files()
+        seen = getattr(self, "_warned", set())
+        new = [p for p in found if p not in seen]
+        if new:
+            names = "; ".join(f"'{p}'" for p in new)
+            warnings.warn(
+                f"data.on_bad_file=skip: skipped {len(new)} unreadable file(s) while loading, "
+                f"each replaced by the next image: {names} (fix or remove them)",
+                UserWarning,
+                stacklevel=2,
+            )
+            self._warned = seen | set(new)
+        return batch
+
+    def describe(self) -> str:
+        """The base line plus the count of skipped files (scan and loaders), when any."""
+        skipped = len(self.bad_files) + len(self.runtime_bad_files())
+        line = super().describe()
+        return f"{line}, {skipped} bad file(s) skipped" if skipped else line
 
     def _dataset(self, pairs, cached: dict[Path, np.ndarray], transform):
         paths = [p for p, _ in pairs]
@@ -135,5 +209,11 @@ class FileDataModule(GrayscaleDataModule):
                 images[i, 0] = torch.from_numpy(array if array is not None else self._decode(p))
             return InMemoryImages(images, torch.tensor(labels), [str(p) for p in paths], transform)
         return ImageFiles(
-            paths, labels, self.image_size, self.scale16, self.dicom_window, transform
+            paths,
+            labels,
+            self.image_size,
+            self.scale16,
+            self.dicom_window,
+            transform,
+            on_bad_file=self.on_bad_file,
         )

@@ -7,16 +7,18 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from graytransfer.data.files import FileDataModule, Items
-from graytransfer.data.images import is_image_file
+from graytransfer.data.images import list_folder
 from graytransfer.data.scan import BadFile
 from graytransfer.errors import UserError
 
 
 def scan_classes(root: Path) -> tuple[list[str], list[Path], list[int], list[BadFile]]:
-    """Class names (sorted sub-folder names), image paths, labels, and empty class folders.
+    """Class names (sorted sub-folder names), image paths, labels, and bad entries: empty class
+    folders and dangling symlinks (an image name whose target is gone).
 
     Images may sit in nested folders below a class folder; files directly in `root` and hidden
-    entries are ignored; other files with unknown suffixes are counted in one warning.
+    files and folders (a name starting with `.`, e.g. `.ipynb_checkpoints/`) at every depth are
+    ignored; other files with unknown suffixes are counted in one warning.
     """
     if not root.is_dir():
         raise UserError(
@@ -31,19 +33,18 @@ def scan_classes(root: Path) -> tuple[list[str], list[Path], list[int], list[Bad
         )
     paths: list[Path] = []
     labels: list[int] = []
-    empty: list[BadFile] = []
+    bad: list[BadFile] = []
     ignored = 0
     for label, name in enumerate(classes):
-        files = []
-        for p in sorted((root / name).rglob("*")):
-            if is_image_file(p):
-                files.append(p)
-            elif p.is_file() and not p.name.startswith("."):
-                ignored += 1
-        if not files:
-            empty.append(BadFile(root / name, "holds no images (.png .jpg .bmp .tif .dcm)"))
-        paths += files
-        labels += [label] * len(files)
+        found = list_folder(root / name)
+        if not found.images:
+            bad.append(BadFile(root / name, "holds no images (.png .jpg .bmp .tif .dcm)"))
+        bad += [
+            BadFile(p, "is a dangling symlink (its target does not exist)") for p in found.dangling
+        ]
+        paths += found.images
+        labels += [label] * len(found.images)
+        ignored += found.others
     if ignored:
         warnings.warn(
             f"{root}: ignored {ignored} file(s) that are not images by their suffix "
@@ -51,7 +52,7 @@ def scan_classes(root: Path) -> tuple[list[str], list[Path], list[int], list[Bad
             UserWarning,
             stacklevel=2,
         )
-    return classes, paths, labels, empty
+    return classes, paths, labels, bad
 
 
 class FolderDataModule(FileDataModule):

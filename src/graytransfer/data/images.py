@@ -16,7 +16,9 @@ The rules, in one place:
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +26,7 @@ import torch
 from PIL import Image, ImageOps
 from torch.utils.data import Dataset
 
+from graytransfer.data.scan import BadImageError
 from graytransfer.errors import UserError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
@@ -42,6 +45,42 @@ def is_image_file(path: Path) -> bool:
         and not path.name.startswith(".")
         and path.is_file()
     )
+
+
+def is_image_name(path: Path) -> bool:
+    """True for a visible name with a supported image or DICOM suffix (the file may not exist)."""
+    suffix = path.suffix.lower()
+    return suffix in IMAGE_SUFFIXES + DICOM_SUFFIXES and not path.name.startswith(".")
+
+
+@dataclass
+class FolderListing:
+    """What a folder holds below it, hidden files and folders at every depth left out."""
+
+    images: list[Path] = field(default_factory=list)  #: image files, sorted
+    dangling: list[Path] = field(default_factory=list)  #: symlinks with an image name, no target
+    others: int = 0  #: visible files that are not images by their suffix
+
+
+def list_folder(folder: Path) -> FolderListing:
+    """Walk `folder` (not into symlinked folders), skipping every entry whose name starts with
+    `.` (`.ipynb_checkpoints/`, `.DS_Store`, `._x.png`) at any depth."""
+    found = FolderListing()
+    for top, dirs, files in os.walk(folder):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        for name in files:
+            path = Path(top) / name
+            if name.startswith("."):
+                continue
+            if is_image_name(path) and path.is_file():
+                found.images.append(path)
+            elif is_image_name(path) and path.is_symlink() and not path.exists():
+                found.dangling.append(path)
+            else:
+                found.others += 1
+    found.images.sort()
+    found.dangling.sort()
+    return found
 
 
 def check_scale16(scale16: str) -> str:
@@ -144,6 +183,11 @@ class ImageFiles(Dataset):
 
     Each item is decoded and resized when it is read (in the loader's workers); `transform`
     (augmentation on uint8 tensors) is applied after. `ids` names the items in split files.
+
+    A file that cannot be decoded raises a `BadImageError` naming it (`on_bad_file=error`), or
+    (`skip`) is marked in `unreadable` and replaced by the next readable item (wrapping), so
+    batches keep their size and the same index always gives the same item. `unreadable` lives in
+    shared memory: marks made in the loader's worker processes are seen by the main process.
     """
 
     def __init__(
@@ -154,6 +198,7 @@ class ImageFiles(Dataset):
         scale16: str = "full",
         dicom_window: Sequence[float] | None = None,
         transform: Transform | None = None,
+        on_bad_file: str = "error",
     ) -> None:
         self.paths = [Path(p) for p in paths]
         self.labels = torch.as_tensor(list(labels), dtype=torch.long)
@@ -161,6 +206,14 @@ class ImageFiles(Dataset):
         self.scale16 = scale16
         self.dicom_window = dicom_window
         self.transform = transform
+        self.on_bad_file = on_bad_file
+        self.unreadable = torch.zeros(len(self.paths), dtype=torch.bool)
+        if len(self.paths):
+            self.unreadable.share_memory_()
+
+    def unreadable_paths(self) -> list[Path]:
+        """The files found unreadable so far (in any process), in item order."""
+        return [self.paths[i] for i in self.unreadable.nonzero().flatten().tolist()]
 
     @property
     def ids(self) -> list[str]:
@@ -170,7 +223,34 @@ class ImageFiles(Dataset):
         return len(self.paths)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        image = read_gray(self.paths[index], self.size, self.scale16, self.dicom_window)
-        if self.transform is not None:
-            image = self.transform(image)
-        return image, self.labels[index]
+        count = len(self.paths)
+        for step in range(count):
+            item = (index + step) % count
+            if self.unreadable[item]:
+                continue
+            try:
+                image = read_gray(self.paths[item], self.size, self.scale16, self.dicom_window)
+            except UserError:
+                raise
+            except Exception as err:  # any decoder failure: the file is bad
+                if self.on_bad_file != "skip":
+                    raise BadImageError(bad_image_message(self.paths[item], err)) from None
+                self.unreadable[item] = True
+                continue
+            if self.transform is not None:
+                image = self.transform(image)
+            return image, self.labels[item]
+        raise BadImageError(
+            f"none of the {count} images of this split can be read (e.g. '{self.paths[0]}'): "
+            "fix or replace the files"
+        )
+
+
+def bad_image_message(path: Path, err: BaseException) -> str:
+    """One line: the unreadable file, why, and what to do."""
+    reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    return (
+        f"image '{path}' cannot be read ({type(err).__name__}: {reason}): fix or remove it, or "
+        "set data.on_bad_file=skip to go on without it (data.scan=full finds such files before "
+        "training starts)"
+    )

@@ -39,6 +39,22 @@ class ScanResult:
     bad: list[BadFile]
 
 
+class BadImageError(UserError):
+    """An image that cannot be decoded while the loaders read it (after, or without, the scan).
+
+    Its message is one line naming the file. A DataLoader worker re-raises it in the main
+    process as `BadImageError("Caught BadImageError in DataLoader worker process 0.\\nOriginal
+    Traceback ...")`; the constructor recovers the one line from that traceback's last line.
+    """
+
+    def __init__(self, message: str) -> None:
+        if "\nOriginal Traceback" in message:
+            last = [line for line in message.splitlines() if line.strip()][-1]
+            prefix = f"{type(self).__module__}.{type(self).__qualname__}: "
+            message = last.removeprefix(prefix)
+        super().__init__(message)
+
+
 def check_on_bad_file(value: str) -> str:
     if value not in ON_BAD_FILE:
         raise UserError(f"data.on_bad_file: '{value}' is not one of {list(ON_BAD_FILE)}")

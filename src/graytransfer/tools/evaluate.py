@@ -19,6 +19,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from graytransfer.cli import hydra_entry
 from graytransfer.data.base import GrayscaleDataModule
+from graytransfer.data.required import check_required
 from graytransfer.errors import UserError
 from graytransfer.model.checkpoint_file import check_compatible
 from graytransfer.model.restore import TrainedModel, load_trained
@@ -29,6 +30,7 @@ from graytransfer.run.record import print_summary, to_float, write_json_atomic
 def test_data(cfg: DictConfig, trained: TrainedModel) -> GrayscaleDataModule:
     """The data module whose test split is scored: `cfg.data`, else the checkpoint's own."""
     data_cfg = cfg.get("data") or OmegaConf.create(trained.config["data"])
+    check_required(data_cfg)
     seed = cfg.get("seed")
     if seed is None:
         seed = trained.config.get("seed")

@@ -1,14 +1,21 @@
 """`python -m graytransfer.tools.predict ckpt_path=PATH input=PATH`: classify images into a CSV.
 
-`input` is an image, a folder of images (recursive, sorted) or a CSV listing them. The model, its
-class names and its preprocessing (image size, 16-bit scaling, DICOM window) come from the
-checkpoint alone (graytransfer.model.restore); nothing is downloaded. The CSV has one row per image:
+`input` is an image, a folder of images (recursive, sorted; hidden files and folders such as
+`.ipynb_checkpoints/` are ignored at every depth) or a CSV listing them. The model, its class
+names and its preprocessing (image size, 16-bit scaling, DICOM window) come from the checkpoint
+alone (graytransfer.model.restore); nothing is downloaded. The CSV has one row per image:
 `path,label,prob_<class>...`.
+
+Bad files (unreadable, missing from the CSV list, dangling symlinks) follow `on_bad_file`:
+`skip` (the default) predicts every readable image, prints one warning line per bad file and has
+no row for it; the command fails (exit 2) only when no image at all can be read. `error` reads
+every image first and then stops, naming every bad file, before any CSV is written.
 """
 
 from __future__ import annotations
 
 import csv
+import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -16,28 +23,42 @@ import torch
 from omegaconf import DictConfig
 
 from graytransfer.cli import hydra_entry
-from graytransfer.data.images import IMAGE_SUFFIXES, is_image_file, read_gray
+from graytransfer.data.images import IMAGE_SUFFIXES, list_folder, read_gray
+from graytransfer.data.scan import ON_BAD_FILE, BadFile
 from graytransfer.errors import UserError
 from graytransfer.model.restore import TrainedModel, load_trained
 
 
-def list_inputs(source: str | Path) -> list[Path]:
-    """The images named by `source`: one image, a folder (recursive) or a CSV of paths."""
+def list_inputs(source: str | Path) -> tuple[list[Path], list[BadFile]]:
+    """The images named by `source` (one image, a folder searched recursively, or a CSV of
+    paths) and the bad entries found while listing them: dangling symlinks, listed files that
+    do not exist."""
     path = Path(str(source)).expanduser()
+    bad: list[BadFile] = []
     if path.is_dir():
-        files = sorted(p for p in path.rglob("*") if is_image_file(p))
+        found = list_folder(path)
+        files = found.images
+        bad = [
+            BadFile(p, "is a dangling symlink (its target does not exist)") for p in found.dangling
+        ]
     elif path.is_file() and path.suffix.lower() == ".csv":
-        files = _csv_paths(path)
+        listed = _csv_paths(path)
+        files = [p for p in listed if p.is_file()]
+        bad = [
+            BadFile(p, f"is listed in '{path}' but does not exist")
+            for p in listed
+            if not p.is_file()
+        ]
     elif path.is_file():
         files = [path]
     else:
         raise UserError(f"input: '{path}' does not exist; give an image, a folder or a CSV file")
-    if not files:
+    if not files and not bad:
         raise UserError(
             f"input: '{path}' holds no images ({', '.join(IMAGE_SUFFIXES)}); give an image, a "
             "folder of images or a CSV with a path column"
         )
-    return files
+    return files, bad
 
 
 def _csv_paths(table: Path) -> list[Path]:
@@ -50,34 +71,33 @@ def _csv_paths(table: Path) -> list[Path]:
     if "path" in header or not Path(rows[0][0]).suffix:
         rows = rows[1:]
     paths = [Path(row[column].strip()).expanduser() for row in rows if len(row) > column]
-    paths = [p if p.is_absolute() else table.parent / p for p in paths]
-    missing = [str(p) for p in paths if not p.is_file()]
-    if missing:
-        raise UserError(
-            f"input: {len(missing)} file(s) listed in '{table}' do not exist, e.g. '{missing[0]}'"
-        )
-    return paths
+    return [p if p.is_absolute() else table.parent / p for p in paths]
 
 
-def read_batch(paths: Sequence[Path], trained: TrainedModel) -> torch.Tensor:
-    """uint8 (N, 1, H, W) at the checkpoint's size and 16-bit/DICOM settings."""
+def read_batch(
+    paths: Sequence[Path], trained: TrainedModel
+) -> tuple[torch.Tensor | None, list[Path], list[BadFile]]:
+    """uint8 (N, 1, H, W) at the checkpoint's size and 16-bit/DICOM settings (None when no file
+    could be read), the paths read, and the files that could not be read."""
     data = trained.config.get("data") or {}
-    images = []
+    images, read, bad = [], [], []
     for path in paths:
         try:
-            images.append(
-                read_gray(
-                    path,
-                    trained.image_size,
-                    scale16=data.get("scale16", "full"),
-                    dicom_window=data.get("dicom_window"),
-                )
+            image = read_gray(
+                path,
+                trained.image_size,
+                scale16=data.get("scale16", "full"),
+                dicom_window=data.get("dicom_window"),
             )
-        except (OSError, ValueError, SyntaxError) as err:
-            raise UserError(
-                f"image '{path}' cannot be read ({type(err).__name__}: {err}); remove or replace it"
-            ) from err
-    return torch.stack(images)
+        except UserError:
+            raise
+        except Exception as err:  # any decoder failure makes the file bad; the reason says why
+            reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            bad.append(BadFile(path, f"cannot be read ({type(err).__name__}: {reason})"))
+            continue
+        images.append(image)
+        read.append(path)
+    return (torch.stack(images) if images else None), read, bad
 
 
 def batches(items: Sequence[Path], size: int) -> Iterator[Sequence[Path]]:
@@ -85,15 +105,41 @@ def batches(items: Sequence[Path], size: int) -> Iterator[Sequence[Path]]:
         yield items[start : start + size]
 
 
-def predict(trained: TrainedModel, paths: Sequence[Path], batch_size: int = 64) -> torch.Tensor:
-    """Class probabilities (N, num_classes) for the images at `paths`."""
+def predict(
+    trained: TrainedModel, paths: Sequence[Path], batch_size: int = 64
+) -> tuple[torch.Tensor, list[Path], list[BadFile]]:
+    """Class probabilities (N, num_classes) for the readable images at `paths`, those N paths
+    in order, and the files that could not be read."""
     if batch_size < 1:
         raise UserError(f"batch_size: {batch_size} must be at least 1")
-    out = []
+    out, read, bad = [], [], []
     with torch.no_grad():
         for chunk in batches(paths, batch_size):
-            out.append(trained.model(read_batch(chunk, trained)).softmax(dim=-1))
-    return torch.cat(out)
+            images, ok, failed = read_batch(chunk, trained)
+            bad += failed
+            if images is not None:
+                out.append(trained.model(images).softmax(dim=-1))
+                read += ok
+    empty = torch.zeros(0, len(trained.class_names))
+    return (torch.cat(out) if out else empty), read, bad
+
+
+def report_bad(bad: Sequence[BadFile], read: int, on_bad_file: str, source: str) -> None:
+    """Stop naming every bad file (`error`, or when nothing was read), else one warning each."""
+    if not bad:
+        return
+    listing = "; ".join(str(b) for b in bad)
+    if read == 0:
+        raise UserError(
+            f"input: none of the {len(bad)} image(s) in '{source}' could be read: {listing}"
+        )
+    if on_bad_file == "error":
+        raise UserError(
+            f"input: {len(bad)} bad file(s) in '{source}': {listing} — fix or remove them, or "
+            "set on_bad_file=skip to predict the others"
+        )
+    for item in bad:
+        warnings.warn(f"predict: skipped {item}", UserWarning, stacklevel=2)
 
 
 def write_predictions(
@@ -111,14 +157,20 @@ def write_predictions(
 
 def run(cfg: DictConfig) -> Path:
     """Classify `cfg.input` with `cfg.ckpt_path`; return the CSV's path."""
+    on_bad_file = str(cfg.get("on_bad_file", "skip"))
+    if on_bad_file not in ON_BAD_FILE:
+        raise UserError(f"on_bad_file: '{on_bad_file}' is not one of {list(ON_BAD_FILE)}")
     trained = load_trained(cfg.ckpt_path)
-    paths = list_inputs(cfg.input)
-    probabilities = predict(trained, paths, int(cfg.get("batch_size", 64)))
+    paths, bad = list_inputs(cfg.input)
+    probabilities, read, unreadable = predict(trained, paths, int(cfg.get("batch_size", 64)))
+    bad = sorted([*bad, *unreadable], key=lambda b: b.path)
+    report_bad(bad, len(read), on_bad_file, str(cfg.input))
     output = (
         Path(cfg.output) if cfg.get("output") else Path(cfg.paths.output_dir) / "predictions.csv"
     )
-    write_predictions(output, paths, probabilities, trained.class_names)
-    print(f"predicted {len(paths)} image(s) with {trained.source}; wrote {output}")
+    write_predictions(output, read, probabilities, trained.class_names)
+    skipped = f", skipped {len(bad)} bad file(s)" if bad else ""
+    print(f"predicted {len(read)} image(s) with {trained.source}{skipped}; wrote {output}")
     return output
 
 
