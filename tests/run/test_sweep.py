@@ -140,3 +140,46 @@ def test_optuna_survives_a_diverged_trial_and_resumes_from_sqlite(tmp_path: Path
     assert values[0] == -1.0e9 and 0.0 <= values[1] <= values[2] <= 1.0
     result = OmegaConf.load(tmp_path / "sweep2" / "optimization_results.yaml")
     assert result.best_value == values[2] == study.best_value
+
+
+def ask_and_tell(storage: str, n: int) -> list[tuple]:
+    """`n` trials of study `s` in `storage`, asked of a fresh sampler as a new command would."""
+    import optuna
+
+    from graytransfer.run.optuna_sampler import ResumedStudySampler
+
+    sampler = ResumedStudySampler(seed=0, n_startup_trials=10)
+    study = optuna.create_study(
+        study_name="s", storage=storage, sampler=sampler, load_if_exists=True, direction="maximize"
+    )
+    proposed = []
+    for _ in range(n):
+        trial = study.ask()
+        params = (
+            trial.suggest_float("lr", 1e-5, 1e-2, log=True),
+            trial.suggest_categorical("adapt", ["repeat", "mean", "luma", "fold"]),
+        )
+        study.tell(trial, 0.5)
+        proposed.append(params)
+    return proposed
+
+
+def test_a_resumed_study_proposes_new_trials_reproducibly(tmp_path: Path) -> None:
+    runs = [ask_and_tell(f"sqlite:///{tmp_path}/{name}.db", 2) for name in ("a", "b")]
+    resumed = [ask_and_tell(f"sqlite:///{tmp_path}/{name}.db", 2) for name in ("a", "b")]
+    assert len(set(runs[0] + resumed[0])) == 4  # the resumed trials are new ones
+    assert runs[0] == runs[1] and resumed[0] == resumed[1]  # the same commands, the same trials
+
+
+@pytest.mark.slow
+def test_optuna_resumed_from_sqlite_goes_on_with_new_trials(tmp_path: Path) -> None:
+    import optuna
+
+    storage = f"sqlite:///{tmp_path}/optuna.db"
+    search = ["hparams_search=optuna", f"hydra.sweeper.storage={storage}"]
+    train_cli(tmp_path, *search, "hydra.sweeper.n_trials=2")
+    train_cli(tmp_path, *search, "hydra.sweeper.n_trials=2", sweep="sweep2")  # the same study
+    study = optuna.load_study(study_name="graytransfer", storage=storage)
+    assert len(study.trials) == 4
+    params = [tuple(sorted(t.params.items())) for t in study.trials]
+    assert len(set(params)) == 4, params

@@ -12,6 +12,7 @@ from hydra.utils import instantiate
 from lightning.pytorch.loggers import Logger, WandbLogger
 from omegaconf import DictConfig, OmegaConf
 
+from graytransfer.errors import UserError
 from graytransfer.run.sweep import sweep_identity
 
 
@@ -70,28 +71,63 @@ def wandb_logger(
     )
 
 
+def logger_configs(cfg: DictConfig) -> dict[str, DictConfig]:
+    """The loggers `cfg.logger` configures, by name.
+
+    `conf/logger/<name>.yaml` puts each logger under its own name (`logger.wandb`, `logger.csv`),
+    so `logger=[wandb,csv]` chooses both and `logger=none` none. A node with a `_target_` of its
+    own is one logger (a config written flat). Raises UserError for an entry that is not a logger,
+    e.g. a setting given at the wrong level (`logger.project=` for `logger.wandb.project=`)."""
+    node = cfg.get("logger")
+    if not node:
+        return {}
+    if "_target_" in node:
+        return {"logger": node}
+    loggers = {str(k): v for k, v in node.items() if isinstance(v, DictConfig) and "_target_" in v}
+    stray = [str(k) for k in node if str(k) not in loggers]
+    if stray:
+        name, chosen = stray[0], ", ".join(loggers) or "none"
+        if isinstance(node[name], DictConfig):  # settings of a logger that is not chosen
+            raise UserError(
+                f"logger.{name}: settings for a logger that is not chosen (loggers: {chosen}); "
+                f"choose it too, e.g. logger=[{','.join([*loggers, name])}], or drop them"
+            )
+        raise UserError(
+            f"logger.{name}: not a logger (loggers: {chosen}); a logger's setting goes under its "
+            f"name, e.g. logger.wandb.{name}=...; loggers are chosen with logger=wandb, csv, none "
+            "or a list such as logger=[wandb,csv]"
+        )
+    return loggers
+
+
+def is_wandb(node: DictConfig) -> bool:
+    return str(node.get("_target_", "")).endswith("wandb_logger")
+
+
 def build_loggers(cfg: DictConfig, wandb_id: str | None = None) -> list[Logger]:
-    """The configured loggers; a W&B logger continues run `wandb_id` when one is given."""
-    if not cfg.get("logger"):
-        return []
-    resume = {}
-    if wandb_id and str(cfg.logger.get("_target_", "")).endswith("wandb_logger"):
-        resume = {"id": wandb_id, "resume": "allow"}
-    logger = instantiate(cfg.logger, **_sweep_logger_identity(cfg), **resume)
-    loggers = logger if isinstance(logger, list) else [logger]
+    """The configured loggers (none, one or several), each given the resolved run config; a W&B
+    logger continues run `wandb_id` when one is given, and gets its sweep's group and name."""
+    loggers = []
+    for node in logger_configs(cfg).values():
+        extra: dict[str, Any] = {}
+        if is_wandb(node):
+            extra.update(_sweep_logger_identity(cfg, node))
+            if wandb_id:
+                extra.update(id=wandb_id, resume="allow")
+        loggers.append(instantiate(node, **extra))
     resolved = OmegaConf.to_container(cfg, resolve=True)
     for each in loggers:
         each.log_hyperparams(resolved)
     return loggers
 
 
-def _sweep_logger_identity(cfg: DictConfig) -> dict[str, str]:
+def _sweep_logger_identity(cfg: DictConfig, node: DictConfig) -> dict[str, str]:
     """In a multirun, a W&B logger left with `group: null`/`name: null` gets the sweep's group
-    and the job's name (graytransfer.run.sweep); other loggers and explicit values are untouched."""
+    and the job's name (graytransfer.run.sweep); explicit values are untouched."""
     identity = sweep_identity(str(cfg.get("task_name", "train")))
-    if not identity or not str(cfg.logger.get("_target_", "")).endswith("wandb_logger"):
+    if not identity:
         return {}
-    return {key: value for key, value in identity.items() if cfg.logger.get(key) is None}
+    return {key: value for key, value in identity.items() if node.get(key) is None}
 
 
 def finish_wandb() -> None:

@@ -1,28 +1,42 @@
 """`python -m graytransfer.tools.report DIR`: compare the runs of a sweep from their `metrics.json`.
 
-Reads every `metrics.json` under DIR (a multirun folder, or any folder of runs), groups the runs
-by data, model, weights and strategy, and writes `report.md` (mean ± std over seeds of test
-accuracy, macro F1, macro AUROC, extra parameters, stem parameters and MACs
-(`graytransfer.adapt.cost`), training images/s and wall time) and `report.png` (test accuracy
-per strategy, one panel per dataset) into DIR, or `--out`. Offline: it needs no W&B account.
-Failed and diverged runs are listed, not averaged.
+Reads every `metrics.json` under DIR (a multirun folder, or any folder of runs) and groups the
+runs whose whole config is the same but for the seed (graytransfer.tools.run_groups: the run's
+`.hydra/config.yaml`, less paths, loggers and other keys that are not the experiment). Each seed
+counts once: of the runs of a group with the same seed only the newest `metrics.json` is kept
+(the report names the ones it left out). It writes `report.md` (per group: n runs, mean ± std of
+test accuracy, macro F1, macro AUROC, extra parameters, stem parameters and MACs
+(`graytransfer.adapt.cost`), training images/s and wall time; the config keys that differ between
+groups) and `report.png` (test accuracy from 0 with the chance level 1/classes, one panel per
+dataset) into DIR, or `--out`. Offline: it needs no W&B account. Failed and diverged runs are
+listed, not averaged.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import math
 import statistics
 import sys
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from graytransfer.cli import exit_on_user_error
 from graytransfer.errors import UserError
+from graytransfer.tools.run_groups import (
+    EXCLUDED_KEYS,
+    MISSING,
+    PATH_LEAVES,
+    Group,
+    config_value,
+    differing_keys,
+    extra_columns,
+    group_runs,
+    mean,
+    run_config,
+)
 
 #: (column title, how to read it from a metrics.json record, number format)
 COLUMNS: list[tuple[str, tuple[str, ...], str]] = [
@@ -37,29 +51,9 @@ COLUMNS: list[tuple[str, tuple[str, ...], str]] = [
 ]
 
 
-@dataclass
-class Group:
-    """The runs that differ only by seed."""
-
-    data: str
-    model: str
-    weights: str
-    strategy: str
-    runs: list[dict[str, Any]] = field(default_factory=list)
-
-    def values(self, path: Sequence[str]) -> list[float]:
-        found = []
-        for run in self.runs:
-            value: Any = run
-            for key in path:
-                value = value.get(key) if isinstance(value, dict) else None
-            if isinstance(value, (int, float)) and math.isfinite(value):
-                found.append(float(value))
-        return found
-
-
 def find_runs(root: Path) -> list[dict[str, Any]]:
-    """Every readable `metrics.json` under `root` (W&B folders skipped), with its folder."""
+    """Every readable `metrics.json` under `root` (W&B folders skipped), with its folder (`_dir`),
+    its time (`_mtime`), its experiment config (`_config`) and where that was read (`_source`)."""
     if not root.is_dir():
         raise UserError(f"report: '{root}' is not a folder; give a multirun folder of runs")
     runs = []
@@ -72,41 +66,12 @@ def find_runs(root: Path) -> list[dict[str, Any]]:
             print(f"report: skipping unreadable {path}: {err}", file=sys.stderr)
             continue
         record["_dir"] = str(path.parent.relative_to(root))
+        record["_mtime"] = path.stat().st_mtime
+        record["_config"], record["_source"] = run_config(path.parent, record)
         runs.append(record)
     if not runs:
         raise UserError(f"report: no metrics.json under '{root}'; is it a run or multirun folder?")
     return runs
-
-
-def run_key(record: dict[str, Any]) -> tuple[str, str, str, str]:
-    """(data, model, weights, strategy) of one run, from its Hydra choices where present."""
-    choices = record.get("choices") or {}
-    data = choices.get("data") or str(record.get("data", "?")).split(":")[0]
-    model = choices.get("model") or str(record.get("model", "?"))
-    weights = "ImageNet" if record.get("pretrained", True) else "random init"
-    strategy = str(record.get("strategy") or choices.get("adapt") or "?")
-    return data, model, weights, strategy
-
-
-def group_runs(runs: Iterable[dict[str, Any]]) -> tuple[list[Group], list[dict[str, Any]]]:
-    """Finished runs grouped by `run_key`, and the runs that failed or diverged."""
-    groups: dict[tuple[str, str, str, str], Group] = {}
-    bad = []
-    for run in runs:
-        if run.get("status", "ok") != "ok":
-            bad.append(run)
-            continue
-        key = run_key(run)
-        groups.setdefault(key, Group(*key)).runs.append(run)
-    ordered = sorted(
-        groups.values(),
-        key=lambda g: (g.data, g.model, -_mean(g.values(("metrics", "test/acc")))),
-    )
-    return ordered, bad
-
-
-def _mean(values: list[float]) -> float:
-    return statistics.fmean(values) if values else float("nan")
 
 
 def mean_std(values: list[float], fmt: str) -> str:
@@ -119,22 +84,69 @@ def mean_std(values: list[float], fmt: str) -> str:
 
 
 def markdown_table(groups: list[Group]) -> str:
-    """One row per group; one table per dataset so that each can be read on its own."""
-    by_data: dict[str, list[Group]] = defaultdict(list)
-    for group in groups:
-        by_data[group.data].append(group)
+    """One table per dataset, one row per group: its label, the config keys that tell apart
+    groups of the same label, n (runs, one per seed) and the mean ± std of each column."""
     lines = []
-    header = ["model", "weights", "strategy", "seeds", *[title for title, _, _ in COLUMNS]]
-    for data, rows in by_data.items():
+    for data, rows in _by_data(groups).items():
+        extra = extra_columns(rows)
+        header = ["model", "weights", "strategy", *extra, "n", *[t for t, _, _ in COLUMNS]]
         lines += [f"**data={data}**", ""]
+        differ = differing_keys(rows)
+        if differ:
+            lines += [
+                "Config keys that differ between these groups: "
+                + ", ".join(f"`{k}`" for k in differ),
+                "",
+            ]
         lines.append("| " + " | ".join(header) + " |")
-        lines.append("|" + "|".join("---" if i < 3 else "--:" for i in range(len(header))) + "|")
+        lines.append(
+            "|" + "|".join("---" if i < 3 + len(extra) else "--:" for i in range(len(header))) + "|"
+        )
         for g in rows:
-            cells = [g.model, g.weights, g.strategy, str(len(g.runs))]
+            cells = [g.model, g.weights, g.strategy]
+            cells += [config_value(g.config.get(key, MISSING)) for key in extra]
+            cells.append(str(len(g.runs)))
             cells += [mean_std(g.values(path), fmt) for _, path, fmt in COLUMNS]
             lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
     return "\n".join(lines)
+
+
+def _by_data(groups: list[Group]) -> dict[str, list[Group]]:
+    by_data: dict[str, list[Group]] = defaultdict(list)
+    for group in groups:
+        by_data[group.data].append(group)
+    return dict(by_data)
+
+
+def grouping_note(runs: list[dict[str, Any]]) -> str:
+    """How runs were grouped: what was left out of the configs, and runs without a saved config."""
+    ignored = ", ".join(f"`{k}`" for k in EXCLUDED_KEYS)
+    leaves = ", ".join(f"`{k}`" for k in PATH_LEAVES)
+    note = (
+        "Runs are grouped by their whole config (`.hydra/config.yaml`) but for these keys, which "
+        f"are not the experiment: {ignored}, and folder keys ({leaves}) wherever they are. "
+        "n counts the runs of a group, one per seed (each unseeded run counts); mean ± std is "
+        "over them."
+    )
+    partial = [r["_dir"] for r in runs if r["_source"] == "metrics.json"]
+    if partial:
+        note += (
+            f" {len(partial)} run(s) have no saved config and are grouped by the choices in their "
+            "metrics.json only: " + ", ".join(f"`{d}`" for d in partial) + "."
+        )
+    return note + "\n"
+
+
+def repeats_section(repeats: list[tuple[dict[str, Any], dict[str, Any]]]) -> str:
+    if not repeats:
+        return ""
+    lines = ["**Repeated seeds** (only the newest run of a seed is counted):", ""]
+    for old, new in sorted(repeats, key=lambda pair: pair[0]["_dir"]):
+        lines.append(
+            f"- `{old['_dir']}` (seed {old.get('seed')}): left out for the newer `{new['_dir']}`"
+        )
+    return "\n".join(lines) + "\n"
 
 
 def failures_section(bad: list[dict[str, Any]]) -> str:
@@ -147,30 +159,53 @@ def failures_section(bad: list[dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def plot(groups: list[Group], png: Path) -> Path:
-    """Horizontal bars of mean test accuracy (± std over seeds), one panel per dataset."""
+def chance_level(groups: list[Group]) -> float | None:
+    """1 / the number of classes of the groups' runs (metrics.json `classes`), if recorded."""
+    for group in groups:
+        for run in group.runs:
+            if run.get("classes"):
+                return 1.0 / len(run["classes"])
+    return None
+
+
+def figure(groups: list[Group]) -> Any:
+    """Horizontal bars of mean test accuracy (± std over seeds) from 0 to 1, labelled with their
+    group and n, one panel per dataset, with its chance level (1 / classes) as a dashed line."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    datasets = list(dict.fromkeys(g.data for g in groups))
-    height = max(3.0, 0.35 * max(sum(g.data == d for g in groups) for d in datasets) + 1.5)
-    fig, axes = plt.subplots(1, len(datasets), figsize=(6 * len(datasets), height), squeeze=False)
-    for ax, data in zip(axes[0], datasets, strict=True):
-        rows = [g for g in groups if g.data == data][::-1]
-        means = [_mean(g.values(("metrics", "test/acc"))) for g in rows]
+    by_data = _by_data(groups)
+    height = max(3.0, 0.35 * max(len(rows) for rows in by_data.values()) + 1.5)
+    longest = max(len(_label(g, extra_columns(rows))) for rows in by_data.values() for g in rows)
+    width = 4.5 + 0.075 * longest  # room for the longest label
+    fig, axes = plt.subplots(1, len(by_data), figsize=(width * len(by_data), height), squeeze=False)
+    for ax, (data, rows) in zip(axes[0], by_data.items(), strict=True):
+        extra = extra_columns(rows)
+        rows = rows[::-1]
+        means = [mean(g.values(("metrics", "test/acc"))) for g in rows]
         stds = [_std(g.values(("metrics", "test/acc"))) for g in rows]
-        labels = [_label(g) for g in rows]
+        labels = [f"{_label(g, extra)} n={len(g.runs)}" for g in rows]
         colors = ["tab:gray" if g.weights != "ImageNet" else "tab:blue" for g in rows]
         ax.barh(labels, means, xerr=stds, color=colors, capsize=3)
-        finite = [m for m in means if math.isfinite(m)]
-        low = max(0.0, min(finite) - 0.05) if finite else 0.0
-        ax.set_xlim(low, 1.0)
+        chance = chance_level(rows)
+        if chance is not None:
+            ax.axvline(chance, color="tab:red", linestyle="--", label=f"chance {chance:.3g}")
+            ax.legend(loc="lower right")
+        ax.set_xlim(0.0, 1.0)
         ax.set_xlabel("test accuracy (mean ± std over seeds)")
         ax.set_title(f"data={data}")
         ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()
+    return fig
+
+
+def plot(groups: list[Group], png: Path) -> Path:
+    """`figure(groups)` saved as `png`."""
+    import matplotlib.pyplot as plt
+
+    fig = figure(groups)
     png.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(png, dpi=110)
     plt.close(fig)
@@ -181,25 +216,30 @@ def _std(values: list[float]) -> float:
     return statistics.stdev(values) if len(values) > 1 else 0.0
 
 
-def _label(group: Group) -> str:
+def _label(group: Group, extra: list[str]) -> str:
     suffix = "" if group.weights == "ImageNet" else f" ({group.weights})"
-    return f"{group.model}/{group.strategy}{suffix}"
+    keys = " ".join(f"{k}={config_value(group.config.get(k, MISSING))}" for k in extra)
+    return f"{group.model}/{group.strategy}{suffix}" + (f" {keys}" if keys else "")
 
 
 def write_report(root: Path, out: Path | None = None) -> tuple[Path, Path]:
     """Write `report.md` and `report.png` for the runs under `root`; returns their paths."""
     runs = find_runs(root)
-    groups, bad = group_runs(runs)
+    groups, bad, repeats = group_runs(runs)
     out = out or root
     out.mkdir(parents=True, exist_ok=True)
     md = out / "report.md"
     png = out / "report.png"
+    counted = sum(len(g.runs) for g in groups)
     body = [
         f"# Report: {root}",
         "",
-        f"{len(runs)} runs ({len(runs) - len(bad)} finished); mean ± std over seeds.",
+        f"{len(runs)} runs ({len(runs) - len(bad)} finished, {counted} counted) in "
+        f"{len(groups)} groups; mean ± std over seeds.",
         "",
+        grouping_note(runs),
         markdown_table(groups),
+        repeats_section(repeats),
         failures_section(bad),
         f"![test accuracy]({png.name})",
         "",
