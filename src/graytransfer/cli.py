@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from hydra.errors import HydraException, InstantiationException
 from omegaconf import DictConfig
@@ -56,19 +56,21 @@ def exit_on_user_error(run: Callable[[], T]) -> T:
         raise SystemExit(2) from None
 
 
-def hydra_entry(config_name: str, task: Callable[[DictConfig], Any]) -> Callable[[], None]:
-    """A `python -m` entry point running `task(cfg)` on `conf/<config_name>.yaml` plus the
-    command line's overrides, with Hydra's own run folder, logging and `--help`."""
+def hydra_entry(config_name: str, task: Callable[[DictConfig], T]) -> Callable[[], T | None]:
+    """An entry point (`train.py`, `python -m graytransfer.tools.*`) running `task(cfg)` on
+    `conf/<config_name>.yaml` plus the command line's overrides, with Hydra's own run folder,
+    logging, `--help` and `-m` sweeps. `task`'s return value goes back to Hydra (a sweeper's
+    objective)."""
     import hydra
 
     from graytransfer.config import conf_dir
 
-    def main() -> None:
+    def main() -> T | None:
         conf = exit_on_user_error(conf_dir)
 
-        def run(cfg: DictConfig) -> None:
-            exit_on_user_error(lambda: task(cfg))
+        def run(cfg: DictConfig) -> T:
+            return exit_on_user_error(lambda: task(cfg))
 
-        hydra.main(version_base="1.3", config_path=str(conf), config_name=config_name)(run)()
+        return hydra.main(version_base="1.3", config_path=str(conf), config_name=config_name)(run)()
 
     return main
