@@ -3,7 +3,8 @@
 `checkpoint` (atomic, resumable checkpoints; a save on SIGTERM), `nan_guard` (stop before a
 diverged update), `confusion` (the test confusion matrix), `freeze` (frozen backbone for the
 first epochs), `ema` (weight averaging that is also tested), `input_preview` (pictures of what the
-backbone sees).
+backbone sees), `activation_maps` (class activation maps of test images, pytorch-grad-cam; also
+used by `python -m graytransfer.tools.explain`).
 
 May import `graytransfer.model`, `graytransfer.adapt` and the base modules; never `run` or
 `tools`. The LightningModule never imports a callback: the Trainer holds them.

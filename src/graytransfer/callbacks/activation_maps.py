@@ -1,0 +1,258 @@
+"""Class activation maps with pytorch-grad-cam, through the model's own input module.
+
+`activation_maps(classifier, images, ...)` maps a uint8 (N, 1, H, W) batch to one map per image
+(N, H, W) in [0, 1]: pytorch-grad-cam sees `FloatInput(classifier)`, a model taking the
+float-cast image on the 0..255 scale, so every adaptation strategy (also those that patch the stem,
+`fold`/`sum`/`stack`, and learned ones like `windows`) is part of what is explained. The target
+layer is the backbone's last feature stage from timm's `feature_info` (override with `layer`).
+`save_overlay` / `save_grid` draw the maps over the gray image. `ActivationMaps` (the callback)
+writes and logs maps for the first `per_class` test images of each class at the end of testing.
+`python -m graytransfer.tools.explain` is the command-line side.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+from lightning.pytorch.loggers import WandbLogger
+from torch import nn
+
+from graytransfer.errors import UserError
+
+#: method name -> pytorch-grad-cam class name
+METHODS = {
+    "gradcam": "GradCAM",
+    "gradcampp": "GradCAMPlusPlus",
+    "eigencam": "EigenCAM",
+    "scorecam": "ScoreCAM",
+}
+#: the perceptual colormap of the overlays
+COLORMAP = "inferno"
+
+
+class FloatInput(nn.Module):
+    """The classifier as pytorch-grad-cam sees it: float (N, 1, H, W) on the 0..255 scale ->
+    logits, through the classifier's own input module (it casts uint8 to float anyway)."""
+
+    def __init__(self, classifier: nn.Module) -> None:
+        super().__init__()
+        self.classifier = classifier
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.classifier(images)
+
+
+def target_layer(classifier: nn.Module, layer: str | None = None) -> tuple[str, nn.Module]:
+    """(name, module) of the layer whose activations are explained: `layer` (a module name
+    inside the backbone, or inside the whole classifier), else the last stage of the backbone's
+    timm `feature_info`. Raises UserError naming `layer=` when neither finds a module."""
+    backbone = classifier.backbone
+    inside = dict(backbone.named_modules())
+    if layer:
+        found = inside.get(layer) or dict(classifier.named_modules()).get(layer)
+        if found is None or layer == "":
+            children = [n for n, _ in backbone.named_children()]
+            raise UserError(
+                f"layer: '{layer}' is not a module of the backbone "
+                f"{type(backbone).__name__}; name one of its modules, e.g. {children}"
+            )
+        return layer, found
+    info = getattr(backbone, "feature_info", None)
+    stages = (
+        [i.get("module") for i in info if isinstance(i, dict)] if isinstance(info, list) else []
+    )
+    if not stages or stages[-1] not in inside:
+        children = [n for n, _ in backbone.named_children()]
+        raise UserError(
+            f"layer: the backbone {type(backbone).__name__} has no timm feature_info naming its "
+            f"last stage; set layer=MODULE (one of its modules, e.g. {children})"
+        )
+    return stages[-1], inside[stages[-1]]
+
+
+def _to_grid(image_size: tuple[int, int], channels: int | None, reduction: int | None) -> Callable:
+    """pytorch-grad-cam's reshape_transform: activations as (N, C, h, w). Token sequences
+    (N, T, C) of a ViT lose their prefix tokens and become the (H/reduction, W/reduction) grid;
+    channels-last (N, h, w, C) maps are permuted."""
+
+    def reshape(x: torch.Tensor) -> torch.Tensor:
+        if x.ndim == 3 and reduction:
+            h, w = (math.ceil(s / reduction) for s in image_size)
+            x = x[:, -h * w :, :]
+            return x.reshape(x.shape[0], h, w, x.shape[-1]).permute(0, 3, 1, 2)
+        if x.ndim == 4 and channels and x.shape[1] != channels and x.shape[-1] == channels:
+            return x.permute(0, 3, 1, 2)
+        return x
+
+    return reshape
+
+
+def activation_maps(
+    classifier: nn.Module,
+    images: torch.Tensor,
+    method: str = "gradcam",
+    targets: Sequence[int] | None = None,
+    layer: str | None = None,
+) -> tuple[np.ndarray, torch.Tensor]:
+    """(maps, probabilities): float32 maps (N, H, W) in [0, 1] for the uint8 `images`
+    (N, 1, H, W), each for its class in `targets` (default: the predicted class), and the
+    softmax (N, num_classes) of the same forward pass. The classifier is put in eval mode and
+    left with no gradients; this works inside Lightning's inference mode too."""
+    import pytorch_grad_cam
+    from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+
+    if method not in METHODS:
+        raise UserError(f"method: '{method}' is not one of {list(METHODS)}")
+    name, module = target_layer(classifier, layer)
+    channels, reduction = stage_info(classifier.backbone, name)
+    classifier.eval()
+    with torch.inference_mode(False), torch.enable_grad():
+        batch = images.clone().float().to(next(classifier.parameters()).device)
+        with torch.no_grad():
+            probabilities = classifier(batch).softmax(dim=-1).cpu()
+        chosen = probabilities.argmax(dim=-1).tolist() if targets is None else list(targets)
+        cam_class = getattr(pytorch_grad_cam, METHODS[method])
+        reshape = _to_grid(tuple(images.shape[-2:]), channels, reduction)
+        with cam_class(FloatInput(classifier), [module], reshape_transform=reshape) as cam:
+            if method == "scorecam":
+                cam.batch_size = 32
+            maps = cam(batch, targets=[ClassifierOutputTarget(int(c)) for c in chosen])
+    classifier.zero_grad(set_to_none=True)
+    return np.nan_to_num(maps.astype(np.float32)), probabilities
+
+
+def stage_info(backbone: nn.Module, name: str) -> tuple[int | None, int | None]:
+    """(channels, reduction) of the feature_info stage `name`; (None, None) for another layer."""
+    info = getattr(backbone, "feature_info", None)
+    for item in info if isinstance(info, list) else []:
+        if isinstance(item, dict) and item.get("module") == name:
+            return item.get("num_chs"), item.get("reduction")
+    return None, None
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _draw(ax: Any, image: np.ndarray, cam: np.ndarray, title: str) -> None:
+    ax.imshow(image, cmap="gray", vmin=0, vmax=255, interpolation="nearest")
+    ax.imshow(cam, cmap=COLORMAP, vmin=0.0, vmax=1.0, alpha=0.5, interpolation="bilinear")
+    ax.set_title(title, fontsize=8)
+    ax.axis("off")
+
+
+def save_overlay(path: Path, image: torch.Tensor, cam: np.ndarray, title: str) -> Path:
+    """One PNG: the gray `image` (1, H, W) with `cam` (H, W) over it, `title` above."""
+    plt = _plt()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig, ax = plt.subplots(figsize=(3, 3.2))
+    _draw(ax, _gray(image), cam, title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def save_grid(
+    path: Path, images: torch.Tensor, cams: np.ndarray, titles: Sequence[str], columns: int = 8
+) -> Path:
+    """One PNG of every image (N, 1, H, W) with its map (N, H, W), titled, `columns` a row."""
+    plt = _plt()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    count = len(titles)
+    cols = max(1, min(columns, count))
+    rows = max(1, math.ceil(count / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(2.0 * cols, 2.2 * rows), squeeze=False)
+    for index, ax in enumerate(axes.flat):
+        if index < count:
+            _draw(ax, _gray(images[index]), cams[index], titles[index])
+        else:
+            ax.axis("off")
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+    return path
+
+
+def _gray(image: torch.Tensor) -> np.ndarray:
+    array = image.detach().cpu()[0].float()
+    if image.dtype != torch.uint8 and array.max() > 255:  # full-depth input: show on 0..255
+        array = array * (255.0 / array.max())
+    return array.numpy()
+
+
+class ActivationMaps(L.Callback):
+    """After `trainer.test`: maps for the first `per_class` test images of each class (the test
+    loader is not shuffled, so the sample is fixed), written as `{dirpath}/grid.png` and one PNG
+    per image, and logged to W&B as `test/activation_maps` (one `wandb.Image` per image,
+    captioned with the true and predicted class). Rank 0 uses the images of its own shard."""
+
+    def __init__(
+        self, dirpath: str, per_class: int = 2, method: str = "gradcam", layer: str | None = None
+    ) -> None:
+        if method not in METHODS:
+            raise UserError(
+                f"callbacks.activation_maps.method: '{method}' is not one of {list(METHODS)}"
+            )
+        if per_class < 1:
+            raise UserError(f"callbacks.activation_maps.per_class: {per_class} must be >= 1")
+        self.dirpath = Path(dirpath)
+        self.per_class = int(per_class)
+        self.method = method
+        self.layer = layer
+        self._images: dict[int, list[torch.Tensor]] = {}
+
+    def on_test_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._images = {}
+
+    def on_test_batch_end(
+        self,
+        trainer: L.Trainer,
+        pl_module: L.LightningModule,
+        outputs: Any,
+        batch: Any,
+        batch_idx: int,
+        dataloader_idx: int = 0,
+    ) -> None:
+        images, labels = batch[0], batch[1]
+        for image, label in zip(images, labels.tolist(), strict=True):
+            kept = self._images.setdefault(int(label), [])
+            if len(kept) < self.per_class:
+                kept.append(image.detach().cpu().clone())
+
+    def on_test_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if not trainer.is_global_zero or not self._images:
+            return
+        labels = [c for c in sorted(self._images) for _ in self._images[c]]
+        images = torch.stack([img for c in sorted(self._images) for img in self._images[c]])
+        self._images = {}
+        maps, probabilities = activation_maps(pl_module, images, self.method, layer=self.layer)
+        names = list(pl_module.hparams.get("class_names") or [])
+        name = lambda i: names[i] if i < len(names) else str(i)  # noqa: E731
+        predicted = probabilities.argmax(dim=-1).tolist()
+        titles = [
+            f"true {name(t)} / pred {name(p)} {probabilities[i, p]:.2f}"
+            for i, (t, p) in enumerate(zip(labels, predicted, strict=True))
+        ]
+        paths = [
+            save_overlay(self.dirpath / f"{i:03d}_{name(t)}.png", images[i], maps[i], titles[i])
+            for i, t in enumerate(labels)
+        ]
+        save_grid(self.dirpath / "grid.png", images, maps, titles)
+        np.save(self.dirpath / "maps.npy", maps)
+        for logger in trainer.loggers:
+            if isinstance(logger, WandbLogger):
+                logger.log_image(
+                    key="test/activation_maps", images=[str(p) for p in paths], caption=titles
+                )
