@@ -45,7 +45,7 @@ def test_ddp_cpu_in_a_multirun(tmp_path: Path) -> None:
         "data.val_split=0.105",
         "data.batch_size=47",
         "trainer.max_epochs=1",
-        "+trainer.limit_train_batches=4",
+        "trainer.limit_train_batches=4",
         "trainer.enable_progress_bar=false",
         "~callbacks.rich_progress_bar",
         f"paths.log_dir={tmp_path}/logs",

@@ -135,9 +135,9 @@ def test_the_lock_is_released_when_the_run_fails(tmp_path: Path) -> None:
     ("override", "key"),
     [
         ("trainer.max_epochs=0", "trainer.max_epochs=0"),
-        ("+trainer.max_steps=0", "trainer.max_steps=0"),
-        ("+trainer.limit_train_batches=0", "trainer.limit_train_batches=0"),
-        ("+trainer.limit_train_batches=0.0", "trainer.limit_train_batches=0.0"),
+        ("trainer.max_steps=0", "trainer.max_steps=0"),
+        ("trainer.limit_train_batches=0", "trainer.limit_train_batches=0"),
+        ("trainer.limit_train_batches=0.0", "trainer.limit_train_batches=0.0"),
     ],
 )
 def test_a_config_that_trains_no_step_is_refused_before_any_work(

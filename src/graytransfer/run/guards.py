@@ -1,7 +1,7 @@
 """Guards that turn silent failures into one clear message before a run starts: a finished
-run's folder about to be overwritten, a config that trains no step, optimizer or schedule values
-that cannot work, an image size the backbone cannot take. (A diverging model is caught while
-training, by `graytransfer.callbacks.nan_guard`.)"""
+run's folder about to be overwritten, an accelerator torch cannot see, a config that trains no
+step, optimizer or schedule values that cannot work, an image size the backbone cannot take.
+(A diverging model is caught while training, by `graytransfer.callbacks.nan_guard`.)"""
 
 from __future__ import annotations
 
@@ -41,7 +41,7 @@ def check_not_finished(output_dir: Path) -> None:
 
 def check_trains(cfg: DictConfig) -> None:
     """Refuse a trainer config that trains no step (`max_epochs=0`, `max_steps=0`,
-    `limit_train_batches=0`): its test metrics would score an untrained model."""
+    `limit_train_batches=0`: its test metrics would score an untrained model)."""
     trainer = cfg.get("trainer") or {}
     if trainer.get("fast_dev_run"):  # one batch of each stage, whatever the limits say
         return
@@ -56,6 +56,30 @@ def check_trains(cfg: DictConfig) -> None:
                 f"trainer.{key}={value} trains no step (the test would score an untrained "
                 f"model); set trainer.{key} to {fix}"
             )
+
+
+#: trainer.accelerator values that need a device torch may not see: (its name, is it visible)
+_DEVICE_KINDS = {
+    "gpu": ("GPU", lambda: torch.cuda.is_available()),
+    "cuda": ("GPU", lambda: torch.cuda.is_available()),
+    "mps": ("Apple MPS GPU", lambda: torch.backends.mps.is_available()),
+}
+
+
+def check_accelerator(cfg: DictConfig) -> None:
+    """Refuse, before any work, a `trainer.accelerator` (gpu, cuda, mps; e.g. from `trainer=gpu`,
+    `ddp` or `mps`) whose device torch cannot see; `auto`, `cpu` and others pass. The UserError
+    names the key and says to use `trainer=cpu`."""
+    trainer = cfg.get("trainer") or {}
+    accelerator = str(trainer.get("accelerator") or "auto").lower()
+    if accelerator not in _DEVICE_KINDS:
+        return
+    kind, visible = _DEVICE_KINDS[accelerator]
+    if not visible():
+        raise UserError(
+            f"trainer.accelerator={accelerator}: torch sees no {kind} on this machine "
+            f"(torch {torch.__version__}); use trainer=cpu (or trainer.accelerator=auto)"
+        )
 
 
 def check_optimizer(cfg: DictConfig) -> None:

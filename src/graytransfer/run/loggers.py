@@ -13,7 +13,7 @@ from lightning.pytorch.loggers import Logger, WandbLogger
 from omegaconf import DictConfig, OmegaConf
 
 from graytransfer.errors import UserError
-from graytransfer.run.sweep import sweep_identity
+from graytransfer.run.sweep import run_name, sweep_identity
 
 
 def wandb_credentials_found() -> bool:
@@ -106,12 +106,13 @@ def is_wandb(node: DictConfig) -> bool:
 
 def build_loggers(cfg: DictConfig, wandb_id: str | None = None) -> list[Logger]:
     """The configured loggers (none, one or several), each given the resolved run config; a W&B
-    logger continues run `wandb_id` when one is given, and gets its sweep's group and name."""
+    logger continues run `wandb_id` when one is given, and gets its sweep's group and name (in a
+    multirun) or the run's readable name (a single run), unless the config names them."""
     loggers = []
     for node in logger_configs(cfg).values():
         extra: dict[str, Any] = {}
         if is_wandb(node):
-            extra.update(_sweep_logger_identity(cfg, node))
+            extra.update(_logger_identity(cfg, node))
             if wandb_id:
                 extra.update(id=wandb_id, resume="allow")
         loggers.append(instantiate(node, **extra))
@@ -121,12 +122,15 @@ def build_loggers(cfg: DictConfig, wandb_id: str | None = None) -> list[Logger]:
     return loggers
 
 
-def _sweep_logger_identity(cfg: DictConfig, node: DictConfig) -> dict[str, str]:
-    """In a multirun, a W&B logger left with `group: null`/`name: null` gets the sweep's group
-    and the job's name (graytransfer.run.sweep); explicit values are untouched."""
+def _logger_identity(cfg: DictConfig, node: DictConfig) -> dict[str, str]:
+    """A W&B logger left with `group: null`/`name: null` gets, in a multirun, the sweep's group
+    and the job's name (graytransfer.run.sweep.sweep_identity), in a single run the name
+    `<model>-<adapt>-<data>-s<seed>` (graytransfer.run.sweep.run_name); explicit values are
+    untouched."""
     identity = sweep_identity(str(cfg.get("task_name", "train")))
-    if not identity:
-        return {}
+    if identity is None:
+        name = run_name(cfg)
+        identity = {"name": name} if name else {}
     return {key: value for key, value in identity.items() if node.get(key) is None}
 
 

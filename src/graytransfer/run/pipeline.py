@@ -27,6 +27,7 @@ from graytransfer.model.build import build_classifier, resolve_image_size
 from graytransfer.model.checkpoint_file import check_compatible, read_checkpoint
 from graytransfer.model.classifier import GrayscaleClassifier
 from graytransfer.run.guards import (
+    check_accelerator,
     check_input_size,
     check_not_finished,
     check_optimizer,
@@ -107,13 +108,14 @@ def build_callbacks(cfg: DictConfig, with_logger: bool) -> list[L.Callback]:
 def train(cfg: DictConfig) -> dict[str, Any]:
     """Run one experiment and return its record (also written to `metrics.json`).
 
-    Before any work: the seed, required data keys (`data.root`...), a trainer that trains no
-    step and the optimizer/schedule values are checked. The run folder is then locked for this
-    process (`graytransfer.run.lock`) until the run ends; a second process asking for it stops
-    with a UserError."""
+    Before any work: the seed, required data keys (`data.root`...), the accelerator, a trainer
+    that trains no step and the optimizer/schedule values are checked. The run folder is then
+    locked for this process (`graytransfer.run.lock`) until the run ends; a second process asking
+    for it stops with a UserError."""
     started = time.perf_counter()
     seed = check_seed(cfg.get("seed"))
     check_required(cfg.data)
+    check_accelerator(cfg)
     check_trains(cfg)
     check_optimizer(cfg)
     if seed is not None:

@@ -9,13 +9,14 @@ instead of NaN, which Optuna would otherwise turn into an aborted study.
 from __future__ import annotations
 
 import math
+import re
 import sys
 import traceback
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from graytransfer.run.lock import RunFolderInUse
 from graytransfer.run.record import write_json_atomic
@@ -44,14 +45,75 @@ def in_multirun() -> bool:
 
 def sweep_identity(task_name: str = "train") -> dict[str, str] | None:
     """W&B `group` (one per sweep: the task and the sweep folder's name) and `name` (the job number
-    and its overrides) for a multirun job; None for a single run."""
+    and its overrides, floats rounded by `short_override`) for a multirun job; None for a single
+    run. Both are at most 128 characters (W&B's limit)."""
     if not in_multirun():
         return None
     hydra_cfg = hydra_runtime()
     group = f"{task_name}-{Path(str(hydra_cfg.sweep.dir)).name}"
-    overrides = " ".join(hydra_cfg.overrides.task)
+    overrides = " ".join(short_override(str(o)) for o in hydra_cfg.overrides.task)
     name = f"{hydra_cfg.job.num}: {overrides}" if overrides else str(hydra_cfg.job.num)
-    return {"group": group[:128], "name": name[:128]}
+    return {"group": group[:MAX_NAME], "name": name[:MAX_NAME]}
+
+
+#: W&B's longest run name and group
+MAX_NAME = 128
+#: a float literal (the form Optuna's samplers write: 0.0059812219011525555, 1.2e-05)
+_FLOAT = re.compile(r"[-+]?(\d+\.\d*|\.\d+|\d+(?=[eE]))([eE][-+]?\d+)?")
+
+
+def short_override(override: str, digits: int = 3) -> str:
+    """`key=value` with a float value (or a list of floats) rounded to `digits` significant
+    digits: `optim.lr=0.0059812219011525555` -> `optim.lr=0.00598`; other values unchanged."""
+    key, sep, value = override.partition("=")
+    if not sep:
+        return override
+    items = value[1:-1].split(",") if value.startswith("[") and value.endswith("]") else [value]
+    if not all(_FLOAT.fullmatch(item.strip()) or item.strip().isdigit() for item in items):
+        return override
+    rounded = [
+        f"{float(item):.{digits}g}" if _FLOAT.fullmatch(item.strip()) else item.strip()
+        for item in items
+    ]
+    short = f"[{','.join(rounded)}]" if value.startswith("[") else rounded[0]
+    return f"{key}={short}"
+
+
+def run_name(cfg: DictConfig) -> str | None:
+    """A single run's readable W&B name, `<model>-<adapt>-<data>-s<seed>`, e.g.
+    `tf_efficientnet_lite0-repeat-digits-s0`: the timm model name, the adapt strategy, the data
+    (the folder's name for `data.root`, the CSV's name for `data.csv`, the MedMNIST subset, else
+    the data config's name); `-s<seed>` only for a seeded run. None for a config without a model
+    and an adapt strategy (e.g. the evaluate tool's)."""
+    model, adapt = cfg.get("model"), cfg.get("adapt")
+    if not model or not adapt or not model.get("name"):
+        return None
+    choices = _choices()
+    parts = [
+        str(model.name),
+        choices.get("adapt") or _target_name(adapt),
+        _data_name(cfg.get("data"), choices.get("data")),
+    ]
+    if cfg.get("seed") is not None:
+        parts.append(f"s{cfg.seed}")
+    name = "-".join(part for part in parts if part)
+    return re.sub(r"[^\w.+=-]", "_", name)[:MAX_NAME]
+
+
+def _target_name(node: Any) -> str | None:
+    """`graytransfer.data.DigitsDataModule` -> `digits`, `graytransfer.adapt.Repeat` -> `repeat`."""
+    target = str((node or {}).get("_target_") or "")
+    return target.rsplit(".", 1)[-1].removesuffix("DataModule").lower() or None
+
+
+def _data_name(data: Any, choice: str | None) -> str | None:
+    if not data:
+        return None
+    for key, part in (("root", "name"), ("csv", "stem"), ("subset", None)):
+        if key in data and not OmegaConf.is_missing(data, key) and data.get(key):
+            value = str(data.get(key))
+            return getattr(Path(value.rstrip("/")), part) if part else value
+    return choice or _target_name(data)
 
 
 def worst_objective(cfg: DictConfig) -> float:

@@ -1,0 +1,103 @@
+"""Readable W&B names: `<model>-<adapt>-<data>-s<seed>` for a single run, and sweep job names
+whose floats are rounded (Optuna's full-precision values would pass W&B's 128 characters)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from helpers.configs import REPO, compose_config
+
+from graytransfer.run.loggers import build_loggers, finish_wandb
+from graytransfer.run.sweep import run_name, short_override
+
+TINY = [
+    "model=timm",
+    "model.name=test_efficientnet",
+    "model.pretrained=false",
+    "data.image_size=16",
+    "trainer.fast_dev_run=1",
+    "trainer.enable_progress_bar=false",
+    "~callbacks.rich_progress_bar",
+]
+
+
+def wandb_log(wandb_dir: Path) -> bytes:
+    """The transaction log of the one offline W&B run under `wandb_dir` (it holds the run name)."""
+    (log,) = wandb_dir.glob("offline-run-*/run-*.wandb")
+    return log.read_bytes()
+
+
+@pytest.mark.parametrize(
+    ("override", "short"),
+    [
+        ("optim.lr=0.0059812219011525555", "optim.lr=0.00598"),
+        ("optim.weight_decay=1.2345678e-05", "optim.weight_decay=1.23e-05"),
+        ("optim.betas=[0.9,0.99912345]", "optim.betas=[0.9,0.999]"),
+        ("seed=3", "seed=3"),
+        ("optim.lr=0.001", "optim.lr=0.001"),
+        ("data.root=/data/v1.234567", "data.root=/data/v1.234567"),
+        ("adapt=repeat", "adapt=repeat"),
+        ("~callbacks.rich_progress_bar", "~callbacks.rich_progress_bar"),
+    ],
+)
+def test_sweep_overrides_round_floats_only(override: str, short: str) -> None:
+    assert short_override(override) == short
+
+
+@pytest.mark.parametrize(
+    ("overrides", "name"),
+    [
+        ([], "tf_efficientnet_lite0-repeat-digits-s0"),
+        (["model=b3", "adapt=adapter", "seed=12"], "tf_efficientnet_b3-adapter-digits-s12"),
+        (["seed=null"], "tf_efficientnet_lite0-repeat-digits"),
+        (
+            ["data=folder", "data.root=/data/chest xrays/"],
+            "tf_efficientnet_lite0-repeat-chest_xrays-s0",
+        ),
+        (["data=csv", "data.csv=/data/labels.csv"], "tf_efficientnet_lite0-repeat-labels-s0"),
+        (["data=medmnist", "data.subset=oct"], "tf_efficientnet_lite0-repeat-oct-s0"),
+        (["data=fashion_mnist"], "tf_efficientnet_lite0-repeat-fashionmnist-s0"),
+    ],
+)
+def test_a_single_run_name_says_model_adapt_data_and_seed(
+    tmp_path: Path, overrides: list[str], name: str
+) -> None:
+    assert run_name(compose_config(overrides, tmp_path / "run")) == name
+
+
+def test_a_config_without_a_model_gets_no_name(tmp_path: Path) -> None:
+    cfg = compose_config([], tmp_path / "run")
+    del cfg.model
+    assert run_name(cfg) is None
+
+
+def test_a_single_run_is_named_in_wandb_unless_the_config_names_it(tmp_path: Path) -> None:
+    for name, overrides in (
+        ("test_efficientnet-sum-digits-s5", []),
+        ("mine", ["logger.wandb.name=mine"]),
+    ):
+        out = tmp_path / name
+        cfg = compose_config([*TINY, "adapt=sum", "seed=5", "logger=wandb", *overrides], out)
+        try:
+            (logger,) = build_loggers(cfg)
+            assert logger.experiment.name == name
+        finally:
+            finish_wandb()
+        assert name.encode() in wandb_log(out / "wandb")
+
+
+@pytest.mark.slow
+def test_a_sweep_job_name_rounds_optunas_floats(tmp_path: Path) -> None:
+    lr = "0.0059812219011525555"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "WANDB_MODE": "offline", "WANDB_SILENT": "true"}
+    cmd = [sys.executable, "train.py", "-m", f"optim.lr={lr}", "seed=7", *TINY]
+    cmd += [f"paths.log_dir={tmp_path}/logs", f"hydra.sweep.dir={tmp_path}/sweep"]
+    done = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    log = wandb_log(tmp_path / "sweep" / "0" / "wandb")
+    assert b"0: optim.lr=0.00598 seed=7 model=timm" in log  # the name (the config keeps the lr)
+    assert f"0: optim.lr={lr}".encode() not in log
