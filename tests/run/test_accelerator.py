@@ -10,23 +10,12 @@ from pathlib import Path
 import pytest
 import torch
 from helpers.configs import FAST, REPO, child_env, compose_config
+from helpers.errors import NO_DATA, user_message
 
-from graytransfer.cli import user_error_in
 from graytransfer.run.pipeline import train
 
 NO_GPU = not torch.cuda.is_available()
 NO_MPS = not torch.backends.mps.is_available()
-#: data that is never read: the check comes first
-NO_DATA = ["data=folder", "data.num_workers=0"]
-
-
-def user_message(run) -> str:
-    with pytest.raises(Exception) as info:
-        run()
-    found = user_error_in(info.value)
-    assert found is not None, f"not a UserError: {info.value!r}"
-    assert "\n" not in str(found)
-    return str(found)
 
 
 @pytest.mark.parametrize(

@@ -13,25 +13,13 @@ from pathlib import Path
 
 import pytest
 from helpers.configs import FAST, REPO, child_env, compose_config
+from helpers.errors import NO_DATA, user_message
 from helpers.trained_fixture import TINY
 from rich.console import Console
 
-from graytransfer.cli import user_error_in
 from graytransfer.run.lock import LOCK_FILE, PID_FILE, RunFolderInUse, run_lock
 from graytransfer.run.pipeline import train
 from graytransfer.run.record import print_summary
-
-#: a folder data set that does not exist: a check that comes after the data scan fails on it
-NO_DATA = ["data=folder", "data.num_workers=0"]
-
-
-def user_message(run) -> str:
-    with pytest.raises(Exception) as info:
-        run()
-    found = user_error_in(info.value)
-    assert found is not None, f"not a UserError: {info.value!r}"
-    assert "\n" not in str(found)
-    return str(found)
 
 
 def in_use(folder: Path, pid: int) -> str:
