@@ -40,7 +40,7 @@ from bench.common import (
     set_threads,
     trainer_override,
 )
-from bench.loop import seed_all, train_bare
+from bench.loop import loop_settings, seed_all, train_bare
 from graytransfer.config import conf_dir
 from graytransfer.errors import UserError
 from graytransfer.run.pipeline import build_data_and_model
@@ -189,9 +189,7 @@ def run_path(
         scheduler,
         epochs=args.epochs,
         device=device,
-        precision=str(cfg.trainer.precision),
-        label_smoothing=float(cfg.get("label_smoothing", 0.0)),
-        loss_weight=model.loss_weights,
+        **loop_settings(cfg, model),
         limit_batches=args.limit_batches,
     )
     images_per_epoch = min(len(dataset), per_epoch * int(cfg.data.batch_size))

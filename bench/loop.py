@@ -12,9 +12,11 @@ from typing import Any
 import lightning as L
 import torch
 import torch.nn.functional as F
+from omegaconf import DictConfig
 from torch import nn
 
 from bench.common import autocast, now, sync
+from graytransfer.model.classifier import GrayscaleClassifier
 
 
 class StepRecorder:
@@ -176,3 +178,13 @@ def synthetic_batch(
 def seed_all(seed: int | None) -> None:
     if seed is not None:
         L.seed_everything(seed, workers=True, verbose=False)
+
+
+def loop_settings(cfg: DictConfig, model: GrayscaleClassifier) -> dict[str, Any]:
+    """What `train_bare` takes from the run config and the classifier, as `pipeline.train`
+    would train it: precision, label smoothing and the loss class weights."""
+    return {
+        "precision": str(cfg.trainer.precision),
+        "label_smoothing": float(cfg.get("label_smoothing", 0.0)),
+        "loss_weight": model.loss_weights,
+    }

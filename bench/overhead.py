@@ -39,6 +39,7 @@ from bench.common import (
 )
 from bench.loop import (
     StepRecorder,
+    loop_settings,
     seed_all,
     train_bare,
 )
@@ -171,9 +172,7 @@ def run_bare(args: argparse.Namespace, device: str, with_metrics: bool) -> StepR
             scheduler,
             epochs=args.epochs,
             device=device,
-            precision=str(cfg.trainer.precision),
-            label_smoothing=float(cfg.get("label_smoothing", 0.0)),
-            loss_weight=model.loss_weights,
+            **loop_settings(cfg, model),
             limit_batches=args.limit_batches,
             on_logits=on_logits,
             on_epoch_end=on_epoch_end,

@@ -16,12 +16,11 @@ from pathlib import Path
 
 import lightning as L
 import pytest
+from helpers.configs import REPO
 from omegaconf import OmegaConf
 
 from graytransfer.model.restore import load_trained
 from graytransfer.run.pipeline import build_data
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.slow

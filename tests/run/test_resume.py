@@ -12,13 +12,11 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers.configs import child_env, compose_config
+from helpers.configs import REPO, child_env, compose_config
 
 from graytransfer.errors import UserError
 from graytransfer.run.pipeline import train
 from graytransfer.run.resume import LAST, RUN_FILE, find_unfinished, plan_resume
-
-REPO = Path(__file__).resolve().parents[2]
 
 #: a tiny, deterministic 3-epoch run: timm's test EfficientNet at 16x16, 3 batches an epoch
 TINY = [

@@ -9,12 +9,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers.configs import REPO
 from omegaconf import OmegaConf
 
 from graytransfer.run.sweep import objective, run_status, sweep_identity, worst_objective
 from graytransfer.tools.report import main as report_main
-
-REPO = Path(__file__).resolve().parents[2]
 
 #: a tiny job: random-init Lite0 on 16x16 digits, one batch of each stage
 TINY = [

@@ -9,9 +9,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers.configs import REPO
 from helpers.wandb_records import logged_config, logged_history
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 def run_train(*overrides: str, tmp_path: Path, env: dict[str, str] | None = None, timeout=900):

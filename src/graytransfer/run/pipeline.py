@@ -36,7 +36,7 @@ from graytransfer.run.guards import (
 from graytransfer.run.launch import single_job_ddp
 from graytransfer.run.lock import run_lock
 from graytransfer.run.loggers import build_loggers, finish_wandb, wandb_run_id_of
-from graytransfer.run.record import print_summary, to_float, write_json_atomic
+from graytransfer.run.record import publish_record, to_float
 from graytransfer.run.resume import RUN_FILE, ResumePlan, plan_resume, write_run_file
 from graytransfer.run.sweep import run_status
 
@@ -170,9 +170,7 @@ def _train_locked(cfg: DictConfig, plan: ResumePlan, started: float) -> dict[str
             "total_s": time.perf_counter() - started,
             "train_images_per_s": images_seen / fit_s if fit_s > 0 else None,
         }
-        if trainer.is_global_zero:
-            write_json_atomic(output_dir / "metrics.json", info)
-            print_summary(info)
+        publish_record(info, output_dir, trainer.is_global_zero)
         return info
     finally:
         finish_wandb()

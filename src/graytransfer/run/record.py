@@ -75,3 +75,11 @@ def _best_label(monitor: dict[str, Any], tested: bool) -> str:
     if monitor.get("best_from", "best checkpoint") != "best checkpoint":
         return "last epoch, no checkpoint chosen"
     return "best epoch, the checkpoint tested" if tested else "best epoch"
+
+
+def publish_record(record: dict[str, Any], output_dir: Path, is_global_zero: bool) -> None:
+    """Write `record` as the run's `metrics.json` (atomically) and print its summary, on rank 0
+    only: what `train.py` and `python -m graytransfer.tools.evaluate` leave behind."""
+    if is_global_zero:
+        write_json_atomic(Path(output_dir) / "metrics.json", record)
+        print_summary(record)

@@ -24,7 +24,7 @@ from graytransfer.errors import UserError
 from graytransfer.model.checkpoint_file import check_compatible
 from graytransfer.model.restore import TrainedModel, load_trained
 from graytransfer.run.loggers import build_loggers, finish_wandb
-from graytransfer.run.record import print_summary, to_float, write_json_atomic
+from graytransfer.run.record import publish_record, to_float
 
 
 def test_data(cfg: DictConfig, trained: TrainedModel) -> GrayscaleDataModule:
@@ -87,9 +87,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
             "output_dir": str(output_dir),
             "wandb": wandb_info(loggers),
         }
-        if trainer.is_global_zero:
-            write_json_atomic(output_dir / "metrics.json", record)
-            print_summary(record)
+        publish_record(record, output_dir, trainer.is_global_zero)
         return record
     finally:
         finish_wandb()
