@@ -63,3 +63,108 @@ def test_hydra_tools_without_a_config_tree_stop_in_one_line(tool: str, tmp_path:
     assert result.returncode == 2, result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("graytransfer: error: no Hydra config tree")
+
+
+#: runs a script as `python SCRIPT ARGS...` would, then reports which heavy libraries it imported
+#: (at exit, so also after Hydra's own `sys.exit`)
+REPORT_HEAVY = """
+import atexit, runpy, sys
+HEAVY = ("torch", "lightning", "timm")
+atexit.register(
+    lambda: print("heavy:", ",".join(m for m in HEAVY if m in sys.modules), file=sys.stderr)
+)
+sys.argv = sys.argv[1:]
+runpy.run_path(sys.argv[0], run_name="__main__")
+"""
+
+
+def train_py_imports(*args: str, cwd: Path, env: dict[str, str] | None = None):
+    """`python train.py ARGS` in a child process: its result and the heavy modules it imported."""
+    from helpers.configs import REPO
+
+    result = subprocess.run(
+        [sys.executable, "-c", REPORT_HEAVY, str(REPO / "train.py"), *args],
+        cwd=cwd,
+        env={**os.environ, "GRAYTRANSFER_ROOT": str(cwd), **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    heavy = [line for line in result.stderr.splitlines() if line.startswith("heavy:")]
+    assert len(heavy) == 1, result.stderr[-2000:]
+    return result, heavy[0].removeprefix("heavy:").strip()
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--help"],
+        ["--cfg", "job"],
+        ["--info"],
+        ["--cfg", "job", "experiment=example_folder", "logger=many", "debug=fdr"],
+    ],
+)
+def test_help_and_config_answer_without_torch(args: list[str], tmp_path: Path) -> None:
+    result, heavy = train_py_imports(*args, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert heavy == ""
+    assert result.stdout.strip()  # it did answer
+
+
+def test_shell_completion_answers_without_torch(tmp_path: Path) -> None:
+    result, heavy = train_py_imports(
+        "-sc", "query=bash", cwd=tmp_path, env={"COMP_LINE": "python train.py ada"}
+    )
+    assert result.returncode == 0 and heavy == ""
+    assert "adapt=" in result.stdout.split()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["adapt=nope"], "adapt/nope"),  # Hydra's own: an unknown choice
+        (["data=folder"], "graytransfer: error: data.root is required: pass data.root=DIR"),
+        (["train=false"], "graytransfer: error: train=false: no checkpoint to test"),
+        (["extras.enforce_tags=true"], "graytransfer: error: tags: empty while"),
+    ],
+)
+def test_config_errors_answer_without_torch(args: list[str], message: str, tmp_path: Path):
+    result, heavy = train_py_imports(*args, cwd=tmp_path)
+    assert result.returncode != 0 and message in result.stderr
+    assert heavy == ""
+    assert "Traceback" not in result.stderr
+
+
+#: Hydra's own `--help` for `conf/<name>.yaml`, without graytransfer's entry point
+HYDRA_HELP = """
+import sys
+import hydra
+conf, name = sys.argv.pop(1), sys.argv.pop(1)
+hydra.main(version_base="1.3", config_path=conf, config_name=name)(lambda cfg: None)()
+"""
+
+
+def test_fast_help_prints_exactly_what_hydras_help_prints(tmp_path: Path) -> None:
+    """train.py answers --help composing once; Hydra composes again for every group listed."""
+    from helpers.configs import CONF, REPO
+
+    overrides = ["model=b3", "adapt=sum"]
+    theirs = subprocess.run(
+        [sys.executable, "-c", HYDRA_HELP, str(CONF), "train", "--help", *overrides],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    ours = subprocess.run(
+        [sys.executable, str(REPO / "train.py"), "--help", *overrides],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert theirs.returncode == 0 and ours.returncode == 0, theirs.stderr + ours.stderr
+    assert ours.stdout == theirs.stdout
+    assert "debug: default, fdr, limit, overfit, profiler" in ours.stdout
+    assert "logger: csv, many, mlflow, none, tensorboard, wandb" in ours.stdout
+    assert "name: tf_efficientnet_b3" in ours.stdout

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
 from helpers.configs import CONF
 from hydra.errors import MissingConfigException
 
-from graytransfer.config import CONF_ENV, compose, conf_dir
+from graytransfer.config import CONF_ENV, check_missing, compose, conf_dir
 from graytransfer.errors import UserError
 
 
@@ -54,3 +55,49 @@ def test_a_missing_tree_is_one_line_saying_what_to_do(tmp_path: Path, monkeypatc
     message = str(info.value)
     assert "\n" not in message and "nowhere" in message
     assert "pip install -e ." in message and CONF_ENV in message
+
+
+def copied_tree(tmp_path: Path, monkeypatch) -> Path:
+    """A copy of conf/ without any local/ settings of this checkout, made the one composed."""
+    other = tmp_path / "conf"
+    shutil.copytree(CONF, other)
+    for mine in (other / "local").glob("*.yaml"):
+        mine.unlink()
+    monkeypatch.setenv(CONF_ENV, str(other))
+    return other
+
+
+def test_local_settings_apply_when_present_and_are_optional(tmp_path: Path, monkeypatch) -> None:
+    other = copied_tree(tmp_path, monkeypatch)
+    assert compose().trainer.max_epochs == 10  # no conf/local/default.yaml: nothing changes
+    (other / "local" / "default.yaml").write_text(
+        "# @package _global_\ntrainer:\n  max_epochs: 3\ntags: [workstation]\n"
+    )
+    (other / "local" / "cluster.yaml").write_text("# @package _global_\ntrainer:\n  devices: 4\n")
+    cfg = compose()
+    assert cfg.trainer.max_epochs == 3 and list(cfg.tags) == ["workstation"]
+    assert compose(["trainer.max_epochs=5"]).trainer.max_epochs == 5  # the command line wins
+    assert compose(["local=cluster"]).trainer.devices == 4
+
+
+def test_local_settings_are_ignored_by_git_but_the_readme_is_not() -> None:
+    def ignored(path: str) -> bool:
+        found = subprocess.run(
+            ["git", "check-ignore", "-q", path], cwd=CONF.parent, capture_output=True
+        )
+        return found.returncode == 0
+
+    assert ignored("conf/local/default.yaml") and ignored("conf/local/cluster.yaml")
+    assert not ignored("conf/local/README.md") and not ignored("conf/train.yaml")
+
+
+def test_check_missing_names_the_first_value_left_at_question_marks() -> None:
+    with pytest.raises(UserError) as info:
+        check_missing(compose(["data=folder"]))
+    assert str(info.value) == (
+        "data.root is required: pass data.root=DIR, a folder with one sub-folder of images "
+        "per class"
+    )
+    with pytest.raises(UserError, match=r"^model.name is required: pass model.name=VALUE$"):
+        check_missing(compose(["model=timm"]))
+    check_missing(compose())  # the defaults need nothing

@@ -10,13 +10,20 @@ from this package's location in a source checkout (`pip install -e .`), or from 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from omegaconf import DictConfig, open_dict
+from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict
 
 from graytransfer.errors import UserError
 
+#: what a required value (`???` in conf/) takes, for the message; other keys: VALUE
+REQUIRED_HINTS = {
+    "data.root": "DIR, a folder with one sub-folder of images per class",
+    "data.csv": "FILE, a CSV of path,label rows",
+    "ckpt_path": "PATH, a checkpoint file (.ckpt)",
+    "input": "PATH, an image or a folder of images",
+}
 #: environment variable naming a conf/ folder to use instead of the checkout's
 CONF_ENV = "GRAYTRANSFER_CONF"
 #: conf/ of the source checkout this package is imported from (src/graytransfer/ -> ../../conf)
@@ -43,12 +50,14 @@ def compose(
     overrides: Sequence[str] = (),
     config_name: str = "train",
     output_dir: str | Path | None = None,
+    with_hydra: bool = False,
 ) -> DictConfig:
     """`conf/<config_name>.yaml` with Hydra `overrides`, as the entry point of that name composes
     it. Hydra's own errors (an unknown choice, a misspelled key) propagate unchanged.
 
     With `output_dir`, the run writes there (`paths.output_dir`) and its logs under
-    `output_dir/logs`: outside `@hydra.main` no run folder is made for it."""
+    `output_dir/logs`: outside `@hydra.main` no run folder is made for it. With `with_hydra`, the
+    `hydra` node (run folder, help texts, ...) is kept."""
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
@@ -56,9 +65,33 @@ def compose(
     conf = conf_dir()
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(conf), version_base="1.3"):
-        cfg = hydra_compose(config_name=config_name, overrides=list(overrides))
+        cfg = hydra_compose(
+            config_name=config_name, overrides=list(overrides), return_hydra_config=with_hydra
+        )
     if output_dir is not None:
         with open_dict(cfg):
             cfg.paths.output_dir = str(output_dir)
             cfg.paths.log_dir = str(Path(output_dir) / "logs")
     return cfg
+
+
+def check_missing(cfg: DictConfig) -> None:
+    """Raise UserError (one line) naming the first value still `???` (e.g. `data.root` of
+    `data=folder`, `ckpt_path` of the evaluate tool), in config order. Needs no torch: an entry
+    point that runs it first answers a missing value at once (`train.py` does)."""
+    missing = next(_missing_keys(cfg, ""), None)
+    if missing is not None:
+        what = REQUIRED_HINTS.get(missing, "VALUE")
+        raise UserError(f"{missing} is required: pass {missing}={what}")
+
+
+def _missing_keys(node: DictConfig | ListConfig, prefix: str) -> Iterator[str]:
+    keys = node.keys() if isinstance(node, DictConfig) else range(len(node))
+    for key in keys:
+        path = f"{prefix}{key}" if isinstance(node, DictConfig) else f"{prefix[:-1]}[{key}]"
+        if OmegaConf.is_missing(node, key):
+            yield path
+            continue
+        child = node._get_node(key)
+        if isinstance(child, (DictConfig, ListConfig)) and not child._is_none():
+            yield from _missing_keys(child, f"{path}.")

@@ -9,8 +9,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers.configs import REPO
+from helpers.configs import FAST, REPO, compose_config
+from helpers.datafiles import class_folders
 from helpers.wandb_records import logged_config, logged_history
+
+from train import train_or_test
 
 
 def run_train(*overrides: str, tmp_path: Path, env: dict[str, str] | None = None, timeout=900):
@@ -86,3 +89,64 @@ def test_offline_without_cached_weights_stops_before_training(tmp_path: Path) ->
     assert "model.weights=PATH" in message and "model.pretrained=false" in message
     assert "online" in message
     assert "Epoch" not in result.stdout
+
+
+#: timm's untrained test EfficientNet at 16x16 on the digits: one short epoch, every stage
+TINY_RUN = [
+    "model=timm",
+    "model.name=test_efficientnet",
+    "model.pretrained=false",
+    "data.image_size=16",
+    "data.batch_size=16",
+    "callbacks=[model_checkpoint]",
+    "trainer.enable_progress_bar=false",
+    "trainer.max_epochs=1",
+    "trainer.limit_train_batches=2",
+    "trainer.limit_val_batches=1",
+    "trainer.limit_test_batches=1",
+    "logger=none",
+]
+
+
+@pytest.mark.slow
+def test_test_false_skips_testing_and_train_false_only_tests_a_checkpoint(tmp_path: Path):
+    fitted = train_or_test(compose_config([*TINY_RUN, "test=false"], tmp_path / "fit"))
+    assert fitted["status"] == "ok" and fitted["metrics"]["val/acc"] is not None
+    assert not [key for key in fitted["metrics"] if key.startswith("test/")]
+    best = Path(fitted["best_checkpoint"])
+    stamp = best.stat().st_mtime_ns
+
+    cfg = compose_config([*TINY_RUN, "train=false", f"ckpt_path={best}"], tmp_path / "test")
+    tested = train_or_test(cfg)
+    assert tested["checkpoint"] == str(best) and 0.0 <= tested["metrics"]["test/acc"] <= 1.0
+    assert not [key for key in tested["metrics"] if key.startswith(("train/", "val/"))]
+    record = json.loads((tmp_path / "test" / "metrics.json").read_text())
+    assert record["metrics"]["test/acc"] == tested["metrics"]["test/acc"]
+    assert not (tmp_path / "test" / "checkpoints").exists()  # nothing was trained
+    assert best.stat().st_mtime_ns == stamp  # the tested run is left as it was
+
+
+def test_train_false_and_test_false_is_one_line(tmp_path: Path) -> None:
+    result = run_train("train=false", "test=false", "ckpt_path=x.ckpt", tmp_path=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        "graytransfer: error: train=false and test=false: nothing to do; drop one of them"
+    )
+
+
+def test_example_folder_is_a_single_run_on_your_own_folder(tmp_path: Path) -> None:
+    root = class_folders(tmp_path / "images", {"cat": 10, "dog": 10})
+    cfg = compose_config(["experiment=example_folder", f"data.root={root}", *FAST], tmp_path / "r")
+    assert cfg.tags == ["example_folder"] and cfg.data.balance == "loss"
+    info = train_or_test(cfg)
+    assert info["status"] == "ok" and info["classes"] == ["cat", "dog"]
+    assert info["model"] == "tf_efficientnet_lite0" and info["weights"] == "packaged"
+    assert info["strategy"] == "repeat"
+
+
+def test_example_folder_needs_data_root_and_is_not_a_sweep(tmp_path: Path) -> None:
+    result = run_train("experiment=example_folder", tmp_path=tmp_path)
+    assert result.returncode == 2
+    assert "graytransfer: error: data.root is required" in result.stderr
+    hydra = run_train("experiment=example_folder", "--cfg", "hydra", tmp_path=tmp_path)
+    assert "\n  mode: null\n" in hydra.stdout  # a single run (the study's experiments: MULTIRUN)

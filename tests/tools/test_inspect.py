@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import timm
 import torch
+from PIL import Image
 
 from graytransfer.adapt import Repeat, Sum
 from graytransfer.adapt.base import adapted_copy
@@ -40,8 +41,11 @@ def test_inspect_explains_a_model_and_a_stem_strategy(tmp_path, capsys):
     assert costs["repeat"].total_macs - costs["sum"].total_macs == 2 * costs["sum"].stem_macs
     assert costs["adapter"].extra_params == 6 and costs["windows"].extra_params == 6
     assert {n for n, c in costs.items() if c.channels_seen == 3} == THREE_CHANNEL
-    assert {p.stem for p in result["saved"]} == THREE_CHANNEL
-    assert all(p.stat().st_size > 0 for p in result["saved"])
+    # a preview for every strategy: stem strategies show the stem's input and feature maps
+    assert {p.stem for p in result["saved"]} == set(costs)
+    for path in result["saved"]:
+        columns = Image.open(path).text["columns"]
+        assert ("as RGB" in columns) == (path.stem in THREE_CHANNEL) and "stem map 0" in columns
 
 
 def test_layer_rows_find_where_channels_widen():

@@ -1,11 +1,12 @@
 """InputPreview: what the backbone sees, as PNGs in the run folder and images in W&B.
 
 At the start of training it renders a few validation (else training) images through the model's
-input module (see `graytransfer.adapt.preview`); for strategies with learned input parameters
-(`adapter`, `windows`) it renders them again at the end, so the run shows what was learned.
-Cheap (a handful of images, no gradients, rank 0 only) and logger-agnostic: the PNGs are always
-written, W&B gets them when a W&B logger is attached. Stem strategies (the backbone sees one
-channel) produce no picture.
+input module and its (patched) stem (see `graytransfer.adapt.preview`): for every strategy, stem
+strategies (`sum`, `fold`, ...) included, with labelled columns. For strategies with learned
+input parameters (`adapter`, `windows`) it renders them again at the end, so the run shows what
+was learned. Cheap (a handful of images, no gradients, rank 0 only) and logger-agnostic: the
+PNGs are always written, W&B gets them when a W&B logger is attached (the column labels in the
+caption).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import torch
 from lightning.pytorch.loggers import WandbLogger
 from lightning.pytorch.utilities import rank_zero_warn
 
-from graytransfer.adapt.preview import COLUMNS, render_preview
+from graytransfer.adapt.preview import render_preview
 
 
 class InputPreview(L.Callback):
@@ -47,14 +48,20 @@ class InputPreview(L.Callback):
         if self.images is None:
             rank_zero_warn("InputPreview: the data module has no images to preview; skipped")
             return
-        path = self.dirpath / f"{stage}.png"
-        grid = render_preview(adapter, self.images, data_config.mean, data_config.std, path)
-        if grid is None:
-            return
-        caption = f"{getattr(pl_module, 'strategy_name', '')} ({stage}): " + " | ".join(COLUMNS)
+        preview = render_preview(
+            adapter,
+            self.images,
+            data_config.mean,
+            data_config.std,
+            self.dirpath / f"{stage}.png",
+            backbone=getattr(pl_module, "backbone", None),
+            first_conv=data_config.first_conv,
+        )
+        strategy = getattr(pl_module, "strategy_name", "")
+        caption = f"{strategy} ({stage}): " + " | ".join(preview.columns)
         for logger in trainer.loggers:
             if isinstance(logger, WandbLogger):
-                logger.log_image(key=f"preview/{stage}", images=[grid], caption=[caption])
+                logger.log_image(key=f"preview/{stage}", images=[preview.grid], caption=[caption])
 
 
 def first_images(datamodule, count: int) -> torch.Tensor | None:

@@ -1,5 +1,7 @@
 """Experiment loggers: W&B online when credentials exist, offline otherwise (and saying so);
-building the configured loggers of a run, its W&B identity in a sweep, and ending the W&B run."""
+MLflow on a local file store unless a tracking server is named; building the configured loggers of
+a run (wandb, csv, tensorboard, mlflow, several at once), their run names, and ending the W&B
+run."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from hydra.utils import instantiate
-from lightning.pytorch.loggers import Logger, WandbLogger
+from lightning.pytorch.loggers import Logger, MLFlowLogger, WandbLogger
 from omegaconf import DictConfig, OmegaConf
 
 from graytransfer.errors import UserError
@@ -71,6 +73,36 @@ def wandb_logger(
     )
 
 
+#: MLflow >= 3.7 refuses its file store unless this is set; a run without a tracking server
+#: opts in (the store still works, in MLflow's "maintenance mode")
+MLFLOW_FILE_STORE_ENV = "MLFLOW_ALLOW_FILE_STORE"
+
+
+def mlflow_logger(
+    experiment_name: str = "graytransfer",
+    save_dir: str = "mlruns",
+    tracking_uri: str | None = None,
+    run_name: str | None = None,
+    tags: list[str] | None = None,
+    **kwargs: Any,
+) -> MLFlowLogger:
+    """A Lightning `MLFlowLogger`. With `tracking_uri` null it writes to the local file store
+    `save_dir` (offline; `mlflow ui --backend-store-uri <save_dir>` shows it); else to that
+    server. The run's `tags` become MLflow tags `<tag>: "true"`."""
+    if tracking_uri is None:
+        store = Path(save_dir).expanduser().resolve()
+        store.mkdir(parents=True, exist_ok=True)
+        tracking_uri = store.as_uri()
+        os.environ.setdefault(MLFLOW_FILE_STORE_ENV, "true")
+    return MLFlowLogger(
+        experiment_name=experiment_name,
+        run_name=run_name,
+        tracking_uri=tracking_uri,
+        tags={str(tag): "true" for tag in tags or []} or None,
+        **kwargs,
+    )
+
+
 def logger_configs(cfg: DictConfig) -> dict[str, DictConfig]:
     """The loggers `cfg.logger` configures, by name.
 
@@ -94,8 +126,8 @@ def logger_configs(cfg: DictConfig) -> dict[str, DictConfig]:
             )
         raise UserError(
             f"logger.{name}: not a logger (loggers: {chosen}); a logger's setting goes under its "
-            f"name, e.g. logger.wandb.{name}=...; loggers are chosen with logger=wandb, csv, none "
-            "or a list such as logger=[wandb,csv]"
+            f"name, e.g. logger.wandb.{name}=...; loggers are chosen with logger=wandb, csv, "
+            "tensorboard, mlflow, many, none or a list such as logger=[wandb,csv]"
         )
     return loggers
 
@@ -104,10 +136,15 @@ def is_wandb(node: DictConfig) -> bool:
     return str(node.get("_target_", "")).endswith("wandb_logger")
 
 
+def is_mlflow(node: DictConfig) -> bool:
+    return str(node.get("_target_", "")).endswith("mlflow_logger")
+
+
 def build_loggers(cfg: DictConfig, wandb_id: str | None = None) -> list[Logger]:
     """The configured loggers (none, one or several), each given the resolved run config; a W&B
     logger continues run `wandb_id` when one is given, and gets its sweep's group and name (in a
-    multirun) or the run's readable name (a single run), unless the config names them."""
+    multirun) or the run's readable name (a single run), unless the config names them; an MLflow
+    logger with `run_name: null` gets the same name."""
     loggers = []
     for node in logger_configs(cfg).values():
         extra: dict[str, Any] = {}
@@ -115,6 +152,10 @@ def build_loggers(cfg: DictConfig, wandb_id: str | None = None) -> list[Logger]:
             extra.update(_logger_identity(cfg, node))
             if wandb_id:
                 extra.update(id=wandb_id, resume="allow")
+        elif is_mlflow(node) and node.get("run_name") is None:
+            name = _logger_identity(cfg, OmegaConf.create({"name": None})).get("name")
+            if name:
+                extra["run_name"] = name
         loggers.append(instantiate(node, **extra))
     resolved = OmegaConf.to_container(cfg, resolve=True)
     for each in loggers:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import os
@@ -11,6 +12,8 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+
+from graytransfer.console import NON_TTY_WIDTH, console_width, to_log_files
 
 
 def to_float(value: Any) -> float | None:
@@ -22,30 +25,51 @@ def to_float(value: Any) -> float | None:
     return number if math.isfinite(number) else None
 
 
-def write_json_atomic(path: Path, payload: dict[str, Any]) -> None:
-    """Write JSON to `path` via a temporary file and a rename: never a half-written file."""
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write `text` to `path` via a temporary file and a rename: never a half-written file."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w") as handle:
-            json.dump(payload, handle, indent=2, sort_keys=True)
-            handle.write("\n")
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
 
 
+def write_json_atomic(path: Path, payload: dict[str, Any]) -> None:
+    """Write JSON to `path` atomically (`write_text_atomic`)."""
+    write_text_atomic(path, json.dumps(payload, indent=2, sort_keys=True) + "\n")
+
+
 def print_summary(info: dict[str, Any], console: Console | None = None) -> None:
     """The end-of-run screen: what ran, the monitored metric's best value (the one that chose the
-    tested checkpoint), the test metrics, the last epoch's validation metrics (labelled as such)
-    and where the outputs are."""
-    console = console or Console()
+    tested checkpoint), the test metrics, the last epoch's validation metrics (labelled as such),
+    then where the outputs are: one line each, never wrapped or cut (a path is copied from
+    here), the best checkpoint with its value of the monitored metric. The same text goes to the
+    run's log file (`graytransfer.console.to_log_files`)."""
+    console = console or Console(width=console_width())
+    table = summary_table(info)
+    lines = summary_paths(info)
+    console.print(table)
+    for line in lines:
+        console.print(line, soft_wrap=True, highlight=False, markup=False)
+    plain = Console(file=io.StringIO(), width=NON_TTY_WIDTH, color_system=None)
+    plain.print(table)
+    to_log_files("\n".join([plain.file.getvalue().rstrip(), *lines]))
+
+
+def summary_table(info: dict[str, Any]) -> Table:
+    """The summary's table: the run's choices and metrics (paths are `summary_paths`)."""
     table = Table(title="graytransfer run", show_header=False, title_justify="left")
     table.add_column(style="bold")
     table.add_column()
     for key in ("model", "strategy", "data", "image_size", "seed"):
         table.add_row(key, str(info.get(key)))
+    if info.get("parent"):
+        table.add_row("continued from", f"epoch {info['parent'].get('epochs')} of its parent")
     monitor = info.get("monitor") or {}
     if monitor.get("metric") and monitor.get("best") is not None:
         tested = any(name.startswith("test/") for name in info.get("metrics", {}))
@@ -61,12 +85,23 @@ def print_summary(info: dict[str, Any], console: Console | None = None) -> None:
     timing = info.get("timing", {})
     if timing.get("fit_s") is not None:
         table.add_row("fit time", f"{timing['fit_s']:.1f} s")
-    table.add_row("outputs", str(info.get("output_dir")))
+    return table
+
+
+def summary_paths(info: dict[str, Any]) -> list[str]:
+    """`outputs: <folder>`, `best checkpoint: <path> (<monitor> = <value>)`, `W&B run: <folder>`
+    and `parent run: <folder>`, for those the run has."""
+    lines = [f"outputs: {info.get('output_dir')}"]
+    monitor = info.get("monitor") or {}
     if info.get("best_checkpoint"):
-        table.add_row("best checkpoint", str(info["best_checkpoint"]))
+        value = monitor.get("best")
+        score = f" ({monitor.get('metric')} = {value:.4f})" if value is not None else ""
+        lines.append(f"best checkpoint: {info['best_checkpoint']}{score}")
     if info.get("wandb_dir"):
-        table.add_row("W&B run", str(info["wandb_dir"]))
-    console.print(table)
+        lines.append(f"W&B run: {info['wandb_dir']}")
+    if info.get("parent"):
+        lines.append(f"parent run: {info['parent'].get('run_dir')}")
+    return lines
 
 
 def _best_label(monitor: dict[str, Any], tested: bool) -> str:

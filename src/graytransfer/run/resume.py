@@ -2,12 +2,18 @@
 
 - `ckpt_path=null`: a new run in the new output folder.
 - `ckpt_path=last`: `<output folder>/checkpoints/last.ckpt` (pass `hydra.run.dir=` of the run).
-- `ckpt_path=PATH`: that checkpoint; when it sits in a run's `checkpoints/` folder the run
-  continues in that folder.
+- `ckpt_path=PATH`: that checkpoint; when it sits in an unfinished run's `checkpoints/` folder
+  the run continues in that folder.
+- `ckpt_path=PATH` of a *finished* run (its folder has `metrics.json`): a new run in the new
+  output folder trains on from that checkpoint (its epoch, optimizer and schedule state) up to
+  `trainer.max_epochs`; the finished run is not touched. The new run records its parent (the
+  run folder, checkpoint, epochs and W&B run id) in `resume.json`, `metrics.json` and its
+  loggers' config, and is a new W&B run.
 - `resume=auto`: the newest unfinished run of the same experiment (same config apart from
   `ckpt_path`, `resume` and `paths`) under `<log_dir>/<task_name>/`, else a new run.
 
-A resumed run keeps its folder and its W&B run id (stored in the folder's `resume.json`).
+A resumed run keeps its folder, its W&B run id and its parent (stored in the folder's
+`resume.json`).
 """
 
 from __future__ import annotations
@@ -20,9 +26,10 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from graytransfer.console import say
 from graytransfer.errors import UserError
 from graytransfer.model.checkpoint_file import read_checkpoint
-from graytransfer.run.guards import check_not_finished, is_finished
+from graytransfer.run.guards import FINISHED_MARKER, check_not_finished, is_finished
 from graytransfer.run.record import write_json_atomic
 
 RUN_FILE = "resume.json"
@@ -32,11 +39,13 @@ VOLATILE_KEYS = ("ckpt_path", "resume", "paths")
 
 @dataclass(frozen=True)
 class ResumePlan:
-    """Where the run writes, the checkpoint `Trainer.fit` resumes from, the W&B run it continues."""
+    """Where the run writes, the checkpoint `Trainer.fit` resumes from, the W&B run it continues
+    and the finished run it trains on from (`parent`: run_dir, checkpoint, epochs, wandb_id)."""
 
     output_dir: Path
     ckpt_path: Path | None = None
     wandb_id: str | None = None
+    parent: dict[str, Any] | None = None
 
     @property
     def resuming(self) -> bool:
@@ -60,14 +69,20 @@ def read_run_file(run_dir: Path) -> dict[str, Any]:
         return {}
 
 
-def write_run_file(output_dir: Path, cfg: DictConfig, wandb_id: str | None) -> None:
-    """Record what a later `resume=auto` needs: the experiment key and the W&B run id."""
+def write_run_file(
+    output_dir: Path,
+    cfg: DictConfig,
+    wandb_id: str | None,
+    parent: dict[str, Any] | None = None,
+) -> None:
+    """Record what a later resume needs: the experiment key, the W&B run id and the parent run."""
     write_json_atomic(
         output_dir / RUN_FILE,
         {
             "experiment": experiment_key(cfg),
             "task_name": cfg.get("task_name"),
             "wandb_id": wandb_id,
+            "parent": parent,
         },
     )
 
@@ -106,7 +121,7 @@ def plan_resume(cfg: DictConfig) -> ResumePlan:
     if ckpt is None and mode == "auto":
         found = find_unfinished(Path(cfg.paths.log_dir), str(cfg.task_name), experiment_key(cfg))
         if found is None:
-            print(
+            say(
                 f"resume=auto: no unfinished run of this experiment under "
                 f"{Path(cfg.paths.log_dir) / str(cfg.task_name)}; starting a new run"
             )
@@ -126,8 +141,49 @@ def plan_resume(cfg: DictConfig) -> ResumePlan:
     ckpt = Path(str(ckpt)).expanduser()
     if not ckpt.is_file():
         raise UserError(f"ckpt_path: '{ckpt}' is not a file; give the path of a .ckpt file")
-    run_dir = run_dir_of(ckpt) or output_dir
+    run_dir = run_dir_of(ckpt)
+    if run_dir is not None and is_finished(run_dir):
+        return _continue_finished(cfg, output_dir, run_dir, ckpt)
+    run_dir = run_dir or output_dir
     check_not_finished(run_dir)
-    wandb_id = read_run_file(run_dir).get("wandb_id") or read_checkpoint(ckpt).get("wandb_id")
-    print(f"resuming from {ckpt} in {run_dir}")
-    return ResumePlan(run_dir, ckpt, wandb_id)
+    run_file = read_run_file(run_dir)
+    wandb_id = run_file.get("wandb_id") or read_checkpoint(ckpt).get("wandb_id")
+    say(f"resuming from {ckpt} in {run_dir}")
+    return ResumePlan(run_dir, ckpt, wandb_id, run_file.get("parent"))
+
+
+def _continue_finished(cfg: DictConfig, output_dir: Path, run_dir: Path, ckpt: Path) -> ResumePlan:
+    """A new run in `output_dir` training on from `ckpt` of finished run `run_dir`."""
+    if output_dir.resolve() == run_dir.resolve():
+        raise UserError(
+            f"output folder '{output_dir}' already holds a finished run ({FINISHED_MARKER}); it "
+            f"is never overwritten: to train it further, give ckpt_path={ckpt} without "
+            "hydra.run.dir (a new run folder that records this run as its parent)"
+        )
+    check_not_finished(output_dir)
+    epochs = finished_epochs(run_dir)
+    trainer = cfg.get("trainer") or {}
+    max_epochs, max_steps = trainer.get("max_epochs"), trainer.get("max_steps", -1)
+    by_epochs = max_epochs not in (None, -1) and max_steps in (None, -1)
+    if epochs is not None and by_epochs and int(max_epochs) <= epochs:
+        raise UserError(
+            f"trainer.max_epochs={max_epochs}: the run in '{run_dir}' already trained "
+            f"{epochs} epochs; set trainer.max_epochs above {epochs} to continue it"
+        )
+    parent = {
+        "run_dir": str(run_dir),
+        "checkpoint": str(ckpt),
+        "epochs": epochs,
+        "wandb_id": read_run_file(run_dir).get("wandb_id"),
+    }
+    say(f"continuing the finished run {run_dir} from {ckpt} in the new run folder {output_dir}")
+    return ResumePlan(output_dir, ckpt, None, parent)
+
+
+def finished_epochs(run_dir: Path) -> int | None:
+    """The epochs a finished run trained (its `metrics.json`), if recorded."""
+    try:
+        epochs = json.loads((Path(run_dir) / FINISHED_MARKER).read_text()).get("epochs")
+    except (OSError, json.JSONDecodeError, AttributeError):
+        return None
+    return int(epochs) if isinstance(epochs, int) else None

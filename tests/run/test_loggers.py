@@ -1,0 +1,113 @@
+"""logger=tensorboard|mlflow|many (conf/logger/): Lightning's TensorBoard and MLflow loggers write
+their own files offline, read back here with the real clients (tensorboard's event reader,
+MLflow's tracking client); several loggers at once; a training run's metrics reach them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from helpers.configs import compose_config
+from lightning.pytorch.loggers import MLFlowLogger, TensorBoardLogger
+from mlflow.tracking import MlflowClient
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from graytransfer.errors import UserError
+from graytransfer.run.loggers import build_loggers, logger_configs
+from graytransfer.run.pipeline import train
+
+#: timm's untrained test EfficientNet at 16x16 on the digits: one short epoch, every stage
+TINY_RUN = [
+    "model=timm",
+    "model.name=test_efficientnet",
+    "model.pretrained=false",
+    "data.image_size=16",
+    "data.batch_size=16",
+    "callbacks=[model_checkpoint]",
+    "trainer.enable_progress_bar=false",
+    "trainer.max_epochs=1",
+    "trainer.limit_train_batches=2",
+    "trainer.limit_val_batches=1",
+    "trainer.limit_test_batches=1",
+]
+
+
+def scalars(folder: Path, tag: str) -> list[tuple[int, float]]:
+    """(step, value) of `tag` in the TensorBoard event files of `folder`."""
+    events = EventAccumulator(str(folder))
+    events.Reload()
+    return [(event.step, event.value) for event in events.Scalars(tag)]
+
+
+def mlflow_run(store: Path, run_id: str):
+    return MlflowClient(tracking_uri=store.as_uri()).get_run(run_id)
+
+
+def test_tensorboard_and_mlflow_write_their_own_files_offline(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    cfg = compose_config(["logger=[tensorboard,mlflow]", "tags=[baseline,lite0]"], run_dir)
+    tensorboard, mlflow = build_loggers(cfg)
+    assert isinstance(tensorboard, TensorBoardLogger) and isinstance(mlflow, MLFlowLogger)
+    for logger in (tensorboard, mlflow):
+        logger.log_metrics({"val/acc": 0.75}, step=3)
+        logger.finalize("success")
+
+    assert scalars(run_dir / "tensorboard", "val/acc") == [(3, 0.75)]
+    hparams = yaml.safe_load((run_dir / "tensorboard" / "hparams.yaml").read_text())
+    assert hparams["model"]["name"] == "tf_efficientnet_lite0"
+
+    store = Path(cfg.paths.log_dir) / "mlruns"  # one file store for every run
+    run = mlflow_run(store, mlflow.run_id)
+    assert run.info.status == "FINISHED"
+    assert run.data.metrics["val/acc"] == 0.75
+    assert run.data.params["model/name"] == "tf_efficientnet_lite0"
+    assert run.data.tags["mlflow.runName"] == "tf_efficientnet_lite0-repeat-digits-s0"
+    assert run.data.tags["baseline"] == "true" and run.data.tags["lite0"] == "true"
+
+
+def test_an_explicit_mlflow_run_name_and_experiment_are_kept(tmp_path: Path) -> None:
+    cfg = compose_config(
+        ["logger=mlflow", "logger.mlflow.run_name=mine", "logger.mlflow.experiment_name=study"],
+        tmp_path / "run",
+    )
+    (mlflow,) = build_loggers(cfg)
+    mlflow.finalize("success")
+    run = mlflow_run(Path(cfg.paths.log_dir) / "mlruns", mlflow.run_id)
+    assert run.data.tags["mlflow.runName"] == "mine"
+    client = MlflowClient(tracking_uri=(Path(cfg.paths.log_dir) / "mlruns").as_uri())
+    assert client.get_experiment(run.info.experiment_id).name == "study"
+
+
+def test_many_is_every_logger_and_lists_choose_any_subset(tmp_path: Path) -> None:
+    many = compose_config(["logger=many"], tmp_path / "a")
+    assert list(logger_configs(many)) == ["wandb", "csv", "tensorboard", "mlflow"]
+    pair = compose_config(["logger=[csv,tensorboard]"], tmp_path / "b")
+    assert list(logger_configs(pair)) == ["csv", "tensorboard"]
+
+
+def test_a_setting_for_an_unchosen_logger_names_the_new_ones(tmp_path: Path) -> None:
+    cfg = compose_config(["logger=csv", "+logger.project=x"], tmp_path / "run")
+    with pytest.raises(UserError, match="tensorboard, mlflow, many, none"):
+        build_loggers(cfg)
+
+
+@pytest.mark.slow
+def test_a_run_logs_its_test_metrics_to_tensorboard_mlflow_and_csv(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    cfg = compose_config([*TINY_RUN, "logger=[tensorboard,mlflow,csv]"], run_dir)
+    info = train(cfg)
+    test_acc = info["metrics"]["test/acc"]
+    assert json.loads((run_dir / "metrics.json").read_text())["metrics"]["test/acc"] == test_acc
+
+    assert scalars(run_dir / "tensorboard", "test/acc")[-1][1] == pytest.approx(test_acc)
+    assert scalars(run_dir / "tensorboard", "val/acc")  # the fit was logged too
+
+    store = Path(cfg.paths.log_dir) / "mlruns"
+    (experiment,) = [p for p in store.iterdir() if p.is_dir() and (p / "meta.yaml").exists()]
+    (run_folder,) = [p for p in experiment.iterdir() if p.is_dir()]
+    run = mlflow_run(store, run_folder.name)
+    assert run.data.metrics["test/acc"] == pytest.approx(test_acc)
+    assert "val/loss" in run.data.metrics and run.data.params["model/name"] == "test_efficientnet"
+    assert (run_dir / "csv" / "version_0" / "metrics.csv").is_file()
