@@ -3,7 +3,9 @@
 `base` holds the contract (`Strategy`, the weights' `BackboneDataConfig`) and the shared input
 module; `stem` and `collapse` the surgery on the backbone's first conv; one module per strategy;
 `cost` (parameters, MACs, bytes of a strategy), `equivalence` (the exact identities between
-strategies, measured) and `preview` (pictures of what the backbone sees).
+strategies, measured) and `preview` (pictures of what the backbone sees); `intensity` (raw
+full-depth values -> 0..255, `intensity=NAME`) and `mapped` (that mapping chained in front of a
+strategy's input module).
 
 May import only the base modules (`errors`) and timm/torch; the model imports it, not the
 other way round.

@@ -2,7 +2,12 @@
 work for X-ray and CT. Window i maps the gray level x (on [0, 1]) to
 `sigmoid(4 (x - centre_i) / width_i)`: about 0.12 at the window's lower edge, 0.88 at its upper
 edge, saturating outside. Centres and widths (kept positive through their log) are trained with
-the network; the windowed images are normalised with one gray mean/std."""
+the network; the windowed images are normalised with one gray mean/std.
+
+x is the input on the 0..255 scale divided by 255: uint8 at 8 bits, or at full depth the output
+of the intensity mapping (`graytransfer.adapt.intensity`), a float with no 8-bit steps. Under
+`intensity=range` the windows therefore learn over the data's FULL range (centres and widths are
+fractions of it); `presets=[lung, mediastinum, bone]` starts them at those CT windows."""
 
 from __future__ import annotations
 
@@ -16,7 +21,8 @@ from graytransfer.errors import UserError
 
 
 class SigmoidWindows(nn.Module):
-    """uint8 gray (N, 1, H, W) -> (N, K, H, W), one learned sigmoid window per channel."""
+    """Gray (N, 1, H, W) on 0..255 (uint8 or float) -> (N, K, H, W), one learned sigmoid window
+    per channel."""
 
     def __init__(
         self, centres: Sequence[float], widths: Sequence[float], mean: float, std: float
@@ -46,7 +52,10 @@ class SigmoidWindows(nn.Module):
 
 
 class Windows(Strategy):
-    """Three learned windows (dark, middle, bright at init) as the channels; backbone untouched."""
+    """Three learned windows (dark, middle, bright at init) as the channels; backbone untouched.
+
+    `presets` (three names of `graytransfer.adapt.intensity.CT_PRESETS`, full depth with
+    `intensity=range` only): start the windows there instead of at `centres`/`widths`."""
 
     name = "windows"
 
@@ -54,7 +63,11 @@ class Windows(Strategy):
         self,
         centres: Sequence[float] = (0.25, 0.5, 0.75),
         widths: Sequence[float] = (0.5, 0.5, 0.5),
+        presets: Sequence[str] | None = None,
     ) -> None:
+        self.presets = list(presets) if presets else None
+        if self.presets is not None and len(self.presets) != 3:
+            raise UserError(f"adapt.presets: need 3 window names, got {self.presets}")
         centres, widths = list(centres), list(widths)
         if len(centres) != 3 or len(widths) != 3:
             raise UserError(
@@ -69,4 +82,5 @@ class Windows(Strategy):
         return SigmoidWindows(self.centres, self.widths, *gray_mean_std(data))
 
     def __repr__(self) -> str:
-        return f"Windows(centres={self.centres}, widths={self.widths})"
+        presets = f", presets={self.presets}" if self.presets else ""
+        return f"Windows(centres={self.centres}, widths={self.widths}{presets})"

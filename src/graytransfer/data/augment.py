@@ -1,4 +1,4 @@
-"""Grayscale augmentation presets on uint8 (1, H, W) tensors: geometry and intensity, no colour.
+"""Grayscale augmentation presets on (1, H, W) integer tensors: geometry and intensity, no colour.
 
 `none`  : nothing.
 `light` : random resized crop (scale 0.85-1), rotation up to 5 degrees and 5 % translation,
@@ -7,6 +7,12 @@
           0.9-1.1, shear 5 degrees, brightness and contrast +-30 %, gamma 0.7-1.5, Gaussian blur
           (p=0.3) and Gaussian noise up to 8 grey levels (p=0.3).
 Flips are separate switches, off by default: digits, letters and X-rays have a side.
+
+At full depth (uint16 / int16, `geometric_only=True`) only the geometric part of a preset runs
+(crop, affine, flips, at the stored depth: torchvision resamples integer tensors through float
+and rounds back): brightness, contrast, gamma, blur and noise are defined on 0..255, and the
+model's intensity mapping decides what a raw value means. Space the affine uncovers is filled
+with `fill` (the data's minimum, e.g. air in CT) instead of 0.
 """
 
 from __future__ import annotations
@@ -49,13 +55,31 @@ class RandomNoise(nn.Module):
 
 
 def build_augment(
-    preset: str, size: tuple[int, int], hflip: bool = False, vflip: bool = False
+    preset: str,
+    size: tuple[int, int],
+    hflip: bool = False,
+    vflip: bool = False,
+    geometric_only: bool = False,
+    fill: float = 0,
 ) -> nn.Module | None:
-    """The training-time augmentation for `preset` at output `size` (H, W); None for nothing."""
+    """The training-time augmentation for `preset` at output `size` (H, W); None for nothing.
+    `geometric_only`: the full-depth variant (see the module), affine gaps filled with `fill`."""
     if preset not in PRESETS:
         raise UserError(f"data.augment: '{preset}' is not one of {list(PRESETS)}")
     ops: list[nn.Module] = []
-    if preset == "light":
+    if geometric_only and preset != "none":
+        strong = preset == "strong"
+        ops += [
+            v2.RandomResizedCrop(
+                size, scale=(0.6 if strong else 0.85, 1.0),
+                ratio=(0.8, 1.25) if strong else (0.9, 1.11), antialias=True,
+            ),
+            v2.RandomAffine(
+                degrees=15 if strong else 5, translate=(0.1, 0.1) if strong else (0.05, 0.05),
+                scale=(0.9, 1.1) if strong else None, shear=5 if strong else None, fill=fill,
+            ),
+        ]  # fmt: skip
+    elif preset == "light":
         ops += [
             v2.RandomResizedCrop(size, scale=(0.85, 1.0), ratio=(0.9, 1.11), antialias=True),
             v2.RandomAffine(degrees=5, translate=(0.05, 0.05)),

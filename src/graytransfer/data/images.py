@@ -1,6 +1,8 @@
-"""Decoding image files into single-channel uint8 arrays, and datasets of such files.
+"""Decoding image files into single-channel integer arrays, and datasets of such files.
 
-The rules, in one place:
+Two depths (`data.bit_depth`): at `8` (the default) every file becomes uint8 by the rules below;
+at full depth (`16`) files keep their stored values as uint16 (image files) or int16 (DICOM
+modality values), resized at that depth: see `graytransfer.data.depth`. The 8-bit rules:
 - EXIF orientation is honoured.
 - Colour (RGB, RGBA, CMYK, YCbCr), palette and 1-bit images become luminance, ITU-R 601-2
   (`L = 0.299 R + 0.587 G + 0.114 B`, Pillow's `convert("L")`); alpha is ignored.
@@ -8,7 +10,7 @@ The rules, in one place:
   `full` maps 0..65535 linearly onto 0..255 (the same rule for every image, so intensities stay
   comparable across images); `minmax` maps each image's own min..max onto 0..255 (for 12-bit
   detectors and images that use a small part of the range; a constant image becomes 0).
-  Float images always use the per-image min..max.
+  Float images always use the per-image min..max (one holding NaN is a bad file).
 - DICOM (`.dcm`, needs the `dicom` extra) is read by `graytransfer.data.dicom`.
 - JPEGs are decoded by libjpeg straight to gray and, when much larger than the target, at a
   reduced DCT scale (Pillow's `draft`), which is what makes large JPEG folders fast.
@@ -26,6 +28,7 @@ import torch
 from PIL import Image, ImageOps
 from torch.utils.data import Dataset
 
+from graytransfer.data.depth import decode_stored
 from graytransfer.data.scan import BadImageError
 from graytransfer.errors import UserError
 
@@ -98,6 +101,8 @@ def high_depth_to_uint8(array: np.ndarray, scale16: str) -> np.ndarray:
         clipped = np.clip(array.astype(np.int64), 0, 65535)
         return ((clipped * 255 + 32767) // 65535).astype(np.uint8)
     values = array.astype(np.float32)
+    if np.isnan(values).any():
+        raise ValueError("holds NaN values: fix the file (NaN has no grey level)")
     low, high = float(values.min()), float(values.max())
     if high <= low:
         return np.zeros(array.shape, dtype=np.uint8)
@@ -144,7 +149,23 @@ def decode_gray(
     return np.array(gray, dtype=np.uint8)  # a writable copy: torch refuses read-only arrays
 
 
-def check_file(path: str | Path, scale16: str = "full", dicom_window=None) -> None:
+def decode(
+    path: str | Path,
+    size: tuple[int, int] | None = None,
+    scale16: str = "full",
+    dicom_window: Sequence[float] | None = None,
+    dtype: np.dtype | None = None,
+) -> np.ndarray:
+    """One file at the data set's depth: `decode_gray` for uint8 (or `dtype=None`), else the
+    full-depth `graytransfer.data.depth.decode_stored` into `dtype` (uint16 or int16)."""
+    if dtype is None or np.dtype(dtype) == np.uint8:
+        return decode_gray(path, size, scale16, dicom_window)
+    return decode_stored(Path(path), size, np.dtype(dtype))
+
+
+def check_file(
+    path: str | Path, scale16: str = "full", dicom_window=None, dtype: np.dtype | None = None
+) -> None:
     """The quick scan: structure checks that find truncated files without decoding pixels.
 
     PNG: every chunk and its CRC up to IEND (Pillow's `verify`); JPEG: the header parses and the
@@ -164,7 +185,7 @@ def check_file(path: str | Path, scale16: str = "full", dicom_window=None) -> No
             if not handle.read().rstrip(b"\0\r\n ").endswith(b"\xff\xd9"):
                 raise OSError("no JPEG end-of-image marker: the file is truncated")
     else:
-        decode_gray(path, None, scale16, dicom_window)
+        decode(path, None, scale16, dicom_window, dtype)
 
 
 def read_gray(
@@ -172,14 +193,17 @@ def read_gray(
     size: tuple[int, int],
     scale16: str = "full",
     dicom_window: Sequence[float] | None = None,
+    dtype: np.dtype | None = None,
 ) -> torch.Tensor:
-    """Read any supported file as a gray uint8 tensor (1, H, W) at `size` (H, W)."""
-    array = decode_gray(path, size, scale16, dicom_window)
+    """Read any supported file as a gray tensor (1, H, W) at `size` (H, W): uint8, or the
+    full-depth `dtype` (see `decode`)."""
+    array = decode(path, size, scale16, dicom_window, dtype)
     return torch.from_numpy(np.ascontiguousarray(array)).unsqueeze(0)
 
 
 class ImageFiles(Dataset):
-    """Files on disk with integer labels; item i is `(uint8 (1, H, W), int64 label)`.
+    """Files on disk with integer labels; item i is `(image (1, H, W), int64 label)`, the image
+    uint8 or, at full depth, `dtype` (uint16 / int16).
 
     Each item is decoded and resized when it is read (in the loader's workers); `transform`
     (augmentation on uint8 tensors) is applied after. `ids` names the items in split files.
@@ -199,7 +223,9 @@ class ImageFiles(Dataset):
         dicom_window: Sequence[float] | None = None,
         transform: Transform | None = None,
         on_bad_file: str = "error",
+        dtype: np.dtype | None = None,
     ) -> None:
+        self.dtype = dtype
         self.paths = [Path(p) for p in paths]
         self.labels = torch.as_tensor(list(labels), dtype=torch.long)
         self.size = size
@@ -229,7 +255,9 @@ class ImageFiles(Dataset):
             if self.unreadable[item]:
                 continue
             try:
-                image = read_gray(self.paths[item], self.size, self.scale16, self.dicom_window)
+                image = read_gray(
+                    self.paths[item], self.size, self.scale16, self.dicom_window, self.dtype
+                )
             except UserError:
                 raise
             except Exception as err:  # any decoder failure: the file is bad

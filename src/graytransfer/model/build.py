@@ -13,9 +13,17 @@ from collections.abc import Sequence
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from graytransfer.adapt.intensity import InputValues
 from graytransfer.data.base import NATIVE, as_size
 from graytransfer.model.backbone import Backbone
 from graytransfer.model.classifier import GrayscaleClassifier
+from graytransfer.task import MulticlassTask, Task
+
+
+def build_task(cfg: DictConfig) -> Task:
+    """The task of `cfg` (`task=multiclass|multilabel|binary`); a config without one (written
+    before tasks existed) is multiclass."""
+    return instantiate(cfg.task) if cfg.get("task") else MulticlassTask()
 
 
 def resolve_image_size(cfg: DictConfig, backbone: Backbone) -> tuple[int, int]:
@@ -26,6 +34,15 @@ def resolve_image_size(cfg: DictConfig, backbone: Backbone) -> tuple[int, int]:
     return as_size(OmegaConf.to_object(size) if OmegaConf.is_config(size) else size)
 
 
+def input_values_of(data) -> InputValues:
+    """What a set-up data module hands the model: uint8 0..255 unless it says otherwise
+    (`dtype`, `value_range`, `voi_window` of the full-depth file modules)."""
+    dtype = str(getattr(data, "dtype", "uint8")).removeprefix("torch.")
+    low, high = getattr(data, "value_range", (0.0, 255.0))
+    window = getattr(data, "voi_window", None)
+    return InputValues(dtype, (float(low), float(high)), tuple(window) if window else None)
+
+
 def build_classifier(
     cfg: DictConfig,
     backbone: Backbone,
@@ -34,12 +51,14 @@ def build_classifier(
     image_size: Sequence[int],
     class_weights: list[float] | None = None,
     for_training: bool = True,
+    input_values: InputValues | None = None,
 ) -> GrayscaleClassifier:
     """The `GrayscaleClassifier` of `cfg` (its adapt, head, optim, scheduler, finetune and
     label smoothing) on `backbone`, for `class_names`, at `image_size`.
 
     `for_training=False` (a restored model for evaluation, prediction or export) leaves out the
-    fine-tuning options (no compile, no frozen BatchNorm) and the loss class weights."""
+    fine-tuning options (no compile, no frozen BatchNorm) and the loss class weights.
+    `input_values` (`input_values_of(data)`) sizes the intensity mapping; None when restoring."""
     finetune = cfg.get("finetune") if for_training else None
     return GrayscaleClassifier(
         backbone=backbone,
@@ -54,4 +73,7 @@ def build_classifier(
         finetune=instantiate(finetune) if finetune else None,
         class_weights=class_weights if for_training else None,
         image_size=tuple(int(v) for v in image_size),
+        task=build_task(cfg),
+        intensity=instantiate(cfg.intensity) if cfg.get("intensity") else None,
+        input_values=input_values,
     )

@@ -1,11 +1,14 @@
 """`python -m graytransfer.tools.export ckpt_path=PATH format=onnx|torchscript`: a model that runs
 without graytransfer.
 
-The exported graph takes single-channel uint8 images (N, 1, H, W) at the checkpoint's size and
-returns logits; scaling to float, normalisation and the grayscale adaptation are inside it. Every
-export is checked against the PyTorch model on random uint8 images and printed; an export that
+The exported graph takes single-channel images (N, 1, H, W) at the checkpoint's size in the dtype
+the model was trained on (uint8; at full depth uint16 or int16, `graytransfer.adapt.intensity`)
+and returns logits; the intensity mapping, scaling to float, normalisation and the grayscale
+adaptation are inside it. Every export is checked against the PyTorch model on random images of
+that dtype and printed; an export that
 differs by more than `tolerance` is deleted and reported. A `<output>.json` beside it lists the
-class names and the input it expects.
+class names, the input it expects, the task and its decision rule (for multilabel and binary
+tasks the per-output thresholds chosen on the validation split).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import torch
 from omegaconf import DictConfig
 from torch import nn
 
+from graytransfer.adapt.mapped import input_spec, random_images
 from graytransfer.cli import hydra_entry
 from graytransfer.errors import UserError
 from graytransfer.model.restore import TrainedModel, load_trained
@@ -28,7 +32,8 @@ FORMATS = {"onnx": ".onnx", "torchscript": ".pt"}
 
 
 class UInt8Classifier(nn.Module):
-    """uint8 (N, 1, H, W) -> logits, the whole trained classifier as one plain module."""
+    """Stored-dtype (N, 1, H, W) (uint8, or uint16 / int16 at full depth) -> logits, the whole
+    trained classifier as one plain module."""
 
     def __init__(self, classifier: nn.Module) -> None:
         super().__init__()
@@ -36,12 +41,6 @@ class UInt8Classifier(nn.Module):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.classifier(images)
-
-
-def sample_images(size: tuple[int, int], count: int = 4, seed: int = 0) -> torch.Tensor:
-    """Random uint8 (count, 1, H, W) images for tracing and the parity check."""
-    generator = torch.Generator().manual_seed(seed)
-    return torch.randint(0, 256, (count, 1, *size), dtype=torch.uint8, generator=generator)
 
 
 def export_onnx(module: nn.Module, example: torch.Tensor, path: Path, opset: int, dynamo: bool):
@@ -99,6 +98,16 @@ def run_torchscript(path: Path, images: torch.Tensor) -> np.ndarray:
         return loaded(images).numpy()
 
 
+def decision_rule(trained: TrainedModel) -> dict[str, Any]:
+    """How a user of the exported model turns its logits into decisions: the task, the name of
+    each output and, for multilabel/binary, the thresholds chosen on the validation split (the
+    very ones stored in the checkpoint)."""
+    rule = {"task": trained.task, "outputs": trained.output_names}
+    if trained.thresholds is None:
+        return {**rule, "decision": "argmax(logits)"}
+    return {**rule, "thresholds": trained.thresholds, "decision": "sigmoid(logits) >= thresholds"}
+
+
 def export_model(
     trained: TrainedModel,
     fmt: str,
@@ -114,8 +123,12 @@ def export_model(
         require_onnx()
     output.parent.mkdir(parents=True, exist_ok=True)
     module = UInt8Classifier(trained.model).eval()
-    example = sample_images(trained.image_size, count=2, seed=1)
-    check = sample_images(trained.image_size, count=4, seed=0)
+    spec = input_spec(trained.model.input_adapter)
+    example = random_images(spec, trained.image_size, count=2, seed=1)
+    check = random_images(spec, trained.image_size, count=4, seed=0)
+    dtype = str(spec[0]).removeprefix("torch.")
+    # the TorchScript-based ONNX exporter rejects uint16 inputs; torch.export (dynamo) takes them
+    dynamo = dynamo or spec[0] == torch.uint16
     with torch.no_grad():
         expected = module(check).numpy()
         if fmt == "onnx":
@@ -127,7 +140,7 @@ def export_model(
     difference = float(np.abs(got - expected).max())
     height, width = trained.image_size
     print(
-        f"parity check ({fmt} vs PyTorch, {len(check)} random uint8 images {height}x{width}): "
+        f"parity check ({fmt} vs PyTorch, {len(check)} random {dtype} images {height}x{width}): "
         f"max |logit difference| = {difference:.2e} (tolerance {tolerance:.0e})"
     )
     if not difference <= tolerance:
@@ -143,8 +156,9 @@ def export_model(
         "model": trained.model_name,
         "strategy": trained.strategy,
         "class_names": trained.class_names,
-        "input": {"dtype": "uint8", "shape": ["N", 1, height, width], "name": "images"},
-        "output": {"name": "logits", "shape": ["N", len(trained.class_names)]},
+        "input": {"dtype": dtype, "shape": ["N", 1, height, width], "name": "images"},
+        "output": {"name": "logits", "shape": ["N", len(trained.output_names)]},
+        **decision_rule(trained),
         "parity_max_abs_diff": difference,
     }
     output.with_name(output.name + ".json").write_text(json.dumps(info, indent=2) + "\n")

@@ -6,6 +6,9 @@ For a 1-channel input it prints: the first layers with their output shapes and w
 count goes from 1 to 3; the exact equivalences between strategies, measured; what each strategy
 costs (extra and stem parameters, stem and whole-backbone MACs, bytes per image from loader to
 device); and it saves PNGs of what the backbone sees for the strategies that make 3 channels.
+At full depth (`data.bit_depth=16 intensity=...`) it first shows the raw values, the mapping,
+the windows and how many distinct levels reach the stem (8-bit path vs full depth), then the
+rest on the mapped images rounded to 8 bits.
 Works offline: hub weights that are not cached are replaced by random init, with a note.
 """
 
@@ -24,12 +27,14 @@ from torch import nn
 from graytransfer.adapt.base import Strategy, adapted_copy
 from graytransfer.adapt.cost import format_costs, strategy_cost
 from graytransfer.adapt.equivalence import equivalence_checks, format_checks
+from graytransfer.adapt.intensity import InputValues
 from graytransfer.adapt.preview import render_preview
 from graytransfer.cli import exit_on_user_error
 from graytransfer.config import compose, conf_dir
 from graytransfer.errors import UserError
 from graytransfer.model.backbone import Backbone
-from graytransfer.model.build import resolve_image_size
+from graytransfer.model.build import input_values_of, resolve_image_size
+from graytransfer.tools.depth_report import full_depth_section
 
 BN_TYPES = (nn.modules.batchnorm._BatchNorm, nn.GroupNorm, nn.LayerNorm)
 
@@ -47,17 +52,22 @@ def build_backbone(cfg: DictConfig) -> tuple[Backbone, nn.Module, str | None]:
     return backbone, backbone.build().eval(), note
 
 
-def sample_images(cfg: DictConfig, size: tuple[int, int], count: int) -> tuple[torch.Tensor, str]:
-    """`count` uint8 (1, H, W) images of the configured data, else a synthetic test card."""
+def sample_images(
+    cfg: DictConfig, size: tuple[int, int], count: int
+) -> tuple[torch.Tensor, str, InputValues]:
+    """`count` (1, H, W) images of the configured data (uint8, or uint16 / int16 at full depth)
+    and what the data hands the model, else a synthetic uint8 test card."""
     try:
         data = instantiate(cfg.data, image_size=list(size), seed=0)
         data.prepare_data()
         data.setup("fit")
         items = [data.train_set[i] for i in range(min(count, len(data.train_set)))]
-        return torch.stack([item[0] for item in items]), f"the first {len(items)} training images"
+        images = torch.stack([item[0] for item in items])
+        return images, f"the first {len(items)} training images", input_values_of(data)
     except Exception as err:  # noqa: BLE001 - any data problem: explain with a test card
         reason = str(err).splitlines()[0] if str(err) else type(err).__name__
-        return test_card(size, count), f"a synthetic test card (data unavailable: {reason})"
+        card = f"a synthetic test card (data unavailable: {reason})"
+        return test_card(size, count), card, InputValues()
 
 
 def test_card(size: tuple[int, int], count: int) -> torch.Tensor:
@@ -160,7 +170,7 @@ def inspect(overrides: Sequence[str], out: Path | None = None, layers: int = 12)
     dc = backbone.data_config(net)
     size = resolve_image_size(cfg, backbone)
     chosen: Strategy = instantiate(cfg.adapt)
-    images, source = sample_images(cfg, size, 4)
+    images, source, values = sample_images(cfg, size, 4)
     weights = "random init" if not backbone.pretrained else (backbone.weights or "hub")
     print(f"graytransfer inspect: {backbone.timm_name} ({weights}), adapt={chosen.name}, "
           f"input 1x{size[0]}x{size[1]} uint8")  # fmt: skip
@@ -168,6 +178,11 @@ def inspect(overrides: Sequence[str], out: Path | None = None, layers: int = 12)
         print(f"note: {note}")
     print(f"weights' normalisation: mean {dc.mean}, std {dc.std}; stem '{dc.first_conv}'")
     print(f"images: {source}\n")
+    if images.dtype != torch.uint8:
+        intensity = instantiate(cfg.intensity) if cfg.get("intensity") else None
+        scale16 = str(cfg.data.get("scale16", "full"))
+        text, images = full_depth_section(intensity, chosen, net, dc, images, scale16, values)
+        print(f"Full depth:\n{text}\n(below: the mapped images, rounded to 8 bits)\n")
 
     input_module, model = adapted_copy(net, chosen, dc, torch.float32)
     rows = layer_rows(input_module, model, images[:1])
@@ -192,12 +207,13 @@ def inspect(overrides: Sequence[str], out: Path | None = None, layers: int = 12)
     out = out or Path("outputs") / "inspect" / f"{backbone.name}_{size[0]}x{size[1]}"
     saved = []
     for name, strategy in strategies.items():
-        input_module, _ = adapted_copy(net, strategy, dc, torch.float32)
+        input_module, adapted = adapted_copy(net, strategy, dc, torch.float32)
         path = out / f"{name}.png"
-        if render_preview(input_module, images, dc.mean, dc.std, path) is not None:
-            saved.append(path)
+        render_preview(input_module, images, dc.mean, dc.std, path, adapted, dc.first_conv)
+        saved.append(path)
     print(
-        f"What the backbone sees (input | channel 0 | 1 | 2 | as RGB): {len(saved)} PNGs in {out}/"
+        f"What the backbone sees (input | R, G, B channels and as RGB, or the stem's input | the "
+        f"stem's first feature maps): {len(saved)} PNGs in {out}/"
     )
     print("  " + ", ".join(p.name for p in saved))
     return {"rows": rows, "checks": checks, "costs": costs, "saved": saved, "size": size}

@@ -4,7 +4,9 @@
 `.ipynb_checkpoints/` are ignored at every depth) or a CSV listing them. The model, its class
 names and its preprocessing (image size, 16-bit scaling, DICOM window) come from the checkpoint
 alone (graytransfer.model.restore); nothing is downloaded. The CSV has one row per image:
-`path,label,prob_<class>...`.
+`path,label,prob_<class>...`; for a multilabel or binary checkpoint
+`path,label,prob_<output>...,pred_<output>...`, the 0/1 decisions made with the thresholds chosen
+on the validation split and stored in the checkpoint (`label`: the positive labels, `|`-joined).
 
 Bad files (unreadable, missing from the CSV list, dangling symlinks) follow `on_bad_file`:
 `skip` (the default) predicts every readable image, prints one warning line per bad file and has
@@ -22,6 +24,7 @@ from pathlib import Path
 import torch
 from omegaconf import DictConfig
 
+from graytransfer.adapt.mapped import input_spec
 from graytransfer.cli import hydra_entry
 from graytransfer.data.images import IMAGE_SUFFIXES, list_folder, read_gray
 from graytransfer.data.scan import ON_BAD_FILE, BadFile
@@ -77,9 +80,12 @@ def _csv_paths(table: Path) -> list[Path]:
 def read_batch(
     paths: Sequence[Path], trained: TrainedModel
 ) -> tuple[torch.Tensor | None, list[Path], list[BadFile]]:
-    """uint8 (N, 1, H, W) at the checkpoint's size and 16-bit/DICOM settings (None when no file
-    could be read), the paths read, and the files that could not be read."""
+    """(N, 1, H, W) at the checkpoint's size and 16-bit/DICOM settings, in the dtype the model
+    takes (uint8, or uint16 / int16 at full depth; None when no file could be read), the paths
+    read, and the files that could not be read."""
     data = trained.config.get("data") or {}
+    dtype = input_spec(trained.model.input_adapter)[0]
+    stored = None if dtype == torch.uint8 else str(dtype).removeprefix("torch.")
     images, read, bad = [], [], []
     for path in paths:
         try:
@@ -88,6 +94,7 @@ def read_batch(
                 trained.image_size,
                 scale16=data.get("scale16", "full"),
                 dicom_window=data.get("dicom_window"),
+                dtype=stored,
             )
         except UserError:
             raise
@@ -108,8 +115,9 @@ def batches(items: Sequence[Path], size: int) -> Iterator[Sequence[Path]]:
 def predict(
     trained: TrainedModel, paths: Sequence[Path], batch_size: int = 64
 ) -> tuple[torch.Tensor, list[Path], list[BadFile]]:
-    """Class probabilities (N, num_classes) for the readable images at `paths`, those N paths
-    in order, and the files that could not be read."""
+    """Probabilities (N, outputs) for the readable images at `paths` (softmax over classes, or a
+    sigmoid per label / the positive class), those N paths in order, and the files that could not
+    be read."""
     if batch_size < 1:
         raise UserError(f"batch_size: {batch_size} must be at least 1")
     out, read, bad = [], [], []
@@ -118,9 +126,9 @@ def predict(
             images, ok, failed = read_batch(chunk, trained)
             bad += failed
             if images is not None:
-                out.append(trained.model(images).softmax(dim=-1))
+                out.append(trained.model.task.probabilities(trained.model(images)))
                 read += ok
-    empty = torch.zeros(0, len(trained.class_names))
+    empty = torch.zeros(0, len(trained.output_names))
     return (torch.cat(out) if out else empty), read, bad
 
 
@@ -140,6 +148,36 @@ def report_bad(bad: Sequence[BadFile], read: int, on_bad_file: str, source: str)
         )
     for item in bad:
         warnings.warn(f"predict: skipped {item}", UserWarning, stacklevel=2)
+
+
+def write_decisions(
+    path: Path,
+    paths: Sequence[Path | str],
+    probabilities: torch.Tensor,
+    trained: TrainedModel,
+    truth: torch.Tensor | None = None,
+) -> None:
+    """Multilabel/binary: `path,label,prob_<output>...,pred_<output>...`, the decisions made
+    with the checkpoint's thresholds; `label` lists the positive outputs (`|`-separated;
+    binary: the class decided). `truth` (evaluate) adds `true_<output>...` (-1: unknown)."""
+    thresholds = torch.tensor(trained.thresholds)
+    decided = trained.model.task.decide(probabilities, thresholds).tolist()
+    names = trained.output_names
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        header = ["path", "label", *(f"prob_{n}" for n in names), *(f"pred_{n}" for n in names)]
+        known = [] if truth is None else truth.reshape(len(paths), -1).tolist()
+        writer.writerow(header + [f"true_{n}" for n in names if truth is not None])
+        for i, (image, row, flags) in enumerate(
+            zip(paths, probabilities.tolist(), decided, strict=True)
+        ):
+            if trained.task == "binary":
+                label = trained.class_names[flags[0]]
+            else:
+                label = "|".join(n for n, f in zip(names, flags, strict=True) if f)
+            probs = [f"{p:.6f}" for p in row]
+            writer.writerow([str(image), label, *probs, *flags, *(known[i] if known else [])])
 
 
 def write_predictions(
@@ -168,7 +206,10 @@ def run(cfg: DictConfig) -> Path:
     output = (
         Path(cfg.output) if cfg.get("output") else Path(cfg.paths.output_dir) / "predictions.csv"
     )
-    write_predictions(output, read, probabilities, trained.class_names)
+    if trained.thresholds is None:
+        write_predictions(output, read, probabilities, trained.class_names)
+    else:
+        write_decisions(output, read, probabilities, trained)
     skipped = f", skipped {len(bad)} bad file(s)" if bad else ""
     print(f"predicted {len(read)} image(s) with {trained.source}{skipped}; wrote {output}")
     return output

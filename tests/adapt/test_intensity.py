@@ -1,0 +1,159 @@
+"""The intensity mapping at full depth (graytransfer.adapt.intensity): fold == keras still holds
+exactly on uint16 and HU input, the window is the 8-bit DICOM window without its rounding, the
+learned windows live on the full range, and bad settings are one-line errors."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+import torch
+from helpers.adapt_helpers import TOL, data_config, max_diff
+from helpers.configs import CONF
+from hydra.utils import instantiate
+from omegaconf import OmegaConf
+
+from graytransfer.adapt import Fold, Keras, Repeat, Sum, Windows
+from graytransfer.adapt.intensity import (
+    CT_PRESETS,
+    CTPreset,
+    DicomWindow,
+    FullRange,
+    InputValues,
+    Percentile,
+    Unmapped,
+    Window,
+)
+from graytransfer.adapt.mapped import MappedInput, distinct_levels, input_module
+from graytransfer.data.dicom import window_to_uint8
+from graytransfer.errors import UserError
+
+HU = InputValues("int16", (-1024.0, 3071.0), (40.0, 400.0))
+U16 = InputValues("uint16", (0.0, 4095.0))
+
+
+def hu_batch(h: int, w: int, seed: int = 0) -> torch.Tensor:
+    gen = torch.Generator().manual_seed(seed)
+    return torch.randint(-1024, 3072, (2, 1, h, w), generator=gen).to(torch.int16)
+
+
+def u16_batch(h: int, w: int, seed: int = 0) -> torch.Tensor:
+    gen = torch.Generator().manual_seed(seed)
+    return torch.randint(0, 4096, (2, 1, h, w), generator=gen).to(torch.uint16)
+
+
+def logits(net, strategy, mapping, values, x) -> torch.Tensor:
+    """Full logits of a float64 copy of `net` behind `input_module` (the classifier's chain)."""
+    model = copy.deepcopy(net).double()
+    module = input_module(strategy, model, data_config(model), mapping, values).double().eval()
+    with torch.no_grad():
+        return model(module(x))
+
+
+@pytest.mark.parametrize(
+    ("mapping", "values", "batch"),
+    [
+        (FullRange(), U16, u16_batch),
+        (CTPreset("lung"), HU, hu_batch),
+        (DicomWindow(), HU, hu_batch),
+        (Percentile(1, 99), HU, hu_batch),
+    ],
+    ids=["uint16-range", "HU-lung", "HU-dicom_window", "HU-percentile"],
+)
+def test_fold_equals_keras_on_full_depth_input_borders_included(nets, mapping, values, batch):
+    net = nets("test_efficientnet")
+    x = batch(15, 22)  # odd sizes: the stem's padding touches every border
+    fold = logits(net, Fold(), mapping, values, x)
+    keras = logits(net, Keras(), mapping, values, x)
+    assert max_diff(fold, keras) <= TOL
+    assert (
+        max_diff(logits(net, Repeat(), mapping, values, x), logits(net, Sum(), mapping, values, x))
+        <= TOL
+    )
+
+
+def test_window_is_the_8bit_dicom_window_before_rounding():
+    x = hu_batch(16, 16)
+    mapped = Window(40, 400).build(HU).double()(x)
+    eight = window_to_uint8(x.numpy().astype(np.float64), 40, 400)
+    assert np.array_equal(np.rint(mapped.numpy()).astype(np.uint8), eight)
+    assert mapped.min() == 0 and mapped.max() == 255  # clipped outside [center +- width/2]
+    inside = torch.arange(-160, 240, dtype=torch.int16).view(1, 1, 20, 20)  # 400 HU levels
+    squeezed = torch.from_numpy(window_to_uint8(inside.numpy().astype(np.float64), 40, 400))
+    assert distinct_levels(None, squeezed) <= 256
+    assert distinct_levels(Window(40, 400).build(HU), inside) == 400
+
+
+def test_range_keeps_every_level_and_is_not_clipped():
+    x = torch.arange(4096, dtype=torch.int32).view(1, 1, 64, 64).to(torch.uint16)
+    mapping = FullRange().build(U16)
+    out = mapping(x)
+    assert distinct_levels(mapping, x) == 4096  # the 8-bit path keeps at most 256
+    assert out.min().item() == 0 and out.max().item() == pytest.approx(255)
+    beyond = FullRange(0, 2047).build(U16)(x)
+    assert beyond.max().item() == pytest.approx(255 * 4095 / 2047)  # not clipped
+
+
+def test_percentile_maps_each_image_on_its_own():
+    x = torch.stack([u16_batch(8, 8, 1)[0], (u16_batch(8, 8, 2)[0].int() // 4).to(torch.uint16)])
+    out = Percentile(0, 100).build(U16)(x)
+    assert out.flatten(1).amin(1).tolist() == [0, 0]
+    assert out.flatten(1).amax(1).tolist() == pytest.approx([255, 255])
+    constant = torch.full((1, 1, 4, 4), 77, dtype=torch.int16)
+    assert Percentile().build(HU)(constant).abs().max() == 0
+
+
+def test_windows_learn_over_the_full_range_from_ct_presets(nets):
+    net = copy.deepcopy(nets("test_efficientnet"))
+    presets = ["lung", "mediastinum", "bone"]
+    module = input_module(Windows(presets=presets), net, data_config(net), FullRange(), HU)
+    assert isinstance(module, MappedInput)
+    windows = module.strategy_input
+    centre, width = CT_PRESETS["mediastinum"]
+    edge = torch.full((1, 1, 8, 8), int(centre - width / 2), dtype=torch.int16)
+    raw = torch.sigmoid(4 * (module.intensity(edge) / 255 - windows.centre) / windows.width)
+    assert raw[0, 1, 0, 0].item() == pytest.approx(
+        float(torch.sigmoid(torch.tensor(-2.0))), abs=1e-5
+    )
+    module(hu_batch(16, 16)).sum().backward()
+    assert windows.centre.grad.abs().min() > 0 and windows.log_width.grad.abs().min() > 0
+
+
+def test_8bit_default_builds_the_strategy_module_unchanged(nets):
+    net = copy.deepcopy(nets("test_efficientnet"))
+    module = input_module(Keras(), net, data_config(net), Unmapped(), InputValues())
+    assert not isinstance(module, MappedInput)
+    assert instantiate(OmegaConf.load(CONF / "intensity" / "none.yaml")).name == "none"
+
+
+@pytest.mark.parametrize("name", sorted(p.stem for p in (CONF / "intensity").glob("*.yaml")))
+def test_every_intensity_config_builds(name):
+    cfg = OmegaConf.load(CONF / "intensity" / f"{name}.yaml")
+    if name == "window":
+        cfg.center, cfg.width = 40, 400
+    mapping = instantiate(cfg)
+    assert mapping.name == name
+    if name != "none":
+        module = mapping.build(HU)
+        assert module.input_dtype == torch.int16 and module(hu_batch(8, 8)).shape == (2, 1, 8, 8)
+
+
+@pytest.mark.parametrize(
+    ("make", "match"),
+    [
+        (lambda: Window(40, 0), "intensity.width: width 0 must be at least 1"),
+        (lambda: Window(40, -5), "intensity.width"),
+        (lambda: CTPreset("lungs"), "intensity.preset: 'lungs'"),
+        (lambda: Percentile(50, 10), "intensity.low/high"),
+        (lambda: FullRange(10, 10), "intensity.low/high"),
+        (lambda: Unmapped().build(HU), "intensity=none takes 8-bit images, but the data hands"),
+        (lambda: DicomWindow().build(InputValues("int16", (0.0, 9.0))), "no WindowCenter"),
+        (lambda: input_module(Windows(presets=["lung", "bone", "brain"]), None, None,
+                              Window(40, 400), HU), "need the full-range mapping"),
+    ],
+)  # fmt: skip
+def test_bad_settings_are_one_line_errors(make, match):
+    with pytest.raises(UserError, match=match) as err:
+        make()
+    assert "\n" not in str(err.value)
