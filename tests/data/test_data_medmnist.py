@@ -69,12 +69,37 @@ def test_missing_file_offline_says_where_and_what(tmp_path):
 
 def test_bad_choices_and_files(tmp_path):
     with pytest.raises(UserError, match="grayscale 2D MedMNIST subset"):
-        MedMnistDataModule(data_dir=str(tmp_path), subset="chest")
+        MedMnistDataModule(data_dir=str(tmp_path), subset="derma")
     with pytest.raises(UserError, match="data.size"):
         MedMnistDataModule(data_dir=str(tmp_path), size=32)
-    write_npz(tmp_path / "multi.npz", multilabel=True)
-    with pytest.raises(UserError, match="multi-label"):
-        read_medmnist_npz(tmp_path / "multi.npz")
     (tmp_path / "junk.npz").write_bytes(b"PK not really")
     with pytest.raises(UserError, match="not a usable MedMNIST file"):
         read_medmnist_npz(tmp_path / "junk.npz")
+
+
+def test_chestmnist_multilabel_file_loads_as_a_label_matrix(tmp_path):
+    """ChestMNIST's (N, 14) 0/1 labels stay a label matrix; a subset keeps every label present
+    (iterative stratification); a file whose labels are not 0/1 names the file."""
+    rng = np.random.default_rng(0)
+    arrays = {}
+    for split, count in (("train", 60), ("val", 20), ("test", 20)):
+        arrays[f"{split}_images"] = rng.integers(0, 256, (count, 28, 28)).astype(np.uint8)
+        labels = (rng.random((count, 14)) < 0.3).astype(np.uint8)
+        labels[:14] |= np.eye(14, dtype=np.uint8)[: min(14, count)]  # every label occurs
+        arrays[f"{split}_labels"] = labels
+    path = tmp_path / "medmnist" / "chestmnist.npz"
+    path.parent.mkdir(parents=True)
+    np.savez_compressed(path, **arrays)
+    data = MedMnistDataModule(data_dir=str(tmp_path), subset="chest", image_size=28,
+                              download=False, train_subset=30)  # fmt: skip
+    data.setup()
+    assert data.class_names[:2] == ["atelectasis", "cardiomegaly"] and data.num_classes == 14
+    assert tuple(data.train_set.labels.shape) == (30, 14)
+    assert (data.train_set.labels.sum(0) > 0).all()  # stratified: no label lost in the subset
+    assert data.test_set.labels.tolist() == arrays["test_labels"].tolist()
+    image, label = data.val_set[0]
+    assert image.dtype == torch.uint8 and tuple(label.shape) == (14,)
+    arrays["val_labels"][0, 0] = 2
+    np.savez_compressed(path, **arrays)
+    with pytest.raises(UserError, match=r"val_labels \[20, 14\] are not 0/1"):
+        MedMnistDataModule(data_dir=str(tmp_path), subset="chest", download=False).setup()

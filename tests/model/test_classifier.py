@@ -12,6 +12,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from helpers.configs import compose_config
+from omegaconf import OmegaConf
 
 from graytransfer.adapt import Repeat
 from graytransfer.model.backbone import Backbone
@@ -125,3 +126,47 @@ def test_without_balance_or_smoothing_the_loss_is_plain(tmp_path: Path):
     )
     _, model = build_data_and_model(cfg, Backbone("test_efficientnet", pretrained=False))
     assert model.loss_weights is None and model.hparams.label_smoothing == 0.0
+
+
+def test_multiclass_state_has_no_thresholds_and_a_task_free_config_rebuilds_it(tmp_path: Path):
+    """A multiclass model holds no `thresholds` buffer, so checkpoints written before tasks
+    existed (no `task` in their config) still load strictly, as multiclass."""
+    from graytransfer.model.build import build_classifier, build_task
+    from graytransfer.task import MulticlassTask, MultiLabelTask
+
+    cfg = compose_config(["model=timm", "model.name=test_efficientnet"], tmp_path)
+    # what an old checkpoint stores: the resolved run config, without a task
+    old = OmegaConf.create(OmegaConf.to_container(cfg, resolve=True))
+    del old["task"]
+    assert isinstance(build_task(old), MulticlassTask)
+    new = make_classifier()
+    assert "thresholds" not in new.state_dict()
+    backbone = Backbone("test_efficientnet", pretrained=False)
+    rebuilt = build_classifier(old, backbone, class_names=["a", "b", "c"], image_size=(16, 16))
+    rebuilt.load_state_dict(new.state_dict(), strict=True)
+    cfg = compose_config(
+        ["model=timm", "model.name=test_efficientnet", "task=multilabel"], tmp_path
+    )
+    multi = build_classifier(cfg, backbone, class_names=["a", "b", "c"], image_size=(16, 16))
+    assert isinstance(multi.task, MultiLabelTask) and "thresholds" in multi.state_dict()
+
+
+def test_binary_task_has_one_logit_and_predicts_the_positive_probability():
+    from graytransfer.task import BinaryTask
+
+    torch.manual_seed(0)
+    model = GrayscaleClassifier(
+        backbone=Backbone("test_efficientnet", pretrained=False),
+        adapt=Repeat(),
+        head=functools.partial(ClassifierHead),
+        optimizer=functools.partial(torch.optim.AdamW),
+        num_classes=2,
+        class_names=["normal", "pneumonia"],
+        task=BinaryTask(),
+    ).eval()
+    images, _ = fixed_batch()
+    with torch.no_grad():
+        logits = model(images)
+        probs = model.predict_step(images, 0)
+    assert logits.shape == (6, 1) and torch.allclose(probs, torch.sigmoid(logits))
+    assert model.output_names == ["pneumonia"] and model.thresholds.tolist() == [0.5]

@@ -57,7 +57,7 @@ def test_hidden_layer_and_dropout() -> None:
 
 @pytest.mark.parametrize(
     ("kwargs", "message"),
-    [({"pool": "mean"}, "head.pool: 'mean'"), ({"num_classes": 1}, "at least 2")],
+    [({"pool": "mean"}, "head.pool: 'mean'"), ({"num_classes": 0}, "at least 1")],
 )
 def test_bad_values_are_named(kwargs: dict, message: str) -> None:
     with pytest.raises(UserError, match=message):

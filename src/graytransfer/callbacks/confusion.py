@@ -4,6 +4,11 @@ A callback, so the module stays unaware of it: a forward hook on the module's he
 logits of each test batch (the head runs once per forward, also under DDP's forward
 redirection), a torchmetrics confusion matrix accumulates them (and syncs across DDP ranks), and
 rank 0 writes the files at the end of the test epoch.
+
+A multilabel or binary task (`graytransfer.task`) gets one 2x2 matrix per output instead, at the
+model's decision thresholds (`confusion_matrix.csv`: label, tn, fp, fn, tp; the PNG shows them
+side by side; unknown labels are left out), and W&B a `test/per_label` table of each output's
+AUROC, AP, F1 and prevalence (`graytransfer.callbacks.label_table`).
 """
 
 from __future__ import annotations
@@ -15,7 +20,9 @@ from typing import Any
 import lightning as L
 import torch
 from lightning.pytorch.loggers import WandbLogger
-from torchmetrics.classification import MulticlassConfusionMatrix
+from torchmetrics.classification import MulticlassConfusionMatrix, MultilabelConfusionMatrix
+
+from graytransfer.callbacks.label_table import log_label_table, save_label_matrices
 
 
 class TestConfusionMatrix(L.Callback):
@@ -25,13 +32,18 @@ class TestConfusionMatrix(L.Callback):
     def __init__(self, output_dir: str, filename: str = "confusion_matrix") -> None:
         self.output_dir = Path(output_dir)
         self.filename = filename
-        self._matrix: MulticlassConfusionMatrix | None = None
+        self._matrix: MulticlassConfusionMatrix | MultilabelConfusionMatrix | None = None
         self._hook: Any = None
         self._logits: torch.Tensor | None = None
 
     def on_test_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         num_classes = int(pl_module.hparams.num_classes)
-        self._matrix = MulticlassConfusionMatrix(num_classes=num_classes).to(pl_module.device)
+        if self._thresholded(pl_module):
+            outputs = len(pl_module.output_names)
+            matrix = MultilabelConfusionMatrix(num_labels=outputs, ignore_index=-1)
+        else:
+            matrix = MulticlassConfusionMatrix(num_classes=num_classes)
+        self._matrix = matrix.to(pl_module.device)
         head = getattr(pl_module, "head", pl_module)
         self._hook = head.register_forward_hook(self._catch_logits)
 
@@ -49,7 +61,12 @@ class TestConfusionMatrix(L.Callback):
         dataloader_idx: int = 0,
     ) -> None:
         if self._logits is not None and self._matrix is not None:
-            self._matrix.update(self._logits.argmax(dim=-1), batch[1])
+            if self._thresholded(pl_module):
+                task = pl_module.task
+                decided = task.decide(task.probabilities(self._logits), pl_module.thresholds)
+                self._matrix.update(decided, task.targets(batch[1]))
+            else:
+                self._matrix.update(self._logits.argmax(dim=-1), batch[1])
             self._logits = None
 
     def on_test_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
@@ -62,11 +79,26 @@ class TestConfusionMatrix(L.Callback):
         self._matrix = None
         if not trainer.is_global_zero:
             return
-        names = list(pl_module.hparams.get("class_names") or [str(i) for i in range(len(matrix))])
-        png = save_confusion_matrix(matrix, names, self.output_dir / f"{self.filename}.png")
+        png = self.output_dir / f"{self.filename}.png"
+        if self._thresholded(pl_module):
+            png = save_label_matrices(matrix, list(pl_module.output_names), png)
+        else:
+            names = list(pl_module.hparams.get("class_names") or map(str, range(len(matrix))))
+            png = save_confusion_matrix(matrix, names, png)
         for logger in trainer.loggers:
             if isinstance(logger, WandbLogger):
                 logger.log_image(key="test/confusion_matrix", images=[str(png)])
+
+    def on_test_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        """The per-output table, from the metrics the module logged (after this callback's
+        epoch end)."""
+        if self._thresholded(pl_module) and trainer.is_global_zero:
+            log_label_table(trainer, list(pl_module.output_names))
+
+    @staticmethod
+    def _thresholded(pl_module: L.LightningModule) -> bool:
+        task = getattr(pl_module, "task", None)
+        return bool(getattr(task, "thresholded", False))
 
     def teardown(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         if self._hook is not None:

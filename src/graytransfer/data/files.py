@@ -11,16 +11,21 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from graytransfer.data.augment import build_augment
 from graytransfer.data.base import SPLITS, GrayscaleDataModule
-from graytransfer.data.images import ImageFiles, check_file, check_scale16, decode_gray
+from graytransfer.data.depth import check_bit_depth, dtype_range, resolve_depth, stored_dtype
+from graytransfer.data.dicom import check_window, file_window
+from graytransfer.data.images import ImageFiles, check_file, check_scale16, decode
 from graytransfer.data.jpeg import check_jpeg_complete
 from graytransfer.data.memory import InMemoryImages
 from graytransfer.data.scan import BadFile, check_on_bad_file, report_bad_files, scan_files
-from graytransfer.data.split import stratified_split
+from graytransfer.data.stratify import split_indices
 from graytransfer.errors import UserError
 
 #: `cache=auto` keeps decoded images in memory up to this many bytes
 CACHE_AUTO_BYTES = 2 * 1024**3
+#: without a full scan or a cache, the full-depth value range is measured on this many files
+RANGE_SAMPLE = 64
 
 SCANS = ("full", "quick", "none")
 
@@ -31,6 +36,11 @@ Items = dict[str, tuple[list[Path], list[int]]]
 class FileDataModule(GrayscaleDataModule):
     """Images read from files, checked before training.
 
+    `bit_depth`: `8` (every image squeezed to uint8 by `scale16`), `16` (stored values kept:
+    uint16 for image files, int16 modality values for DICOM) or `auto` (16 when any file holds
+    more than 8 bits); see `graytransfer.data.depth`. After setup, `dtype` is the batches'
+    torch dtype and `value_range` the (min, max) measured over the files (0..255 at 8 bits),
+    what the model's intensity mapping needs; at full depth only geometric augmentation runs.
     `scale16`: `full|minmax`, how 16-bit images become uint8 (see `graytransfer.data.images`).
     `dicom_window`: `[center, width]` for DICOM files, or null for the file's own window.
     `on_bad_file`: `error` (stop, naming every bad file) or `skip` (one warning with the count).
@@ -59,13 +69,21 @@ class FileDataModule(GrayscaleDataModule):
         on_bad_file: str = "error",
         scan: str | bool = "full",
         cache: bool | str = "auto",
+        bit_depth: int | str = 8,
         **kwargs,
     ) -> None:
         super().__init__(image_size, batch_size, num_workers, seed, **kwargs)
+        self.bit_depth = check_bit_depth(bit_depth)
+        self.flips = (bool(kwargs.get("hflip", False)), bool(kwargs.get("vflip", False)))
+        self.stored: np.dtype | None = None  # numpy dtype at full depth, None for uint8
+        self.value_range: tuple[float, float] = (0.0, 255.0)
+        self.voi_window: tuple[float, float] | None = None
         self.val_split = val_split
         self.test_split = test_split
         self.scale16 = check_scale16(scale16)
         self.dicom_window = list(dicom_window) if dicom_window is not None else None
+        if self.dicom_window is not None:
+            check_window(self.dicom_window, "data.dicom_window")
         self.on_bad_file = check_on_bad_file(on_bad_file)
         if isinstance(scan, bool):
             scan = "full" if scan else "none"
@@ -77,11 +95,57 @@ class FileDataModule(GrayscaleDataModule):
         self.cache_setting = cache
         self.cache = False
 
+    @property
+    def dtype(self) -> torch.dtype:
+        """The dtype of the batches: uint8, or uint16 / int16 at full depth."""
+        return torch.uint8 if self.stored is None else getattr(torch, self.stored.name)
+
     def _decode(self, path: Path) -> np.ndarray:
-        return decode_gray(path, self.image_size, self.scale16, self.dicom_window)
+        return decode(path, self.image_size, self.scale16, self.dicom_window, self.stored)
 
     def _check(self, path: Path) -> None:
-        check_file(path, self.scale16, self.dicom_window)
+        check_file(path, self.scale16, self.dicom_window, self.stored)
+
+    def _resolve_depth(self, paths: list[Path], where: str) -> None:
+        """Choose the stored dtype (and note a DICOM set's own VOI window)."""
+        threads = os.cpu_count() or 1
+        if resolve_depth(self.bit_depth, paths, where, threads) == 8:
+            self.stored = None
+            return
+        self.stored = stored_dtype(paths, where)
+        dicom = next((p for p in paths if p.suffix.lower() in (".dcm", ".dicom")), None)
+        if dicom is not None:
+            try:
+                self.voi_window = file_window(dicom)
+            except Exception:  # noqa: BLE001 - an unreadable file is the scan's to report
+                self.voi_window = None
+
+    def _measure_range(self, paths: list[Path], ranges: dict[Path, tuple[int, int]]) -> None:
+        """`value_range`: min..max over the files decoded by the scan, else over a sample."""
+        if self.stored is None:
+            self.value_range = (0.0, 255.0)
+            return
+        if not ranges:
+            for path in paths[:: max(1, len(paths) // RANGE_SAMPLE)][:RANGE_SAMPLE]:
+                try:
+                    image = self._decode(path)
+                except Exception:  # noqa: BLE001 - a bad file is reported by the loaders
+                    continue
+                ranges[path] = (int(image.min()), int(image.max()))
+        if not ranges:
+            ranges[paths[0] if paths else Path()] = dtype_range(self.stored)
+        self.value_range = (
+            float(min(r[0] for r in ranges.values())),
+            float(max(r[1] for r in ranges.values())),
+        )
+        # geometric augmentation only (intensity ops assume 0..255); empty space is the minimum
+        self.train_transform = build_augment(
+            self.augment,
+            self.image_size,
+            *self.flips,
+            geometric_only=True,
+            fill=self.value_range[0],
+        )
 
     def _decode_full(self, path: Path) -> np.ndarray:
         """The full scan: decode, and prove that a JPEG's pixel data is complete."""
@@ -97,12 +161,15 @@ class FileDataModule(GrayscaleDataModule):
         drop classes left without training images, split off missing val/test, make datasets."""
         order = [s for s in SPLITS if s in items]
         paths = [p for s in order for p in items[s][0]]
+        self._resolve_depth(paths, where)
         cached: dict[Path, np.ndarray] = {}
-        footprint = len(paths) * self.image_size[0] * self.image_size[1]
+        itemsize = 1 if self.stored is None else self.stored.itemsize
+        footprint = len(paths) * self.image_size[0] * self.image_size[1] * itemsize
         self.cache = self.cache_setting is True or (
             self.cache_setting == "auto" and footprint <= CACHE_AUTO_BYTES
         )
         bad = list(bad)
+        ranges: dict[Path, tuple[int, int]] = {}
         if self.scan != "none" or self.cache:
             threads = os.cpu_count() or 1
             check = (
@@ -110,6 +177,8 @@ class FileDataModule(GrayscaleDataModule):
                 if self.scan == "full"
                 else (self._decode if self.cache else self._check)
             )
+            if self.stored is not None and check is not self._check:
+                check = self._ranged(check, ranges)
             result = scan_files(paths, check, threads, keep=self.cache)
             bad += result.bad
             if self.cache:
@@ -119,22 +188,23 @@ class FileDataModule(GrayscaleDataModule):
             del result  # the cached arrays now live only in `cached`, freed as they are copied
         report_bad_files(bad, self.on_bad_file, where)
         self.bad_files = bad
+        broken_paths = {b.path for b in bad}
+        self._measure_range(
+            [p for p in paths if p not in broken_paths],
+            ranges,
+        )
         broken = {b.path for b in bad}
         kept = {
             s: [(p, y) for p, y in zip(*items[s], strict=True) if p not in broken] for s in order
         }
-        self._check_classes(classes, items, kept, bad)
-        present = sorted({y for _, y in kept["train"]})
-        remap = {old: new for new, old in enumerate(present)}
-        self.class_names = [classes[i] for i in present]
-        for s in order:
-            kept[s] = [(p, remap[y]) for p, y in kept[s] if y in remap]
+        kept = self._keep_classes(classes, items, kept, bad, order)
         train = kept["train"]
         labels = [y for _, y in train]
         val_split = 0.0 if "val" in kept else self.val_split
         test_split = 0.0 if "test" in kept else self.test_split
-        train_i, val_i, test_i = stratified_split(
-            labels, val_split, test_split, self.seed, self.class_names
+        groups = [self.groups[p] for p, _ in train] if self.groups else None
+        train_i, val_i, test_i = split_indices(
+            labels, val_split, test_split, self.seed, self.class_names, groups
         )
         if "val" not in kept:
             kept["val"] = [train[i] for i in val_i]
@@ -144,6 +214,32 @@ class FileDataModule(GrayscaleDataModule):
         for s in SPLITS:
             transform = self.train_transform if s == "train" else None
             setattr(self, f"{s}_set", self._dataset(kept[s], cached, transform))
+
+    @staticmethod
+    def _ranged(check, ranges: dict[Path, tuple[int, int]]):
+        """`check` that also records each decoded image's (min, max) in `ranges`."""
+
+        def measured(path: Path) -> np.ndarray:
+            image = check(path)
+            ranges[path] = (int(image.min()), int(image.max()))
+            return image
+
+        return measured
+
+    #: image -> group (patient) id, set by a data module with a group column (`data.group_column`)
+    groups: dict[Path, str] | None = None
+
+    def _keep_classes(self, classes: list[str], items: Items, kept, bad, order):
+        """`kept` with classes that have no training image dropped and the rest renumbered;
+        multi-label rows (label tuples) keep every label (the task checks they occur)."""
+        if kept["train"] and isinstance(kept["train"][0][1], tuple):
+            self.class_names = list(classes)
+            return kept
+        self._check_classes(classes, items, kept, bad)
+        present = sorted({y for _, y in kept["train"]})
+        remap = {old: new for new, old in enumerate(present)}
+        self.class_names = [classes[i] for i in present]
+        return {s: [(p, remap[y]) for p, y in kept[s] if y in remap] for s in order}
 
     def _check_classes(self, classes: list[str], items: Items, kept, bad: list[BadFile]) -> None:
         """A class that has images but no usable training image is an error naming it (it would
@@ -193,9 +289,13 @@ class FileDataModule(GrayscaleDataModule):
         return batch
 
     def describe(self) -> str:
-        """The base line plus the count of skipped files (scan and loaders), when any."""
+        """The base line, the depth at full depth, and the count of skipped files (scan and
+        loaders), when any."""
         skipped = len(self.bad_files) + len(self.runtime_bad_files())
         line = super().describe()
+        if self.stored is not None:
+            low, high = self.value_range
+            line += f", full depth {self.stored.name} values {low:g}..{high:g}"
         return f"{line}, {skipped} bad file(s) skipped" if skipped else line
 
     def _dataset(self, pairs, cached: dict[Path, np.ndarray], transform):
@@ -203,7 +303,7 @@ class FileDataModule(GrayscaleDataModule):
         labels = [y for _, y in pairs]
         if self.cache:
             h, w = self.image_size
-            images = torch.empty((len(paths), 1, h, w), dtype=torch.uint8)
+            images = torch.empty((len(paths), 1, h, w), dtype=self.dtype)
             for i, p in enumerate(paths):
                 array = cached.pop(p, None)  # pop: peak memory stays near one copy
                 images[i, 0] = torch.from_numpy(array if array is not None else self._decode(p))
@@ -216,4 +316,5 @@ class FileDataModule(GrayscaleDataModule):
             self.dicom_window,
             transform,
             on_bad_file=self.on_bad_file,
+            dtype=self.stored,
         )

@@ -2,7 +2,8 @@
 
 Each subset is one file, `<flag>.npz` for 28x28 and `<flag>_<size>.npz` for 64, 128 and 224
 (MedMNIST+), holding `train_images`, `train_labels`, `val_images`, `val_labels`, `test_images`,
-`test_labels` (images uint8 (N, H, W), labels (N, 1)). Files are looked for in
+`test_labels` (images uint8 (N, H, W), labels (N, 1); ChestMNIST's (N, 14) are 0/1 per finding,
+a multi-label set for `task=multilabel`). Files are looked for in
 `<data_dir>/medmnist/` and in `~/.medmnist/` (the `medmnist` package's default); when missing and
 `download` is true, `prepare_data` downloads them from Zenodo (with their MD5s) into
 `<data_dir>/medmnist/`. The official train/val/test split is used.
@@ -75,6 +76,14 @@ SUBSETS: dict[str, tuple[str, list[str], dict[int, str]]] = {
         {28: "b9ceb9546e10131b32923c5bbeaea2b1", 64: "3ce34a8724ea6f548e6db4744d03b6a9",
          128: "773c1f009daa3fe5d9a2a201b2a7ed94", 224: "050f5e875dc056f6768abf94ec9995d1"},
     ),
+    "chest": (
+        "chestmnist",
+        ["atelectasis", "cardiomegaly", "effusion", "infiltration", "mass", "nodule",
+         "pneumonia", "pneumothorax", "consolidation", "edema", "emphysema", "fibrosis",
+         "pleural", "hernia"],
+        {28: "02c8a6516a18b556561a56cbdd36c4a8", 64: "9de6cd0b934ebb5b7426cfba5efbae16",
+         128: "db107e5590b27930b62dbaf558aebee3", 224: "45bd33e6f06c3e8cdb481c74a89152aa"},
+    ),
     "organ_s": (
         "organsmnist",
         ORGANS,
@@ -90,7 +99,8 @@ def npz_name(flag: str, size: int) -> str:
 
 
 def read_medmnist_npz(path: Path) -> Arrays:
-    """The three official splits of one MedMNIST file as uint8 (N, H, W) and int64 (N,) labels;
+    """The three official splits of one MedMNIST file as uint8 (N, H, W) and int64 labels:
+    (N,) class indices, or (N, L) 0/1 per label for a multi-label file (ChestMNIST);
     colour images (N, H, W, 3) become luminance."""
     try:
         with np.load(path) as npz:
@@ -106,9 +116,9 @@ def read_medmnist_npz(path: Path) -> Arrays:
                         f"{split}_images is {images.dtype} {list(images.shape)} for "
                         f"{labels.shape[0]} labels; expected uint8 (N, H, W)"
                     )
-                if labels.ndim == 2 and labels.shape[1] != 1:
-                    raise ValueError(f"{split}_labels has shape {list(labels.shape)} (multi-label)")
-                arrays[split] = (images, labels.reshape(-1).astype(np.int64))
+                if labels.ndim != 2 or labels.shape[1] == 1:
+                    labels = labels.reshape(-1)
+                arrays[split] = (images, labels.astype(np.int64))
     except (OSError, KeyError, ValueError) as err:
         raise UserError(
             f"'{path}' is not a usable MedMNIST file ({err}): download it again"
@@ -118,7 +128,8 @@ def read_medmnist_npz(path: Path) -> Arrays:
 
 class MedMnistDataModule(ArrayDataModule):
     """A grayscale MedMNIST subset (`subset`: pneumonia, breast, oct, tissue, organ_a, organ_c,
-    organ_s) at a stored `size` (28, 64, 128, 224), resized to `image_size` if they differ."""
+    organ_s, and the multi-label chest, ChestMNIST's 14 findings, for `task=multilabel`) at a
+    stored `size` (28, 64, 128, 224), resized to `image_size` if they differ."""
 
     def __init__(
         self,
@@ -188,6 +199,13 @@ class MedMnistDataModule(ArrayDataModule):
             raise UserError(self._missing_message())
         arrays = read_medmnist_npz(path)
         for split, (_, labels) in arrays.items():
+            if labels.ndim == 2:
+                if labels.shape[1] != len(self.classes) or not np.isin(labels, (0, 1)).all():
+                    raise UserError(
+                        f"'{path}': {split}_labels {list(labels.shape)} are not 0/1 for the "
+                        f"{len(self.classes)} labels of data.subset={self.subset}"
+                    )
+                continue
             if len(labels) and (labels.min() < 0 or labels.max() >= len(self.classes)):
                 raise UserError(
                     f"'{path}': {split}_labels outside 0..{len(self.classes) - 1} for "

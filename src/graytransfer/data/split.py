@@ -1,4 +1,5 @@
-"""Stratified, seeded train/val/test splits."""
+"""Stratified, seeded train/val/test splits of class indices (multi-label and grouped splits:
+`graytransfer.data.stratify`)."""
 
 from __future__ import annotations
 
@@ -26,14 +27,7 @@ def stratified_split(
     says how large to make it.
     """
     labels = np.asarray(labels)
-    for key, value in (("val_split", val_fraction), ("test_split", test_fraction)):
-        if not 0 <= value < 1:
-            raise UserError(f"data.{key}: {value} must be in [0, 1)")
-    if val_fraction + test_fraction >= 1:
-        raise UserError(
-            f"data.val_split + data.test_split = {val_fraction + test_fraction} leaves no "
-            "training images; make their sum less than 1"
-        )
+    check_fractions(val_fraction, test_fraction)
     index = np.arange(len(labels))
     counts = np.bincount(labels) if len(labels) else np.zeros(0, dtype=int)
     single = np.flatnonzero(counts == 1)
@@ -51,6 +45,18 @@ def stratified_split(
     val_of_rest = val_fraction / (1 - test_fraction)
     train, val = _split(rest, labels[rest], val_of_rest, seed, "val_split", val_fraction, total)
     return train, val, test
+
+
+def check_fractions(val_fraction: float, test_fraction: float) -> None:
+    """UserError unless both fractions are in [0, 1) and leave some training images."""
+    for key, value in (("val_split", val_fraction), ("test_split", test_fraction)):
+        if not 0 <= value < 1:
+            raise UserError(f"data.{key}: {value} must be in [0, 1)")
+    if val_fraction + test_fraction >= 1:
+        raise UserError(
+            f"data.val_split + data.test_split = {val_fraction + test_fraction} leaves no "
+            "training images; make their sum less than 1"
+        )
 
 
 def _split(
@@ -91,12 +97,20 @@ def _split(
 
 def stratified_subset(labels: Sequence[int], size: int | None, seed: int, key: str) -> np.ndarray:
     """Indices of a stratified, seeded subset of `size` items (all of them when `size` is None
-    or at least the number of items), in ascending order."""
+    or at least the number of items), in ascending order. A label matrix (N, L) is subset by
+    iterative stratification (`graytransfer.data.stratify`)."""
     labels = np.asarray(labels)
     if size is None or size >= len(labels):
         return np.arange(len(labels))
     if isinstance(size, bool) or not isinstance(size, int) or size < 1:
         raise UserError(f"data.{key}: {size!r} must be a positive number of images (or null)")
+    if labels.ndim == 2:
+        from graytransfer.data.stratify import multilabel_hold_out
+
+        rest, held = multilabel_hold_out(labels, np.arange(len(labels)), size / len(labels), seed)
+        # iterative stratification sizes folds approximately: trim or top up to `size` exactly
+        extra = np.random.default_rng(seed).permutation(rest)[: max(0, size - len(held))]
+        return np.sort(np.concatenate([held[:size], extra]))
     counts = np.bincount(labels)
     stratify = labels if counts[counts > 0].min() >= 2 and size >= len(counts[counts > 0]) else None
     chosen, _ = train_test_split(

@@ -73,9 +73,15 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
 
 
 def check_compatible(
-    checkpoint: dict[str, Any], source: Path, model_name: str, strategy: str, classes: list[str]
+    checkpoint: dict[str, Any],
+    source: Path,
+    model_name: str,
+    strategy: str,
+    classes: list[str],
+    task: str | None = None,
 ) -> None:
-    """The checkpoint must hold the same backbone, strategy and classes as the run using it."""
+    """The checkpoint must hold the same backbone, strategy, classes and (when `task` is given)
+    task as the run using it; a checkpoint without a task is multiclass."""
     hparams = checkpoint.get("hyper_parameters") or {}
     config = hparams.get("config") or {}
     theirs_model = (config.get("model") or {}).get("name")
@@ -91,10 +97,13 @@ def check_compatible(
             f"{len(theirs_classes)} classes {_short(theirs_classes)}, not {len(classes)} "
             f"{_short(classes)}"
         )
+    theirs_task = (checkpoint.get("graytransfer") or {}).get("task") or "multiclass"
+    if task is not None and theirs_task != task:
+        problems.append(f"task '{theirs_task}', not '{task}'")
     if problems:
         raise UserError(
-            f"checkpoint '{source}' was trained with {'; '.join(problems)}: use the model, adapt "
-            "and data it was trained with, or start a new run without ckpt_path"
+            f"checkpoint '{source}' was trained with {'; '.join(problems)}: use the model, adapt, "
+            "task and data it was trained with, or start a new run without ckpt_path"
         )
 
 

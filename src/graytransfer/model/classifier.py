@@ -12,30 +12,19 @@ from typing import Any
 
 import lightning as L
 import torch
-import torch.nn.functional as F
 from torch import nn
-from torchmetrics import MeanMetric, MetricCollection
-from torchmetrics.classification import MulticlassAccuracy, MulticlassAUROC, MulticlassF1Score
+from torchmetrics import MeanMetric
 
 from graytransfer.adapt.base import BackboneDataConfig, Strategy
+from graytransfer.adapt.intensity import InputValues, IntensityMapping
+from graytransfer.adapt.mapped import input_module
 from graytransfer.model.backbone import Backbone
 from graytransfer.model.finetune import FineTuning, apply_lr_scale, optimizer_param_groups
 from graytransfer.model.head import ClassifierHead
+from graytransfer.task import MulticlassTask, Task
 
 OptimizerFactory = Callable[..., torch.optim.Optimizer]
 SchedulerFactory = Callable[..., torch.optim.lr_scheduler.LRScheduler]
-
-
-def classification_metrics(num_classes: int, prefix: str) -> MetricCollection:
-    """Accuracy (micro), macro F1 and macro AUROC, named `{prefix}acc`, `{prefix}f1`, ..."""
-    return MetricCollection(
-        {
-            "acc": MulticlassAccuracy(num_classes=num_classes, average="micro"),
-            "f1": MulticlassF1Score(num_classes=num_classes, average="macro"),
-            "auroc": MulticlassAUROC(num_classes=num_classes, average="macro"),
-        },
-        prefix=prefix,
-    )
 
 
 class GrayscaleClassifier(L.LightningModule):
@@ -44,7 +33,13 @@ class GrayscaleClassifier(L.LightningModule):
     `backbone` builds the pretrained 3-channel timm model; `adapt` bridges 1 channel to it (and may
     patch its stem); `head` is a partial `ClassifierHead` completed with the feature width and the
     class count; `optimizer`/`scheduler` are partials completed in `configure_optimizers`.
-    `image_size` is the (H, W) it is trained at, recorded in every checkpoint.
+    `intensity` maps full-depth (uint16 / int16) input onto 0..255 before the strategy, built for
+    the data's `input_values` (None: rebuilt from a checkpoint, whose buffers hold them).
+    `image_size` is the (H, W) it is trained at, recorded in every checkpoint. `task` (default
+    multiclass) owns the head's width, the loss, the probabilities and the metrics
+    (`graytransfer.task`); a thresholded task (multilabel, binary) keeps its decision thresholds,
+    chosen on each validation epoch, in the `thresholds` buffer, so the best checkpoint holds
+    those of its own epoch and test, predict and export apply exactly them.
     Hyper-parameters saved in checkpoints are plain values (the run config, classes), never the
     networks themselves.
     """
@@ -63,6 +58,9 @@ class GrayscaleClassifier(L.LightningModule):
         finetune: FineTuning | None = None,
         class_weights: list[float] | None = None,
         image_size: tuple[int, int] | None = None,
+        task: Task | None = None,
+        intensity: IntensityMapping | None = None,
+        input_values: InputValues | None = None,
     ) -> None:
         super().__init__()
         self.save_hyperparameters(
@@ -70,17 +68,26 @@ class GrayscaleClassifier(L.LightningModule):
         )
         net = backbone.build()
         self.data_config: BackboneDataConfig = backbone.data_config(net)
-        self.input_adapter = adapt.adapt(net, self.data_config)
+        # full depth: the intensity mapping runs first (graytransfer.adapt.mapped)
+        self.input_adapter = input_module(adapt, net, self.data_config, intensity, input_values)
         self.backbone = net
         self.finetune = finetune or FineTuning()
         self.finetune.prepare(net)
-        self.head = head(num_features=net.num_features, num_classes=num_classes)
+        self.task = task or MulticlassTask()
+        outputs = self.task.outputs(num_classes)
+        self.head = head(num_features=net.num_features, num_classes=outputs)
         self.strategy_name = adapt.name
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
-        self.train_metrics = classification_metrics(num_classes, "train/")
-        self.val_metrics = classification_metrics(num_classes, "val/")
-        self.test_metrics = classification_metrics(num_classes, "test/")
+        names = list(class_names or [str(i) for i in range(num_classes)])
+        self.train_metrics = self.task.metrics(names, "train/")
+        self.val_metrics = self.task.metrics(names, "val/")
+        self.test_metrics = self.task.metrics(names, "test/")
+        self.output_names = self.task.output_names(names)
+        # decision thresholds of a thresholded task: saved in every checkpoint (state_dict);
+        # multiclass has none, so its checkpoints (old ones too) load as before
+        start = torch.full((outputs,), self.task.fixed) if self.task.thresholded else None
+        self.register_buffer("thresholds", start)
         # val/test loss as a torchmetrics mean: exact across DDP ranks holding different numbers
         # of images (Lightning's own synced mean rounds the averaged image count to an integer)
         self.eval_losses = nn.ModuleDict({"val": MeanMetric(), "test": MeanMetric()})
@@ -89,7 +96,7 @@ class GrayscaleClassifier(L.LightningModule):
         self.register_buffer("loss_weights", weights, persistent=False)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        """uint8 (N, 1, H, W) -> logits (N, num_classes)."""
+        """uint8 (N, 1, H, W) -> logits (N, outputs): one per class, label, or 1 for binary."""
         return self.head(self.finetune.features(self.backbone, self.input_adapter(images)))
 
     def train(self, mode: bool = True) -> GrayscaleClassifier:
@@ -103,10 +110,8 @@ class GrayscaleClassifier(L.LightningModule):
         images, labels = batch
         logits = self(images)
         weight = self.loss_weights if stage == "train" else None
-        loss = F.cross_entropy(
-            logits, labels, weight=weight, label_smoothing=self.hparams.label_smoothing
-        )
-        metrics.update(logits.detach().softmax(dim=-1), labels)  # no autograd graph
+        loss = self.task.loss(logits, labels, weight, self.hparams.label_smoothing)
+        self.task.update(metrics, self.task.probabilities(logits.detach()), labels)
         if stage in self.eval_losses:
             self.eval_losses[stage].update(loss.detach(), weight=labels.shape[0])
             return loss
@@ -129,9 +134,12 @@ class GrayscaleClassifier(L.LightningModule):
     def test_step(self, batch, batch_idx: int) -> None:
         self._step(batch, "test", self.test_metrics)
 
-    def _log_epoch(self, metrics: MetricCollection) -> None:
-        values = metrics.compute()  # torchmetrics syncs across DDP ranks itself
+    def _log_epoch(self, metrics: nn.Module) -> None:
         stage = str(metrics.prefix).rstrip("/")
+        # torchmetrics syncs across DDP ranks itself; validation chooses the thresholds
+        values, chosen = self.task.compute(metrics, self.thresholds, choose=stage == "val")
+        if chosen is not None:
+            self.thresholds.copy_(chosen.to(self.thresholds.device))
         if stage in self.eval_losses:
             values[f"{stage}/loss"] = self.eval_losses[stage].compute()
             self.eval_losses[stage].reset()
@@ -149,7 +157,7 @@ class GrayscaleClassifier(L.LightningModule):
 
     def predict_step(self, batch, batch_idx: int) -> torch.Tensor:
         images = batch[0] if isinstance(batch, (tuple, list)) else batch
-        return self(images).softmax(dim=-1)
+        return self.task.probabilities(self(images))
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """Every checkpoint says how to use it without the run's config files: the strategy, the
@@ -161,6 +169,9 @@ class GrayscaleClassifier(L.LightningModule):
             "class_names": list(self.hparams.class_names or []),
             "image_size": list(size) if size is not None else None,
             "data_config": dataclasses.asdict(self.data_config),
+            "task": self.task.name,
+            "outputs": list(self.output_names),
+            "thresholds": None if self.thresholds is None else self.thresholds.tolist(),
         }
 
     def build_optimizer(self, total_steps: int) -> tuple[torch.optim.Optimizer, Any]:

@@ -29,8 +29,8 @@ class ClassifierHead(nn.Module):
         super().__init__()
         if pool not in POOLS:
             raise UserError(f"head.pool: '{pool}' is not one of {', '.join(POOLS)}")
-        if num_classes < 2:
-            raise UserError(f"the data has {num_classes} class(es); a classifier needs at least 2")
+        if num_classes < 1:  # 1: a binary task's single logit
+            raise UserError(f"the head has {num_classes} outputs; it needs at least 1")
         self.pool_type = pool
         self.pool = SelectAdaptivePool2d(pool_type=pool, flatten=True)
         layers: list[nn.Module] = [nn.Dropout(drop_rate)]

@@ -1,9 +1,10 @@
 """Rebuild a trained classifier from its checkpoint alone (no config files, no network).
 
-The resolved run config stored in the checkpoint rebuilds the same backbone, strategy and head
-through the one recipe (`graytransfer.model.build`) with `pretrained=false` (no weights are
+The resolved run config stored in the checkpoint rebuilds the same backbone, strategy, head and
+task through the one recipe (`graytransfer.model.build`) with `pretrained=false` (no weights are
 fetched), then the checkpoint's state dict fills every parameter and buffer, the input module's
-mean/std included.
+mean/std and a multilabel/binary task's decision thresholds included. A checkpoint written
+before tasks existed has no `task` in its config and is multiclass.
 
 The stored config is data from a file, so it decides no code: `graytransfer.model.stored_config`
 checks every `_target_` in it against the project's conf tree, and refuses interpolations, before
@@ -37,6 +38,23 @@ class TrainedModel:
     model_name: str
     strategy: str
     source: Path
+
+    @property
+    def task(self) -> str:
+        """`multiclass`, `multilabel` or `binary` (a checkpoint from before tasks: multiclass)."""
+        return self.model.task.name
+
+    @property
+    def output_names(self) -> list[str]:
+        """A name per output column: the classes, the labels, or a binary task's positive."""
+        return list(self.model.output_names)
+
+    @property
+    def thresholds(self) -> list[float] | None:
+        """The decision thresholds chosen on the validation split and saved in the checkpoint
+        (multilabel, binary); None for multiclass (the argmax decides)."""
+        thresholds = self.model.thresholds
+        return None if thresholds is None else [float(v) for v in thresholds.tolist()]
 
 
 def image_size_of(checkpoint: dict[str, Any], config: dict[str, Any], source: Path) -> tuple:

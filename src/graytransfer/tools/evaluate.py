@@ -3,7 +3,9 @@
 The model is rebuilt from the checkpoint alone (graytransfer.model.restore); the data is the one the
 checkpoint was trained on unless `data=` chooses another, always at the checkpoint's image size.
 The metrics are those `train.py` logs for its test split (`test/acc`, `test/f1`, ...), written to
-`metrics.json` in the eval run's folder and to W&B with job type `eval`.
+`metrics.json` in the eval run's folder and to W&B with job type `eval`. A multilabel or binary
+checkpoint also writes `test_predictions.csv`: per image and output the probability, the decision
+at the checkpoint's thresholds and the true label.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
+import torch
 from hydra.utils import instantiate
 from lightning.pytorch.loggers import WandbLogger
 from lightning.pytorch.utilities import rank_zero_only
@@ -25,6 +28,7 @@ from graytransfer.model.checkpoint_file import check_compatible
 from graytransfer.model.restore import TrainedModel, load_trained
 from graytransfer.run.loggers import build_loggers, finish_wandb
 from graytransfer.run.record import publish_record, to_float
+from graytransfer.tools.predict import write_decisions
 
 
 def test_data(cfg: DictConfig, trained: TrainedModel) -> GrayscaleDataModule:
@@ -43,6 +47,19 @@ def test_data(cfg: DictConfig, trained: TrainedModel) -> GrayscaleDataModule:
             "give a test/ folder"
         )
     return data
+
+
+def write_test_decisions(trained: TrainedModel, data: GrayscaleDataModule, path: Path) -> None:
+    """Multilabel/binary: every test image's probabilities, decisions (the checkpoint's
+    thresholds) and true labels, one row each (`graytransfer.tools.predict.write_decisions`)."""
+    model = trained.model.eval()
+    device = next(model.parameters()).device
+    with torch.no_grad():
+        probs = [
+            model.task.probabilities(model(images.to(device))).cpu()
+            for images, _ in data.test_dataloader()
+        ]
+    write_decisions(path, data.test_set.ids, torch.cat(probs), trained, data.test_set.labels)
 
 
 def wandb_info(loggers: list) -> dict[str, Any] | None:
@@ -76,6 +93,8 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     try:
         trainer.test(trained.model, datamodule=data, verbose=False)
         metrics = {k: to_float(v) for k, v in trainer.callback_metrics.items()}
+        if trained.thresholds is not None and trainer.is_global_zero:
+            write_test_decisions(trained, data, output_dir / "test_predictions.csv")
         record = {
             "checkpoint": str(trained.source),
             "model": trained.model_name,

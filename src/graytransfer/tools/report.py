@@ -5,11 +5,12 @@ runs whose whole config is the same but for the seed (graytransfer.tools.run_gro
 `.hydra/config.yaml`, less paths, loggers and other keys that are not the experiment). Each seed
 counts once: of the runs of a group with the same seed only the newest `metrics.json` is kept
 (the report names the ones it left out). It writes `report.md` (per group: n runs, mean ± std of
-test accuracy, macro F1, macro AUROC, extra parameters, stem parameters and MACs
-(`graytransfer.adapt.cost`), training images/s and wall time; the config keys that differ between
-groups) and `report.png` (test accuracy from 0 with the chance level 1/classes, one panel per
-dataset) into DIR, or `--out`. Offline: it needs no W&B account. Failed and diverged runs are
-listed, not averaged.
+test accuracy, macro F1, macro AUROC (multilabel runs: macro and micro AUROC, AP, F1 and one
+AUROC column per label; binary runs: AUROC, AP, sensitivity, specificity), extra parameters,
+stem parameters and MACs (`graytransfer.adapt.cost`), training images/s and wall time; the
+config keys that differ between groups) and `report.png` (test accuracy from 0 with the chance
+level 1/classes, or macro AUROC with 0.5, one panel per dataset) into DIR, or `--out`.
+Offline: it needs no W&B account. Failed and diverged runs are listed, not averaged.
 """
 
 from __future__ import annotations
@@ -34,8 +35,10 @@ from graytransfer.tools.run_groups import (
     differing_keys,
     extra_columns,
     group_runs,
+    headline_metric,
     mean,
     run_config,
+    task_of,
 )
 
 #: (column title, how to read it from a metrics.json record, number format)
@@ -49,6 +52,38 @@ COLUMNS: list[tuple[str, tuple[str, ...], str]] = [
     ("train img/s", ("timing", "train_images_per_s"), ".0f"),
     ("wall s", ("timing", "total_s"), ".0f"),
 ]
+#: the score columns of multilabel and binary runs (the cost columns follow as above)
+TASK_COLUMNS: dict[str, list[tuple[str, tuple[str, ...], str]]] = {
+    "multilabel": [
+        ("test AUROC (macro)", ("metrics", "test/auroc"), ".4f"),
+        ("test AUROC (micro)", ("metrics", "test/auroc_micro"), ".4f"),
+        ("test AP", ("metrics", "test/ap"), ".3f"),
+        ("test F1", ("metrics", "test/f1"), ".3f"),
+    ],
+    "binary": [
+        ("test AUROC", ("metrics", "test/auroc"), ".4f"),
+        ("test AP", ("metrics", "test/ap"), ".3f"),
+        ("sensitivity", ("metrics", "test/sensitivity"), ".3f"),
+        ("specificity", ("metrics", "test/specificity"), ".3f"),
+        ("balanced acc", ("metrics", "test/balanced_acc"), ".3f"),
+    ],
+}
+
+
+def columns_for(groups: list[Group]) -> list[tuple[str, tuple[str, ...], str]]:
+    """The columns of one dataset's table: multiclass as `COLUMNS`; multilabel runs by macro
+    AUROC, then micro AUROC, AP, F1 and one AUROC column per label; binary by AUROC and the
+    operating point's sensitivity, specificity, balanced accuracy."""
+    runs = [run for g in groups for run in g.runs]
+    task = task_of(runs)
+    if task not in TASK_COLUMNS:
+        return COLUMNS
+    labels = next((run["classes"] for run in runs if run.get("classes")), [])
+    per_label = [
+        (f"AUROC {name}", ("metrics", f"test/auroc/{name}"), ".3f")
+        for name in (labels if task == "multilabel" else [])
+    ]
+    return [*TASK_COLUMNS[task], *per_label, *COLUMNS[3:]]
 
 
 def find_runs(root: Path) -> list[dict[str, Any]]:
@@ -89,7 +124,8 @@ def markdown_table(groups: list[Group]) -> str:
     lines = []
     for data, rows in _by_data(groups).items():
         extra = extra_columns(rows)
-        header = ["model", "weights", "strategy", *extra, "n", *[t for t, _, _ in COLUMNS]]
+        columns = columns_for(rows)
+        header = ["model", "weights", "strategy", *extra, "n", *[t for t, _, _ in columns]]
         lines += [f"**data={data}**", ""]
         differ = differing_keys(rows)
         if differ:
@@ -106,7 +142,7 @@ def markdown_table(groups: list[Group]) -> str:
             cells = [g.model, g.weights, g.strategy]
             cells += [config_value(g.config.get(key, MISSING)) for key in extra]
             cells.append(str(len(g.runs)))
-            cells += [mean_std(g.values(path), fmt) for _, path, fmt in COLUMNS]
+            cells += [mean_std(g.values(path), fmt) for _, path, fmt in columns]
             lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
     return "\n".join(lines)
@@ -160,7 +196,10 @@ def failures_section(bad: list[dict[str, Any]]) -> str:
 
 
 def chance_level(groups: list[Group]) -> float | None:
-    """1 / the number of classes of the groups' runs (metrics.json `classes`), if recorded."""
+    """1 / the number of classes of the groups' runs (metrics.json `classes`), if recorded;
+    0.5 for runs ranked by AUROC (multilabel, binary)."""
+    if headline_metric(run for g in groups for run in g.runs) != "test/acc":
+        return 0.5
     for group in groups:
         for run in group.runs:
             if run.get("classes"):
@@ -184,8 +223,9 @@ def figure(groups: list[Group]) -> Any:
     for ax, (data, rows) in zip(axes[0], by_data.items(), strict=True):
         extra = extra_columns(rows)
         rows = rows[::-1]
-        means = [mean(g.values(("metrics", "test/acc"))) for g in rows]
-        stds = [_std(g.values(("metrics", "test/acc"))) for g in rows]
+        metric = headline_metric(run for g in rows for run in g.runs)
+        means = [mean(g.values(("metrics", metric))) for g in rows]
+        stds = [_std(g.values(("metrics", metric))) for g in rows]
         labels = [f"{_label(g, extra)} n={len(g.runs)}" for g in rows]
         colors = ["tab:gray" if g.weights != "ImageNet" else "tab:blue" for g in rows]
         ax.barh(labels, means, xerr=stds, color=colors, capsize=3)
@@ -194,7 +234,8 @@ def figure(groups: list[Group]) -> Any:
             ax.axvline(chance, color="tab:red", linestyle="--", label=f"chance {chance:.3g}")
             ax.legend(loc="lower right")
         ax.set_xlim(0.0, 1.0)
-        ax.set_xlabel("test accuracy (mean ± std over seeds)")
+        name = "test accuracy" if metric == "test/acc" else "test macro AUROC"
+        ax.set_xlabel(f"{name} (mean ± std over seeds)")
         ax.set_title(f"data={data}")
         ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()

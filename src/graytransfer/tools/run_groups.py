@@ -158,6 +158,26 @@ class Group:
         return found
 
 
+def task_of(runs: Iterable[dict[str, Any]]) -> str:
+    """`multilabel`, `binary` or `multiclass`: the task of runs, from their Hydra choice or,
+    for records without one, from the metrics only that task logs."""
+    for run in runs:
+        choice = (run.get("choices") or {}).get("task")
+        if choice:
+            return str(choice)
+        metrics = run.get("metrics") or {}
+        if "test/auroc_micro" in metrics:
+            return "multilabel"
+        if "test/sensitivity" in metrics:
+            return "binary"
+    return "multiclass"
+
+
+def headline_metric(runs: Iterable[dict[str, Any]]) -> str:
+    """What ranks runs: test accuracy, or macro AUROC for multilabel and binary runs."""
+    return "test/acc" if task_of(runs) == "multiclass" else "test/auroc"
+
+
 def run_key(record: dict[str, Any]) -> tuple[str, str, str, str]:
     """(data, model, weights, strategy) of one run, from its Hydra choices where present."""
     choices = record.get("choices") or {}
@@ -185,7 +205,7 @@ def group_runs(
     repeats = [pair for group in groups.values() for pair in _one_run_per_seed(group)]
     ordered = sorted(
         groups.values(),
-        key=lambda g: (g.data, g.model, -mean(g.values(("metrics", "test/acc")))),
+        key=lambda g: (g.data, g.model, -mean(g.values(("metrics", headline_metric(g.runs))))),
     )
     return ordered, bad, repeats
 

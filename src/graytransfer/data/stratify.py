@@ -1,0 +1,115 @@
+"""Splits of multi-label and grouped data: iterative stratification and patient groups.
+
+`split_indices` is the one entry point the data modules use: with `groups` (one id per image,
+e.g. a patient) whole groups go to train, val or test, so no group is in two splits (for every
+task); otherwise multi-label matrices are split by iterative stratification (Sechidis et al.
+2011, the `iterative-stratification` package, `pip install graytransfer[multilabel]`) so every
+label (and label combination, as far as the sizes allow) keeps its proportion, and class indices
+by `graytransfer.data.split.stratified_split`.
+
+A grouped split stratifies the groups: by each group's most frequent class (one label per
+image) or by the union of its labels (multi-label); fractions are then fractions of groups.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+
+import numpy as np
+
+from graytransfer.data.split import check_fractions, stratified_split
+from graytransfer.errors import UserError
+
+Split = tuple[np.ndarray, np.ndarray, np.ndarray]
+
+
+def _shuffle_split():
+    try:
+        from iterstrat.ml_stratifiers import MultilabelStratifiedShuffleSplit
+    except ImportError as err:
+        raise UserError(
+            "multi-label splits need the iterative-stratification package: "
+            "pip install 'graytransfer[multilabel]'"
+        ) from err
+    return MultilabelStratifiedShuffleSplit
+
+
+def multilabel_hold_out(
+    matrix: np.ndarray, index: np.ndarray, fraction: float, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """(kept, held out): `fraction` of `index` held out, stratified over the columns of
+    `matrix` (0/1 per label; unknowns count as 0)."""
+    if fraction == 0 or len(index) == 0:
+        return index, index[:0]
+    if len(index) < 2:
+        return index, index[:0]
+    splitter = _shuffle_split()(n_splits=1, test_size=fraction, random_state=seed)
+    kept, held = next(splitter.split(np.zeros(len(index)), (matrix[index] == 1).astype(int)))
+    return index[np.sort(kept)], index[np.sort(held)]
+
+
+def multilabel_split(labels: np.ndarray, val: float, test: float, seed: int) -> Split:
+    """Train, val, test indices of a label matrix (N, L) by iterative stratification."""
+    check_fractions(val, test)
+    index = np.arange(len(labels))
+    rest, test_i = multilabel_hold_out(labels, index, test, seed)
+    train_i, val_i = multilabel_hold_out(labels, rest, val / (1 - test) if val else 0.0, seed)
+    return train_i, val_i, test_i
+
+
+def group_split(
+    labels: np.ndarray,
+    groups: Sequence[str],
+    val: float,
+    test: float,
+    seed: int,
+    class_names: Sequence[str] | None = None,
+) -> Split:
+    """Train, val, test indices with every group (patient) in exactly one split."""
+    check_fractions(val, test)
+    names = sorted(set(groups))
+    where = {g: i for i, g in enumerate(names)}
+    member = np.array([where[g] for g in groups])
+    if labels.ndim == 2:
+        matrix = np.zeros((len(names), labels.shape[1]), dtype=int)
+        np.maximum.at(matrix, member, (labels == 1).astype(int))
+        parts = multilabel_split(matrix, val, test, seed)
+    else:
+        votes: dict[int, Counter] = {}
+        for g, y in zip(member.tolist(), labels.tolist(), strict=True):
+            votes.setdefault(g, Counter())[y] += 1
+        per_group = [votes[g].most_common(1)[0][0] for g in range(len(names))]
+        parts = stratified_split(per_group, val, test, seed, class_names)
+    return tuple(np.flatnonzero(np.isin(member, part)) for part in parts)  # type: ignore[return-value]
+
+
+def split_indices(
+    labels: Sequence,
+    val: float,
+    test: float,
+    seed: int,
+    class_names: Sequence[str] | None = None,
+    groups: Sequence[str] | None = None,
+) -> Split:
+    """Train, val, test indices of `labels` (class indices (N,) or a label matrix (N, L)):
+    by `groups` when given, else stratified (iteratively for a label matrix)."""
+    array = np.asarray(labels)
+    if groups is not None:
+        return group_split(array, groups, val, test, seed, class_names)
+    if array.ndim == 2:
+        return multilabel_split(array, val, test, seed)
+    return stratified_split(array, val, test, seed, class_names)
+
+
+def check_groups_apart(groups_by_split: dict[str, Sequence[str]], where: str) -> None:
+    """UserError naming a group (patient) found in two of the given splits."""
+    seen: dict[str, str] = {}
+    for split, groups in groups_by_split.items():
+        for group in set(groups):
+            if group in seen and seen[group] != split:
+                raise UserError(
+                    f"{where}: group '{group}' is in both the {seen[group]} and the {split} "
+                    "split; put each group (patient) in one split only"
+                )
+            seen.setdefault(group, split)
