@@ -19,7 +19,11 @@ CONF_DATA = CONF / "data"
 
 @pytest.mark.parametrize("name", sorted(p.stem for p in CONF_DATA.glob("*.yaml")))
 def test_every_data_config_instantiates(make_cfg, tmp_path, name):
-    extra = {"folder": [f"data.root={tmp_path}"], "csv": [f"data.csv={tmp_path / 'a.csv'}"]}
+    extra = {
+        "folder": [f"data.root={tmp_path}"],
+        "csv": [f"data.csv={tmp_path / 'a.csv'}"],
+        "shards": [f"data.root={tmp_path}"],
+    }
     cfg = make_cfg(f"data={name}", *extra.get(name, []))
     data = instantiate(cfg.data, image_size=[16, 24])
     assert isinstance(data, GrayscaleDataModule) and data.image_size == (16, 24)

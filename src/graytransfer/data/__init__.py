@@ -2,9 +2,12 @@
 
 `base` (the shared LightningDataModule), the modules per source (`digits`, `folder`, `csvlist`,
 `mnist`, `medmnist`), and their parts: decoding (`images`, `dicom`, `idx`), the bad-file `scan`
-(and `jpeg`, its proof that a JPEG's pixels decode), `split`, `augment`, `transforms`, the
+(and `jpeg`, its proof that a JPEG's pixels decode), `split` and `stratify` (multi-label and
+patient-group splits), `labels` (multi-label formats), `augment`, `transforms`, the
 in-memory cache (`memory`, `arrays`), the DDP evaluation `sampler` and `required` (the config keys
-a run must be given, checked before any work).
+a run must be given, checked before any work), and the LitData shards: `shards` (`data=shards`,
+streamed training), `shard_writer` and `shard_manifest` (what `python -m graytransfer.tools.shards`
+writes and how it is checked) and `shard_remote` (s3/gs/azure roots).
 
 May import only the base modules (`errors`); nothing here knows the model.
 """
@@ -20,6 +23,7 @@ from graytransfer.data.mnist import (
     KmnistDataModule,
     MnistDataModule,
 )
+from graytransfer.data.shards import ShardDataModule
 
 __all__ = [
     "CsvDataModule",
@@ -31,5 +35,6 @@ __all__ = [
     "KmnistDataModule",
     "MedMnistDataModule",
     "MnistDataModule",
+    "ShardDataModule",
     "as_size",
 ]

@@ -16,6 +16,7 @@ from lightning.pytorch.utilities import rank_zero_only
 from torch.utils.data import DataLoader, Dataset, WeightedRandomSampler
 
 from graytransfer.data.augment import build_augment
+from graytransfer.data.labels import describe_label, label_counts, positive_weights
 from graytransfer.data.sampler import eval_sampler
 from graytransfer.errors import UserError
 
@@ -46,7 +47,8 @@ def default_workers() -> int:
 
 
 def class_counts(labels: torch.Tensor, num_classes: int) -> torch.Tensor:
-    return torch.bincount(labels.long(), minlength=num_classes)
+    """Images per class, or positives per label for a multi-label matrix (N, L)."""
+    return label_counts(labels, num_classes)
 
 
 class GrayscaleDataModule(L.LightningDataModule):
@@ -111,6 +113,8 @@ class GrayscaleDataModule(L.LightningDataModule):
         """Inverse-frequency weights (mean 1 over present classes) when `balance=loss`."""
         if self.balance != "loss":
             return None
+        if self.train_set.labels.ndim == 2:  # multi-label: BCE pos_weight per label
+            return positive_weights(self.train_set.labels)
         counts = self._train_counts().double()
         weights = torch.where(counts > 0, counts.sum() / (counts.clamp(min=1) * len(counts)), 0.0)
         return [float(w) for w in weights]
@@ -120,6 +124,11 @@ class GrayscaleDataModule(L.LightningDataModule):
         if self.balance != "sampler":
             return None
         if getattr(self, "_weighted_sampler", None) is None:
+            if self.train_set.labels.ndim == 2:
+                raise UserError(
+                    "data.balance=sampler draws by class and the data is multi-label: use "
+                    "data.balance=loss (a BCE pos_weight per label)"
+                )
             counts = self._train_counts().double()
             per_item = (1.0 / counts.clamp(min=1))[self.train_set.labels]
             generator = torch.Generator().manual_seed(self.seed)
@@ -191,6 +200,6 @@ class GrayscaleDataModule(L.LightningDataModule):
             writer.writerow(["split", "id", "label", "class"])
             for name, s in splits.items():
                 for item, label in zip(s.ids, s.labels.tolist(), strict=True):
-                    writer.writerow([name, item, label, self.class_names[label]])
+                    writer.writerow([name, item, *describe_label(label, self.class_names)])
         if self.bad_files:
             (out / "bad_files.txt").write_text("".join(f"{b}\n" for b in self.bad_files))

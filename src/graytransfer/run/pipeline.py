@@ -11,7 +11,12 @@ from typing import Any
 
 import lightning as L
 from hydra.utils import instantiate
-from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint, ProgressBar
+from lightning.pytorch.callbacks import (
+    LearningRateMonitor,
+    ModelCheckpoint,
+    ModelSummary,
+    ProgressBar,
+)
 from lightning.pytorch.loggers import WandbLogger
 from lightning.pytorch.utilities import rank_zero_only
 from lightning.pytorch.utilities.exceptions import SIGTERMException
@@ -19,13 +24,26 @@ from omegaconf import DictConfig
 from PIL import UnidentifiedImageError
 
 from graytransfer.adapt.cost import input_cost
+from graytransfer.config import conf_dir
+from graytransfer.console import route_library_logs
 from graytransfer.data.base import GrayscaleDataModule
 from graytransfer.data.required import check_required
 from graytransfer.errors import UserError
 from graytransfer.model.backbone import Backbone
-from graytransfer.model.build import build_classifier, resolve_image_size
+from graytransfer.model.build import (
+    build_classifier,
+    build_task,
+    input_values_of,
+    resolve_image_size,
+)
 from graytransfer.model.checkpoint_file import check_compatible, read_checkpoint
 from graytransfer.model.classifier import GrayscaleClassifier
+from graytransfer.run.folder import (
+    Start,
+    leave_unused,
+    removed_if_start_fails,
+    save_hydra_config,
+)
 from graytransfer.run.guards import (
     check_accelerator,
     check_input_size,
@@ -67,12 +85,22 @@ def build_data(cfg: DictConfig, image_size: tuple[int, int]) -> GrayscaleDataMod
     data = instantiate(cfg.data, image_size=list(image_size), seed=seed)
     data.prepare_data()
     data.setup("fit")
+    build_task(cfg).check_data(data.class_names, data.train_set.labels, f"data={_data_name(cfg)}")
     if data.num_classes < 2:
         raise UserError(
             f"data: found {data.num_classes} class(es) {data.class_names}; a classifier needs at "
             "least 2: give every class its own sub-folder (or label) with images"
         )
     return data
+
+
+def _data_name(cfg: DictConfig) -> str:
+    """`csv`, `folder`, ...: the data choice (or the conf/data file naming its target), for
+    messages."""
+    target = str(cfg.data.get("_target_", "?"))
+    files = sorted((conf_dir() / "data").glob("*.yaml"))
+    named = (p.stem for p in files if target in p.read_text())
+    return hydra_choices().get("data") or next(named, target.rsplit(".", 1)[-1])
 
 
 def build_data_and_model(
@@ -88,13 +116,15 @@ def build_data_and_model(
         class_names=data.class_names,
         image_size=image_size,
         class_weights=data.loss_class_weights(),
+        input_values=input_values_of(data),
     )
     return data, model
 
 
 def build_callbacks(cfg: DictConfig, with_logger: bool) -> list[L.Callback]:
     """The configured callbacks; those that need a logger are dropped when there is none, and
-    progress bars when `trainer.enable_progress_bar` is false."""
+    progress bars when `trainer.enable_progress_bar` is false, the model summary when
+    `trainer.enable_model_summary` is false."""
     callbacks = [
         instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c and "_target_" in c
     ]
@@ -102,6 +132,8 @@ def build_callbacks(cfg: DictConfig, with_logger: bool) -> list[L.Callback]:
         callbacks = [c for c in callbacks if not isinstance(c, LearningRateMonitor)]
     if not (cfg.get("trainer") or {}).get("enable_progress_bar", True):
         callbacks = [c for c in callbacks if not isinstance(c, ProgressBar)]
+    if (cfg.get("trainer") or {}).get("enable_model_summary") is False:
+        callbacks = [c for c in callbacks if not isinstance(c, ModelSummary)]
     return callbacks
 
 
@@ -111,24 +143,32 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     Before any work: the seed, required data keys (`data.root`...), the accelerator, a trainer
     that trains no step and the optimizer/schedule values are checked. The run folder is then
     locked for this process (`graytransfer.run.lock`) until the run ends; a second process asking
-    for it stops with a UserError."""
+    for it stops with a UserError. Hydra's `.hydra/` files are written under the lock; a start
+    that fails before training leaves no run folder (`graytransfer.run.folder`)."""
     started = time.perf_counter()
-    seed = check_seed(cfg.get("seed"))
-    check_required(cfg.data)
-    check_accelerator(cfg)
-    check_trains(cfg)
-    check_optimizer(cfg)
-    if seed is not None:
-        L.seed_everything(seed, workers=True, verbose=False)
-    plan = plan_resume(cfg)  # a resumed run continues in its own folder
-    if str(plan.output_dir) != str(cfg.paths.output_dir):
-        cfg.paths.output_dir = str(plan.output_dir)
-    with run_lock(plan.output_dir):
-        check_not_finished(plan.output_dir)  # again, now that no other process can finish it
-        return _train_locked(cfg, plan, started)
+    route_library_logs()  # Lightning's messages and warnings into train.log too
+    hydra_dir = Path(cfg.paths.output_dir)
+    with removed_if_start_fails(hydra_dir) as start:
+        seed = check_seed(cfg.get("seed"))
+        check_required(cfg.data)
+        check_accelerator(cfg)
+        check_trains(cfg)
+        check_optimizer(cfg)
+        if seed is not None:
+            L.seed_everything(seed, workers=True, verbose=False)
+        plan = plan_resume(cfg)  # a resumed run continues in its own folder
+        if str(plan.output_dir) != str(cfg.paths.output_dir):
+            cfg.paths.output_dir = str(plan.output_dir)
+        with run_lock(plan.output_dir):
+            check_not_finished(plan.output_dir)  # again, now that no other process can finish it
+            leave_unused(hydra_dir, plan.output_dir)  # a resume goes on in its own folder
+            save_hydra_config(cfg, plan.output_dir)
+            return _train_locked(cfg, plan, started, start)
 
 
-def _train_locked(cfg: DictConfig, plan: ResumePlan, started: float) -> dict[str, Any]:
+def _train_locked(
+    cfg: DictConfig, plan: ResumePlan, started: float, start: Start
+) -> dict[str, Any]:
     """`train` once the run folder is this process' own."""
     output_dir = plan.output_dir
     backbone: Backbone = instantiate(cfg.model)
@@ -139,29 +179,38 @@ def _train_locked(cfg: DictConfig, plan: ResumePlan, started: float) -> dict[str
     if plan.resuming:
         checkpoint = read_checkpoint(plan.ckpt_path)
         check_compatible(
-            checkpoint, plan.ckpt_path, str(cfg.model.name), model.strategy_name, data.class_names
+            checkpoint,
+            plan.ckpt_path,
+            str(cfg.model.name),
+            model.strategy_name,
+            data.class_names,
+            task=model.task.name,
         )
         del checkpoint
     loggers = build_loggers(cfg, wandb_id=plan.wandb_id)
     if rank_zero_only.rank == 0 and not (plan.resuming and (output_dir / RUN_FILE).exists()):
-        write_run_file(output_dir, cfg, wandb_run_id_of(loggers))
+        write_run_file(output_dir, cfg, wandb_run_id_of(loggers), plan.parent)
+    for logger in loggers if plan.parent else ():  # a continued run names its parent
+        logger.log_hyperparams({"parent": plan.parent})
     callbacks = build_callbacks(cfg, with_logger=bool(loggers))
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
     try:
         with single_job_ddp(trainer):  # DDP in a multirun re-launches this job only
             fit_started = time.perf_counter()
+            start.begin_training()
             with readable_errors():
                 trainer.fit(model, datamodule=data, ckpt_path=plan.ckpt_path)
             fit_s = time.perf_counter() - fit_started
             fit_metrics = {k: to_float(v) for k, v in trainer.callback_metrics.items()}
             best = _best_checkpoint(trainer)
             test_started = time.perf_counter()
-            if data.test_set is not None and len(data.test_set) > 0:
+            if cfg.get("test", True) and data.test_set is not None and len(data.test_set) > 0:
                 trainer.test(model, datamodule=data, ckpt_path=best or None, verbose=False)
             test_s = time.perf_counter() - test_started
         metrics = {**fit_metrics, **{k: to_float(v) for k, v in trainer.callback_metrics.items()}}
         info = _run_record(cfg, trainer, model, data, backbone, best, output_dir, loggers, metrics)
         info["status"] = run_status(fit_metrics, info["monitor"]["best"])
+        info["parent"] = plan.parent
         info["cost"] = _input_cost(model, data.image_size)
         images_seen = len(data.train_set) * max(trainer.current_epoch, 1)
         info["timing"] = {

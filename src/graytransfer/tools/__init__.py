@@ -3,7 +3,8 @@
 `evaluate` (score a checkpoint on a test split), `predict` (label images with a checkpoint),
 `export` (ONNX / TorchScript with preprocessing inside), `inspect` (why a 3-channel backbone works
 on grayscale, for any config), `report` (a table and chart of a sweep's runs), `explain` (class
-activation maps: where the model looks, from a checkpoint alone).
+activation maps: where the model looks, from a checkpoint alone), `shards` (any data module's
+splits as pre-decoded LitData shards for `data=shards`).
 
 The top layer: may import any other sub-package; nothing imports it.
 """
