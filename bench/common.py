@@ -20,10 +20,10 @@ from typing import Any
 import torch
 from omegaconf import DictConfig
 
+from graytransfer.atomic import write_json_atomic
 from graytransfer.cli import exit_on_user_error
 from graytransfer.config import compose as compose_config
 from graytransfer.errors import UserError
-from graytransfer.run.record import write_json_atomic
 
 PRECISIONS = ("32-true", "bf16-mixed", "16-mixed")
 

@@ -11,21 +11,10 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers.configs import REPO, child_env, compose_config
+from helpers.configs import REPO, TINY_MODEL, child_env, compose_config
 from hydra.utils import instantiate
 
 from graytransfer.run.pipeline import train
-
-#: timm's test EfficientNet, untrained, at 16x16 on the digits: seconds per epoch on a CPU
-TINY_MODEL = [
-    "model=timm",
-    "model.name=test_efficientnet",
-    "model.pretrained=false",
-    "data.image_size=16",
-    "data.batch_size=16",
-    "callbacks=[model_checkpoint]",
-    "trainer.enable_progress_bar=false",
-]
 
 #: what each debug config sets on top of debug/default (trainer keys)
 EXPECTED = {

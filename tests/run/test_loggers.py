@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from helpers.configs import compose_config
+from helpers.configs import TINY_RUN, compose_config
 from lightning.pytorch.loggers import MLFlowLogger, TensorBoardLogger
 from mlflow.tracking import MlflowClient
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
@@ -17,21 +17,6 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from graytransfer.errors import UserError
 from graytransfer.run.loggers import build_loggers, logger_configs
 from graytransfer.run.pipeline import train
-
-#: timm's untrained test EfficientNet at 16x16 on the digits: one short epoch, every stage
-TINY_RUN = [
-    "model=timm",
-    "model.name=test_efficientnet",
-    "model.pretrained=false",
-    "data.image_size=16",
-    "data.batch_size=16",
-    "callbacks=[model_checkpoint]",
-    "trainer.enable_progress_bar=false",
-    "trainer.max_epochs=1",
-    "trainer.limit_train_batches=2",
-    "trainer.limit_val_batches=1",
-    "trainer.limit_test_batches=1",
-]
 
 
 def scalars(folder: Path, tag: str) -> list[tuple[int, float]]:

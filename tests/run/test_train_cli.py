@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers.configs import FAST, REPO, compose_config
+from helpers.configs import FAST, REPO, TINY_RUN, compose_config
 from helpers.datafiles import class_folders
 from helpers.wandb_records import logged_config, logged_history
 
@@ -91,32 +91,19 @@ def test_offline_without_cached_weights_stops_before_training(tmp_path: Path) ->
     assert "Epoch" not in result.stdout
 
 
-#: timm's untrained test EfficientNet at 16x16 on the digits: one short epoch, every stage
-TINY_RUN = [
-    "model=timm",
-    "model.name=test_efficientnet",
-    "model.pretrained=false",
-    "data.image_size=16",
-    "data.batch_size=16",
-    "callbacks=[model_checkpoint]",
-    "trainer.enable_progress_bar=false",
-    "trainer.max_epochs=1",
-    "trainer.limit_train_batches=2",
-    "trainer.limit_val_batches=1",
-    "trainer.limit_test_batches=1",
-    "logger=none",
-]
+#: TINY_RUN, logging nowhere
+QUIET_RUN = [*TINY_RUN, "logger=none"]
 
 
 @pytest.mark.slow
 def test_test_false_skips_testing_and_train_false_only_tests_a_checkpoint(tmp_path: Path):
-    fitted = train_or_test(compose_config([*TINY_RUN, "test=false"], tmp_path / "fit"))
+    fitted = train_or_test(compose_config([*QUIET_RUN, "test=false"], tmp_path / "fit"))
     assert fitted["status"] == "ok" and fitted["metrics"]["val/acc"] is not None
     assert not [key for key in fitted["metrics"] if key.startswith("test/")]
     best = Path(fitted["best_checkpoint"])
     stamp = best.stat().st_mtime_ns
 
-    cfg = compose_config([*TINY_RUN, "train=false", f"ckpt_path={best}"], tmp_path / "test")
+    cfg = compose_config([*QUIET_RUN, "train=false", f"ckpt_path={best}"], tmp_path / "test")
     tested = train_or_test(cfg)
     assert tested["checkpoint"] == str(best) and 0.0 <= tested["metrics"]["test/acc"] <= 1.0
     assert not [key for key in tested["metrics"] if key.startswith(("train/", "val/"))]

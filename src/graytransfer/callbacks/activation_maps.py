@@ -192,6 +192,17 @@ def _gray(image: torch.Tensor) -> np.ndarray:
     return array.numpy()
 
 
+def check_multiclass(model: nn.Module, where: str) -> None:
+    """A one-line UserError unless `model` was trained for `task=multiclass`: the maps are drawn
+    for one class per image (a multi-label or binary model has per-label logits)."""
+    task = getattr(getattr(model, "task", None), "name", "multiclass")
+    if task != "multiclass":
+        raise UserError(
+            f"{where}: activation maps are drawn for task=multiclass models only; this model is "
+            f"task={task} (remove the activation_maps callback, or map a multiclass model)"
+        )
+
+
 class ActivationMaps(L.Callback):
     """After `trainer.test`: maps for the first `per_class` test images of each class (the test
     loader is not shuffled, so the sample is fixed), written as `{dirpath}/grid.png` and one PNG
@@ -212,6 +223,9 @@ class ActivationMaps(L.Callback):
         self.method = method
         self.layer = layer
         self._images: dict[int, list[torch.Tensor]] = {}
+
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        check_multiclass(pl_module, "callbacks.activation_maps")
 
     def on_test_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._images = {}

@@ -27,6 +27,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from graytransfer.atomic import write_text_atomic
 from graytransfer.data.base import GrayscaleDataModule, class_counts
 from graytransfer.data.shard_manifest import FORMAT, MANIFEST, SPLIT_FILE, chunk_record
 from graytransfer.data.shard_remote import litdata
@@ -185,9 +186,3 @@ def convert(
     write_text_atomic(out / MANIFEST, json.dumps(manifest, indent=2) + "\n")
     (out / PLAN).unlink()
     return manifest
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    partial = path.with_name(f".{path.name}.partial")
-    partial.write_text(text)
-    os.replace(partial, path)

@@ -28,9 +28,9 @@ from pathlib import Path
 from filelock import FileLock, Timeout
 from omegaconf import DictConfig, OmegaConf
 
+from graytransfer.atomic import write_text_atomic
 from graytransfer.console import log_files
 from graytransfer.run.lock import LOCK_FILE, PID_FILE, RunFolderInUse, is_secondary_rank
-from graytransfer.run.record import write_text_atomic
 from graytransfer.run.sweep import hydra_runtime, in_multirun
 
 #: where Hydra keeps a job's config (`hydra.output_subdir`'s usual value)

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import io
-import json
 import math
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
+from graytransfer.atomic import write_json_atomic
 from graytransfer.console import NON_TTY_WIDTH, console_width, to_log_files
 
 
@@ -23,25 +21,6 @@ def to_float(value: Any) -> float | None:
     except (TypeError, ValueError):
         return None
     return number if math.isfinite(number) else None
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write `text` to `path` via a temporary file and a rename: never a half-written file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def write_json_atomic(path: Path, payload: dict[str, Any]) -> None:
-    """Write JSON to `path` atomically (`write_text_atomic`)."""
-    write_text_atomic(path, json.dumps(payload, indent=2, sort_keys=True) + "\n")
 
 
 def print_summary(info: dict[str, Any], console: Console | None = None) -> None:

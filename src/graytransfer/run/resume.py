@@ -26,11 +26,11 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from graytransfer.atomic import write_json_atomic
 from graytransfer.console import say
 from graytransfer.errors import UserError
 from graytransfer.model.checkpoint_file import read_checkpoint
 from graytransfer.run.guards import FINISHED_MARKER, check_not_finished, is_finished
-from graytransfer.run.record import write_json_atomic
 
 RUN_FILE = "resume.json"
 LAST = "last.ckpt"

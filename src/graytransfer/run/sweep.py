@@ -18,8 +18,8 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from graytransfer.atomic import write_json_atomic
 from graytransfer.run.lock import RunFolderInUse
-from graytransfer.run.record import write_json_atomic
 
 #: the objective a failed or diverged job reports when `sweep.failed_objective` is null
 WORST = {"max": -1.0e9, "min": 1.0e9}

@@ -27,6 +27,7 @@ from PIL import Image
 from graytransfer.callbacks.activation_maps import (
     METHODS,
     activation_maps,
+    check_multiclass,
     save_grid,
     save_overlay,
     stage_info,
@@ -123,6 +124,7 @@ def run(cfg: DictConfig) -> Path:
     if batch_size < 1:
         raise UserError(f"batch_size: {batch_size} must be at least 1")
     trained = load_trained(cfg.ckpt_path)
+    check_multiclass(trained.model, f"ckpt_path '{cfg.ckpt_path}'")
     target = target_index(str(cfg.get("target", "pred")), trained.class_names)
     layer = cfg.get("layer") or None
     layer_name, _ = target_layer(trained.model, layer)  # a missing layer fails before any work
