@@ -32,6 +32,7 @@ from graytransfer.run.extras import (
     print_config,
 )
 
+LIGHTNING_LOGGERS = ("lightning", "lightning.pytorch", LIGHTNING_RANK_ZERO_LOGGER)
 TERM_STATE = ("_silent", "_logger", "_show_info", "_show_warnings", "_show_errors")
 
 
@@ -40,6 +41,14 @@ def fresh_filters():
     """Each test starts with none of ignore_warnings' filters and leaves none behind: warning
     filters restored, the log filter removed, W&B's printed-once set as it was."""
     rank_zero = logging.getLogger(LIGHTNING_RANK_ZERO_LOGGER)
+    # an earlier test (a benchmark run in-process) may have quietened Lightning to WARNING, or a
+    # logging set-up disabled or detached its loggers: start from Lightning's import-time state
+    lightning_state = {}
+    for name in LIGHTNING_LOGGERS:
+        logger = logging.getLogger(name)
+        lightning_state[name] = (logger.level, logger.disabled, logger.propagate)
+        logger.setLevel(logging.INFO if name == "lightning.pytorch" else logging.NOTSET)
+        logger.disabled = False
     before = list(rank_zero.filters)
     rank_zero.filters = [f for f in before if not isinstance(f, extras._DropMessages)]
     printed = set(term._printed_messages)
@@ -52,6 +61,10 @@ def fresh_filters():
         warnings.simplefilter("always")
         yield
     rank_zero.filters = before
+    for name, (level, disabled, propagate) in lightning_state.items():
+        logger = logging.getLogger(name)
+        logger.setLevel(level)
+        logger.disabled, logger.propagate = disabled, propagate
     for name, value in term_state.items():
         setattr(term, name, value)
     term._printed_messages.clear()
