@@ -14,7 +14,8 @@ from omegaconf import OmegaConf
 
 from graytransfer.config import compose
 from graytransfer.errors import UserError
-from graytransfer.tools.report import figure, find_runs, group_runs, main, mean_std, write_report
+from graytransfer.tools.report import find_runs, group_runs, main, mean_std, write_report
+from graytransfer.tools.report_figure import figure
 from graytransfer.tools.run_groups import EXCLUDED_KEYS
 
 

@@ -21,7 +21,7 @@ the depth, not in the filter.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -171,3 +171,31 @@ def resolve_depth(bit_depth: int | str, paths: Sequence[Path], where: str, threa
 def dtype_range(dtype: np.dtype) -> tuple[int, int]:
     info = np.iinfo(dtype)
     return int(info.min), int(info.max)
+
+
+#: how many files `value_range` decodes when the scan decoded none
+RANGE_SAMPLE = 64
+
+
+def value_range(
+    paths: Sequence[Path],
+    ranges: dict[Path, tuple[int, int]],
+    decode: Callable[[Path], np.ndarray],
+    dtype: np.dtype,
+) -> tuple[float, float]:
+    """min..max of the stored values: over `ranges` (per file, as the scan decoded them), else
+    over an even sample of `paths` decoded with `decode` (undecodable files skipped: the loaders
+    report them), else the whole range of `dtype`. `ranges` is filled in place."""
+    if not ranges:
+        for path in paths[:: max(1, len(paths) // RANGE_SAMPLE)][:RANGE_SAMPLE]:
+            try:
+                image = decode(path)
+            except Exception:  # noqa: BLE001 - a bad file is reported by the loaders
+                continue
+            ranges[path] = (int(image.min()), int(image.max()))
+    if not ranges:
+        ranges[paths[0] if paths else Path()] = dtype_range(dtype)
+    return (
+        float(min(r[0] for r in ranges.values())),
+        float(max(r[1] for r in ranges.values())),
+    )

@@ -169,3 +169,15 @@ def file_window(path: str | Path) -> tuple[float, float] | None:
     if "WindowCenter" in ds and "WindowWidth" in ds:
         return _first(ds.WindowCenter), _first(ds.WindowWidth)
     return None
+
+
+def first_window(paths: Sequence[Path]) -> tuple[float, float] | None:
+    """The VOI window (center, width) of the first DICOM among `paths`, or None (no DICOM, no
+    window, or an unreadable file: the scan reports those)."""
+    dicom = next((p for p in paths if p.suffix.lower() in (".dcm", ".dicom")), None)
+    if dicom is None:
+        return None
+    try:
+        return file_window(dicom)
+    except Exception:  # noqa: BLE001 - an unreadable file is the scan's to report
+        return None

@@ -13,8 +13,8 @@ import torch
 
 from graytransfer.data.augment import build_augment
 from graytransfer.data.base import SPLITS, GrayscaleDataModule
-from graytransfer.data.depth import check_bit_depth, dtype_range, resolve_depth, stored_dtype
-from graytransfer.data.dicom import check_window, file_window
+from graytransfer.data.depth import check_bit_depth, resolve_depth, stored_dtype, value_range
+from graytransfer.data.dicom import check_window, first_window
 from graytransfer.data.images import ImageFiles, check_file, check_scale16, decode
 from graytransfer.data.jpeg import check_jpeg_complete
 from graytransfer.data.memory import InMemoryImages
@@ -25,7 +25,6 @@ from graytransfer.errors import UserError
 #: `cache=auto` keeps decoded images in memory up to this many bytes
 CACHE_AUTO_BYTES = 2 * 1024**3
 #: without a full scan or a cache, the full-depth value range is measured on this many files
-RANGE_SAMPLE = 64
 
 SCANS = ("full", "quick", "none")
 
@@ -113,31 +112,14 @@ class FileDataModule(GrayscaleDataModule):
             self.stored = None
             return
         self.stored = stored_dtype(paths, where)
-        dicom = next((p for p in paths if p.suffix.lower() in (".dcm", ".dicom")), None)
-        if dicom is not None:
-            try:
-                self.voi_window = file_window(dicom)
-            except Exception:  # noqa: BLE001 - an unreadable file is the scan's to report
-                self.voi_window = None
+        self.voi_window = first_window(paths)
 
     def _measure_range(self, paths: list[Path], ranges: dict[Path, tuple[int, int]]) -> None:
         """`value_range`: min..max over the files decoded by the scan, else over a sample."""
         if self.stored is None:
             self.value_range = (0.0, 255.0)
             return
-        if not ranges:
-            for path in paths[:: max(1, len(paths) // RANGE_SAMPLE)][:RANGE_SAMPLE]:
-                try:
-                    image = self._decode(path)
-                except Exception:  # noqa: BLE001 - a bad file is reported by the loaders
-                    continue
-                ranges[path] = (int(image.min()), int(image.max()))
-        if not ranges:
-            ranges[paths[0] if paths else Path()] = dtype_range(self.stored)
-        self.value_range = (
-            float(min(r[0] for r in ranges.values())),
-            float(max(r[1] for r in ranges.values())),
-        )
+        self.value_range = value_range(paths, ranges, self._decode, self.stored)
         # geometric augmentation only (intensity ops assume 0..255); empty space is the minimum
         self.train_transform = build_augment(
             self.augment,

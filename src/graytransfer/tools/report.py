@@ -19,24 +19,23 @@ import argparse
 import json
 import statistics
 import sys
-from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from graytransfer.cli import exit_on_user_error
 from graytransfer.errors import UserError
+from graytransfer.tools.report_figure import plot
 from graytransfer.tools.run_groups import (
     EXCLUDED_KEYS,
     MISSING,
     PATH_LEAVES,
     Group,
+    by_data,
     config_value,
     differing_keys,
     extra_columns,
     group_runs,
-    headline_metric,
-    mean,
     run_config,
     task_of,
 )
@@ -122,7 +121,7 @@ def markdown_table(groups: list[Group]) -> str:
     """One table per dataset, one row per group: its label, the config keys that tell apart
     groups of the same label, n (runs, one per seed) and the mean ± std of each column."""
     lines = []
-    for data, rows in _by_data(groups).items():
+    for data, rows in by_data(groups).items():
         extra = extra_columns(rows)
         columns = columns_for(rows)
         header = ["model", "weights", "strategy", *extra, "n", *[t for t, _, _ in columns]]
@@ -146,13 +145,6 @@ def markdown_table(groups: list[Group]) -> str:
             lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
     return "\n".join(lines)
-
-
-def _by_data(groups: list[Group]) -> dict[str, list[Group]]:
-    by_data: dict[str, list[Group]] = defaultdict(list)
-    for group in groups:
-        by_data[group.data].append(group)
-    return dict(by_data)
 
 
 def grouping_note(runs: list[dict[str, Any]]) -> str:
@@ -193,74 +185,6 @@ def failures_section(bad: list[dict[str, Any]]) -> str:
         error = str(run.get("error") or "").splitlines()[:1]
         lines.append(f"- `{run['_dir']}`: {run.get('status')} {error[0] if error else ''}".rstrip())
     return "\n".join(lines) + "\n"
-
-
-def chance_level(groups: list[Group]) -> float | None:
-    """1 / the number of classes of the groups' runs (metrics.json `classes`), if recorded;
-    0.5 for runs ranked by AUROC (multilabel, binary)."""
-    if headline_metric(run for g in groups for run in g.runs) != "test/acc":
-        return 0.5
-    for group in groups:
-        for run in group.runs:
-            if run.get("classes"):
-                return 1.0 / len(run["classes"])
-    return None
-
-
-def figure(groups: list[Group]) -> Any:
-    """Horizontal bars of mean test accuracy (± std over seeds) from 0 to 1, labelled with their
-    group and n, one panel per dataset, with its chance level (1 / classes) as a dashed line."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    by_data = _by_data(groups)
-    height = max(3.0, 0.35 * max(len(rows) for rows in by_data.values()) + 1.5)
-    longest = max(len(_label(g, extra_columns(rows))) for rows in by_data.values() for g in rows)
-    width = 4.5 + 0.075 * longest  # room for the longest label
-    fig, axes = plt.subplots(1, len(by_data), figsize=(width * len(by_data), height), squeeze=False)
-    for ax, (data, rows) in zip(axes[0], by_data.items(), strict=True):
-        extra = extra_columns(rows)
-        rows = rows[::-1]
-        metric = headline_metric(run for g in rows for run in g.runs)
-        means = [mean(g.values(("metrics", metric))) for g in rows]
-        stds = [_std(g.values(("metrics", metric))) for g in rows]
-        labels = [f"{_label(g, extra)} n={len(g.runs)}" for g in rows]
-        colors = ["tab:gray" if g.weights != "ImageNet" else "tab:blue" for g in rows]
-        ax.barh(labels, means, xerr=stds, color=colors, capsize=3)
-        chance = chance_level(rows)
-        if chance is not None:
-            ax.axvline(chance, color="tab:red", linestyle="--", label=f"chance {chance:.3g}")
-            ax.legend(loc="lower right")
-        ax.set_xlim(0.0, 1.0)
-        name = "test accuracy" if metric == "test/acc" else "test macro AUROC"
-        ax.set_xlabel(f"{name} (mean ± std over seeds)")
-        ax.set_title(f"data={data}")
-        ax.grid(axis="x", alpha=0.3)
-    fig.tight_layout()
-    return fig
-
-
-def plot(groups: list[Group], png: Path) -> Path:
-    """`figure(groups)` saved as `png`."""
-    import matplotlib.pyplot as plt
-
-    fig = figure(groups)
-    png.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(png, dpi=110)
-    plt.close(fig)
-    return png
-
-
-def _std(values: list[float]) -> float:
-    return statistics.stdev(values) if len(values) > 1 else 0.0
-
-
-def _label(group: Group, extra: list[str]) -> str:
-    suffix = "" if group.weights == "ImageNet" else f" ({group.weights})"
-    keys = " ".join(f"{k}={config_value(group.config.get(k, MISSING))}" for k in extra)
-    return f"{group.model}/{group.strategy}{suffix}" + (f" {keys}" if keys else "")
 
 
 def write_report(root: Path, out: Path | None = None) -> tuple[Path, Path]:

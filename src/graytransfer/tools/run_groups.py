@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import statistics
+from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -253,3 +254,11 @@ def extra_columns(groups: list[Group]) -> list[str]:
 
 def mean(values: list[float]) -> float:
     return statistics.fmean(values) if values else float("nan")
+
+
+def by_data(groups: list[Group]) -> dict[str, list[Group]]:
+    """The groups per dataset (`data=`), in order of first appearance."""
+    by_data: dict[str, list[Group]] = defaultdict(list)
+    for group in groups:
+        by_data[group.data].append(group)
+    return dict(by_data)
