@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import datetime as dt
-import os
-import platform
 import re
 import shlex
 import statistics
@@ -24,6 +21,7 @@ from graytransfer.atomic import write_json_atomic
 from graytransfer.cli import exit_on_user_error
 from graytransfer.config import compose as compose_config
 from graytransfer.errors import UserError
+from graytransfer.run.machine import machine_record
 
 PRECISIONS = ("32-true", "bf16-mixed", "16-mixed")
 
@@ -32,37 +30,9 @@ def now() -> float:
     return time.perf_counter()
 
 
-def cpu_model() -> str:
-    """The `model name` line of /proc/cpuinfo (the processor name elsewhere)."""
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return platform.processor() or "unknown"
-    found = re.search(r"^model name\s*:\s*(.+)$", text, re.MULTILINE)
-    return found.group(1).strip() if found else "unknown"
-
-
 def machine_info(device: str) -> dict[str, Any]:
-    """Where a number came from: CPUs, threads, load, GPU, library versions, time (UTC)."""
-    import lightning
-    import timm
-
-    load = os.getloadavg() if hasattr(os, "getloadavg") else (None, None, None)
-    info: dict[str, Any] = {
-        "utc": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "nproc": os.cpu_count(),
-        "cpu_model": cpu_model(),
-        "torch_threads": torch.get_num_threads(),
-        "load_average_1_5_15": [round(v, 2) if v is not None else None for v in load],
-        "device": device,
-        "gpu": torch.cuda.get_device_name(0) if device == "cuda" else None,
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "lightning": lightning.__version__,
-        "timm": timm.__version__,
-        "command": command_line(),
-    }
-    return info
+    """Where a number came from (`graytransfer.run.machine.machine_record`) and the command."""
+    return {**machine_record(device), "command": command_line()}
 
 
 def command_line() -> str:

@@ -101,6 +101,20 @@ def test_grid_runs_every_job_grouped_in_wandb_and_reports(tmp_path: Path) -> Non
 
 
 @pytest.mark.slow
+def test_a_widened_sweep_with_skip_finished_trains_only_the_missing_jobs(tmp_path: Path) -> None:
+    train_cli(tmp_path, "seed=0")
+    first = (tmp_path / "sweep" / "0" / "metrics.json").read_bytes()
+    done = train_cli(tmp_path, "seed=0,1", "sweep.skip_finished=true")
+    runs = records(tmp_path / "sweep")
+    assert (tmp_path / "sweep" / "0" / "metrics.json").read_bytes() == first  # not retrained
+    assert runs["1"]["seed"] == 1 and runs["1"]["status"] == "ok"
+    assert done.stderr.count("already holds a finished run; skipped") == 1
+    machine = runs["1"]["machine"]  # where the numbers came from, in every run's record
+    assert machine["device"] == "cpu" and machine["torch_threads"] == 1
+    assert len(machine["load_at_start"]) == 3 and machine["cpu_model"]
+
+
+@pytest.mark.slow
 def test_a_job_that_raises_is_recorded_and_the_sweep_goes_on(tmp_path: Path) -> None:
     done = train_cli(tmp_path, "data.batch_size=0,16")  # job 0 raises (batch size 0), job 1 runs
     runs = records(tmp_path / "sweep")

@@ -54,6 +54,7 @@ from graytransfer.run.guards import (
 from graytransfer.run.launch import single_job_ddp
 from graytransfer.run.lock import run_lock
 from graytransfer.run.loggers import build_loggers, finish_wandb, wandb_run_id_of
+from graytransfer.run.machine import load_average, machine_record
 from graytransfer.run.record import publish_record, to_float
 from graytransfer.run.resume import RUN_FILE, ResumePlan, plan_resume, write_run_file
 from graytransfer.run.sweep import run_status
@@ -196,7 +197,7 @@ def _train_locked(
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
     try:
         with single_job_ddp(trainer):  # DDP in a multirun re-launches this job only
-            fit_started = time.perf_counter()
+            fit_started, load_at_start = time.perf_counter(), load_average()
             start.begin_training()
             with readable_errors():
                 trainer.fit(model, datamodule=data, ckpt_path=plan.ckpt_path)
@@ -219,6 +220,8 @@ def _train_locked(
             "total_s": time.perf_counter() - started,
             "train_images_per_s": images_seen / fit_s if fit_s > 0 else None,
         }
+        device = trainer.strategy.root_device.type
+        info["machine"] = {**machine_record(device), "load_at_start": load_at_start}
         publish_record(info, output_dir, trainer.is_global_zero)
         return info
     finally:

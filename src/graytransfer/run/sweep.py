@@ -8,6 +8,7 @@ instead of NaN, which Optuna would otherwise turn into an aborted study.
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import sys
@@ -164,10 +165,22 @@ def failure_record(cfg: DictConfig, error: BaseException) -> dict[str, Any]:
 def run_job(cfg: DictConfig, train: Callable[[DictConfig], Mapping[str, Any]]) -> float:
     """Run `train(cfg)` and return the sweeper's objective.
 
+    In a multirun with `sweep.skip_finished`, a job whose folder already holds a finished run
+    (`metrics.json` without `status: failed`) is not trained again: that record's objective is
+    returned, so a sweep interrupted or extended later re-runs only what is missing.
     In a multirun with `sweep.continue_on_failure` (the default), an exception is recorded in the
     job's `metrics.json` and reported on stderr, and the worst objective is returned so the sweep
     goes on. In a single run the exception propagates (train.py prints it)."""
-    if not in_multirun() or not (cfg.get("sweep") or {}).get("continue_on_failure", True):
+    sweep = cfg.get("sweep") or {}
+    finished = finished_record(Path(cfg.paths.output_dir))
+    if in_multirun() and sweep.get("skip_finished", False) and finished is not None:
+        print(
+            f"graytransfer: {cfg.paths.output_dir} already holds a finished run; skipped "
+            "(sweep.skip_finished=true), its metrics.json answers the sweeper",
+            file=sys.stderr,
+        )
+        return objective(finished, cfg)
+    if not in_multirun() or not sweep.get("continue_on_failure", True):
         return objective(train(cfg), cfg)
     try:
         return objective(train(cfg), cfg)
@@ -184,6 +197,18 @@ def run_job(cfg: DictConfig, train: Callable[[DictConfig], Mapping[str, Any]]) -
             file=sys.stderr,
         )
         return worst_objective(cfg)
+
+
+def finished_record(run_dir: Path) -> dict[str, Any] | None:
+    """The `metrics.json` record of the finished run in `run_dir`, or None when there is none
+    (no file, unreadable, or `status: failed`)."""
+    try:
+        record = json.loads((run_dir / "metrics.json").read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+    if not isinstance(record, dict) or record.get("status") == "failed":
+        return None
+    return record
 
 
 def _choices() -> dict[str, str]:
