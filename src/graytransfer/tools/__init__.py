@@ -4,7 +4,8 @@
 `export` (ONNX / TorchScript with preprocessing inside), `inspect` (why a 3-channel backbone works
 on grayscale, for any config), `report` (a table and chart of a sweep's runs), `explain` (class
 activation maps: where the model looks, from a checkpoint alone), `shards` (any data module's
-splits as pre-decoded LitData shards for `data=shards`).
+splits as pre-decoded LitData shards for `data=shards`), `study` (the study's report: intervals
+over seeds, paired differences to `repeat`, learning curves, costs and commands).
 
 The top layer: may import any other sub-package; nothing imports it.
 """

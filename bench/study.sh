@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# The study of docs/study.md, every run in priority order, on a 2-core CPU box: two lanes (one
+# process per core, one thread each), then the report. Run from the repository root:
+#
+#   bash bench/study.sh            # all parts, resumable
+#   PARTS="core digits" bash bench/study.sh
+#
+# Resumable: experiment=study sets sweep.skip_finished, so a finished run (its metrics.json) is
+# never trained again; stop at any time, start again later, and only the missing runs train. A
+# run stopped half-way is retrained from the start: delete its folder (it has no metrics.json)
+# or let `resume=auto` pick it up.
+#
+# Cost on the 2-core CPU box (AMD EPYC, no GPU), measured 2026-11-30: one Fashion-MNIST run
+# (10k images at 32x32, 3 epochs, 12 validations of 1,000 images, the 10k test set) takes about
+# 9.4 min with one thread on an idle core; digits runs take about 1-2 min. Parts, in order:
+#   core      Fashion-MNIST: repeat, sum, colormap and random init, 5 seeds    (20 runs, ~1.6 h)
+#   digits    digits: every strategy but keras, and random init, 5 seeds       (55 runs, ~0.7 h)
+#   rest      Fashion-MNIST: luma, stack, windows, fold, adapter, mean, scratch (35 runs, ~2.8 h)
+#   textures  skimage textures: every strategy but keras, random init, 5 seeds  (55 runs)
+#   backbone  Fashion-MNIST: Lite1, Lite2, B0 (random init: no packaged weights), 5 seeds
+#             (15 runs at 1.5-3x a Lite0 run; Lite0 random init is in `core`)
+# keras is not run on Lite0: its weights normalise every channel with mean 0.5 / std 0.5, so
+# keras computes repeat's function and gradients exactly (docs/study_v1.md shows identical runs).
+set -uo pipefail
+export OMP_NUM_THREADS=1 HF_HUB_OFFLINE=1 WANDB_MODE=offline WANDB_SILENT=true
+parts=${PARTS:-core digits rest textures backbone}
+logs=${LOGS:-outputs/study/logs}
+mkdir -p "$logs"
+seeds=0,1,2,3,4
+study() { python train.py -m experiment=study "$@"; }
+digits() { study experiment/study_data@study_data=digits "$@"; }
+textures() { study experiment/study_data@study_data=textures "$@"; }
+has() { [[ " $parts " == *" $1 "* ]]; }
+
+lane_a() {
+  if has core; then
+    study adapt=repeat seed=$seeds
+    study adapt=colormap seed=$seeds
+  fi
+  if has digits; then digits adapt=repeat,sum,colormap,luma,stack,windows seed=$seeds; fi
+  if has rest; then study adapt=luma,stack,windows seed=$seeds; fi
+  if has textures; then textures adapt=repeat,sum,colormap,luma,stack,windows seed=$seeds; fi
+  if has backbone; then study model=lite1,b0 model.pretrained=false adapt=repeat seed=$seeds; fi
+}
+
+lane_b() {
+  if has core; then
+    study adapt=sum seed=$seeds
+    study adapt=repeat model.pretrained=false seed=$seeds
+  fi
+  if has digits; then
+    digits adapt=fold,adapter,mean,scratch seed=$seeds
+    digits adapt=repeat model.pretrained=false seed=$seeds
+  fi
+  if has rest; then study adapt=fold,adapter,mean,scratch seed=$seeds; fi
+  if has textures; then
+    textures adapt=fold,adapter,mean,scratch seed=$seeds
+    textures adapt=repeat model.pretrained=false seed=$seeds
+  fi
+  if has backbone; then study model=lite2 model.pretrained=false adapt=repeat seed=$seeds; fi
+}
+
+uptime
+lane_a > "$logs/lane_a.log" 2>&1 &
+lane_b > "$logs/lane_b.log" 2>&1 &
+wait
+uptime
+python -m graytransfer.tools.study outputs/study --out docs/study.md

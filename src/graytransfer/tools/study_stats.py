@@ -1,0 +1,146 @@
+"""The study's statistics: a mean with its 95% Student-t interval over seeds, and the paired
+difference of a strategy to a reference strategy (same seed, so the same split and the same
+initial head) with a percentile bootstrap interval and a t-interval, and the verdict it supports.
+
+Why paired: two strategies trained with the same seed see the same split, the same data order
+and the same head initialisation, so the per-seed difference cancels most of what makes seeds
+differ. Overlapping per-strategy intervals say little; the interval of the paired difference says
+whether one strategy beats the other. Only seeds both strategies have are paired.
+
+t quantiles come from `scipy.stats.t` and the bootstrap from `scipy.stats.bootstrap` (SciPy is
+a dependency of scikit-learn, which graytransfer requires); resampling is seeded, so a report
+rebuilt from the same runs prints the same intervals.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+#: resamples of the percentile bootstrap
+RESAMPLES = 10_000
+#: confidence level of every interval
+LEVEL = 0.95
+#: verdicts of a paired difference (its interval excludes 0 above, below, or includes it)
+BETTER, WORSE, NO_DIFFERENCE, TOO_FEW = (
+    "better",
+    "worse",
+    "no detectable difference",
+    "too few paired seeds",
+)
+
+
+@dataclass(frozen=True)
+class Interval:
+    """`mean` of `n` values and the interval [`low`, `high`] (NaN when n < 2)."""
+
+    mean: float
+    low: float
+    high: float
+    n: int
+
+
+@dataclass(frozen=True)
+class Paired:
+    """A strategy minus the reference on the `seeds` both have: the mean difference, its
+    percentile bootstrap interval (`bootstrap`) and Student-t interval (`t`), and the `verdict`
+    from the bootstrap interval."""
+
+    seeds: tuple[Any, ...]
+    bootstrap: Interval
+    t: Interval
+    verdict: str
+
+
+def t_quantile(df: int, level: float = LEVEL) -> float:
+    """The two-sided Student-t quantile: P(|T_df| <= q) = level (2.776 for df=4 at 95%)."""
+    from scipy.stats import t
+
+    return float(t.ppf(0.5 + level / 2, df))
+
+
+def mean_ci(values: Sequence[float], level: float = LEVEL) -> Interval:
+    """Mean of `values` with its Student-t interval: mean ± t_{n-1} * s / sqrt(n), s the sample
+    standard deviation. One value: the interval is NaN; none: everything NaN."""
+    x = np.asarray(values, dtype=float)
+    n = len(x)
+    if n == 0:
+        return Interval(math.nan, math.nan, math.nan, 0)
+    centre = float(x.mean())
+    if n < 2:
+        return Interval(centre, math.nan, math.nan, n)
+    half = t_quantile(n - 1, level) * float(x.std(ddof=1)) / math.sqrt(n)
+    return Interval(centre, centre - half, centre + half, n)
+
+
+def bootstrap_ci(
+    values: Sequence[float],
+    reference: Sequence[float],
+    resamples: int = RESAMPLES,
+    level: float = LEVEL,
+    seed: int = 0,
+) -> Interval:
+    """Mean of `values - reference` (paired: equal lengths, element i of both from the same
+    seed) with its percentile bootstrap interval: the pairs are resampled with replacement
+    `resamples` times (a numpy Generator seeded with `seed`) and the interval is the central
+    `level` of the resampled mean differences. Fewer than 2 pairs: the interval is NaN."""
+    a, b = np.asarray(values, dtype=float), np.asarray(reference, dtype=float)
+    if a.shape != b.shape:
+        raise ValueError(f"paired samples differ in length: {len(a)} and {len(b)}")
+    centre = float((a - b).mean()) if len(a) else math.nan
+    if len(a) < 2:
+        return Interval(centre, math.nan, math.nan, len(a))
+    if np.all(a - b == a[0] - b[0]):  # every resample has the same mean: no spread
+        return Interval(centre, centre, centre, len(a))
+    from scipy.stats import bootstrap
+
+    result = bootstrap(
+        (a, b),
+        _mean_difference,
+        n_resamples=resamples,
+        paired=True,
+        vectorized=True,
+        confidence_level=level,
+        method="percentile",
+        rng=np.random.default_rng(seed),
+    )
+    low, high = result.confidence_interval
+    return Interval(centre, float(low), float(high), len(a))
+
+
+def _mean_difference(a: np.ndarray, b: np.ndarray, axis: int = -1) -> np.ndarray:
+    return a.mean(axis=axis) - b.mean(axis=axis)
+
+
+def verdict(interval: Interval) -> str:
+    """`better` when the interval of a difference lies above 0, `worse` below, `no detectable
+    difference` when it contains 0, `too few paired seeds` when there is none."""
+    if math.isnan(interval.low) or math.isnan(interval.high):
+        return TOO_FEW
+    if interval.low > 0:
+        return BETTER
+    if interval.high < 0:
+        return WORSE
+    return NO_DIFFERENCE
+
+
+def paired_difference(
+    values: Mapping[Any, float],
+    reference: Mapping[Any, float],
+    resamples: int = RESAMPLES,
+    level: float = LEVEL,
+    seed: int = 0,
+) -> Paired:
+    """`values` minus `reference`, both keyed by seed, on the seeds both have (in sorted
+    order): bootstrap interval (`bootstrap_ci`), t-interval of the differences (`mean_ci`) and
+    the verdict of the bootstrap interval."""
+    seeds = tuple(sorted(set(values) & set(reference), key=repr))
+    a = [values[s] for s in seeds]
+    b = [reference[s] for s in seeds]
+    boot = bootstrap_ci(a, b, resamples, level, seed)
+    t = mean_ci([x - y for x, y in zip(a, b, strict=True)], level)
+    return Paired(seeds=seeds, bootstrap=boot, t=t, verdict=verdict(boot))
