@@ -144,3 +144,18 @@ def paired_difference(
     boot = bootstrap_ci(a, b, resamples, level, seed)
     t = mean_ci([x - y for x, y in zip(a, b, strict=True)], level)
     return Paired(seeds=seeds, bootstrap=boot, t=t, verdict=verdict(boot))
+
+
+def signed_text(x: float) -> str:
+    return f"{x:+.2f}"
+
+
+def ci_text(interval: Interval, signed: bool = False) -> str:
+    """`88.06 [87.51, 88.61]` (in percent; NaN bounds: the mean alone)."""
+    fmt = signed_text if signed else (lambda x: f"{x:.2f}")
+    if interval.n == 0:
+        return "–"
+    centre = fmt(100 * interval.mean)
+    if interval.low != interval.low:  # NaN: one value
+        return centre
+    return f"{centre} [{fmt(100 * interval.low)}, {fmt(100 * interval.high)}]"
