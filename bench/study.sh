@@ -65,4 +65,8 @@ lane_a > "$logs/lane_a.log" 2>&1 &
 lane_b > "$logs/lane_b.log" 2>&1 &
 wait
 uptime
-python -m graytransfer.tools.study outputs/study --out docs/study.md
+# the finished runs' records (no checkpoints, no split lists: a seed re-derives its split) go
+# into the repository, so the report is reproducible from a clone and the next session continues
+python -m bench.study_records outputs/study bench/results/cpu/study
+python -m graytransfer.tools.study bench/results/cpu/study --out docs/study.md \
+  --preface docs/study/preface.md

@@ -130,7 +130,8 @@ def study_table(
             cells.append(diff.verdict)
             phrases.append(f"{label(group, extra)} {cells[0]} {diff.verdict}")
         elif group.strategy == reference:
-            cells = ["reference", "", ""]
+            own = "" if group.weights == "ImageNet" else f" of the {group.weights} rows"
+            cells = [f"reference{own}", "", ""]
         else:
             cells = [f"no {reference} group with this config", "", ""]
         row = [label(group, extra), seeds, ci_text(_values(group, "metrics", metric)), *cells]
