@@ -7,18 +7,21 @@
 #
 # Resumable: experiment=study sets sweep.skip_finished, so a finished run (its metrics.json) is
 # never trained again; stop at any time, start again later, and only the missing runs train. A
-# run stopped half-way is retrained from the start: delete its folder (it has no metrics.json)
-# or let `resume=auto` pick it up.
+# run stopped half-way (a folder without metrics.json) would be retrained into its old folder
+# next to its old logs, so the script refuses to start while one exists and names it: delete it.
 #
 # Cost on the 2-core CPU box (AMD EPYC, no GPU), measured 2026-11-30: one Fashion-MNIST run
-# (10k images at 32x32, 3 epochs, 12 validations of 1,000 images, the 10k test set) takes about
-# 9.4 min with one thread on an idle core; digits runs take about 1-2 min. Parts, in order:
+# (10k images at 32x32, 3 epochs, 12 validations of 1,000 images, the 10k test set) took 564 s
+# with one thread, two runs side by side and little else (outputs/study/.../metrics.json
+# timing.total_s of repeat and windows, seed 0); digits and textures runs are smaller (not yet
+# timed as a whole; one epoch of textures trained in 88 s). Parts, in order (hours: FMNIST runs
+# x 9.4 min / 2 lanes):
 #   core      Fashion-MNIST: repeat, sum, colormap and random init, 5 seeds    (20 runs, ~1.6 h)
-#   digits    digits: every strategy but keras, and random init, 5 seeds       (55 runs, ~0.7 h)
-#   rest      Fashion-MNIST: luma, stack, windows, fold, adapter, mean, scratch (35 runs, ~2.8 h)
+#   digits    digits: every strategy but keras, and random init, 5 seeds       (55 runs)
+#   rest      Fashion-MNIST: luma, stack, windows, fold, adapter, mean, scratch (35 runs, ~2.7 h)
 #   textures  skimage textures: every strategy but keras, random init, 5 seeds  (55 runs)
 #   backbone  Fashion-MNIST: Lite1, Lite2, B0 (random init: no packaged weights), 5 seeds
-#             (15 runs at 1.5-3x a Lite0 run; Lite0 random init is in `core`)
+#             (15 runs, each slower than a Lite0 run; Lite0 random init is in `core`)
 # keras is not run on Lite0: its weights normalise every channel with mean 0.5 / std 0.5, so
 # keras computes repeat's function and gradients exactly (docs/study_v1.md shows identical runs).
 set -uo pipefail
@@ -60,6 +63,12 @@ lane_b() {
   if has backbone; then study model=lite2 model.pretrained=false adapt=repeat seed=$seeds; fi
 }
 
+unfinished=$(find outputs/study -name .hydra -type d 2>/dev/null | while read -r h; do
+  run=$(dirname "$h"); [ -f "$run/metrics.json" ] || echo "$run"; done)
+if [ -n "$unfinished" ]; then
+  echo "bench/study.sh: unfinished run folders (stopped half-way?); delete them first:" $unfinished
+  exit 1
+fi
 uptime
 lane_a > "$logs/lane_a.log" 2>&1 &
 lane_b > "$logs/lane_b.log" 2>&1 &
