@@ -9,7 +9,8 @@ import torch
 
 from graytransfer.data.base import GrayscaleDataModule, default_workers
 from graytransfer.data.memory import InMemoryImages
-from graytransfer.data.split import stratified_split, stratified_subset
+from graytransfer.data.split import stratified_split
+from graytransfer.data.stratify import stratified_subset
 from graytransfer.data.transforms import resize_uint8
 
 #: above this many bytes at `image_size`, images are resized when read instead of once

@@ -93,27 +93,3 @@ def _split(
         pool, test_size=fraction, random_state=seed, stratify=labels[~alone]
     )
     return np.concatenate([kept, index[alone]]), held
-
-
-def stratified_subset(labels: Sequence[int], size: int | None, seed: int, key: str) -> np.ndarray:
-    """Indices of a stratified, seeded subset of `size` items (all of them when `size` is None
-    or at least the number of items), in ascending order. A label matrix (N, L) is subset by
-    iterative stratification (`graytransfer.data.stratify`)."""
-    labels = np.asarray(labels)
-    if size is None or size >= len(labels):
-        return np.arange(len(labels))
-    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
-        raise UserError(f"data.{key}: {size!r} must be a positive number of images (or null)")
-    if labels.ndim == 2:
-        from graytransfer.data.stratify import multilabel_hold_out
-
-        rest, held = multilabel_hold_out(labels, np.arange(len(labels)), size / len(labels), seed)
-        # iterative stratification sizes folds approximately: trim or top up to `size` exactly
-        extra = np.random.default_rng(seed).permutation(rest)[: max(0, size - len(held))]
-        return np.sort(np.concatenate([held[:size], extra]))
-    counts = np.bincount(labels)
-    stratify = labels if counts[counts > 0].min() >= 2 and size >= len(counts[counts > 0]) else None
-    chosen, _ = train_test_split(
-        np.arange(len(labels)), train_size=size, random_state=seed, stratify=stratify
-    )
-    return np.sort(chosen)

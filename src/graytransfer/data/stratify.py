@@ -5,7 +5,8 @@ e.g. a patient) whole groups go to train, val or test, so no group is in two spl
 task); otherwise multi-label matrices are split by iterative stratification (Sechidis et al.
 2011, the `iterative-stratification` package, `pip install graytransfer[multilabel]`) so every
 label (and label combination, as far as the sizes allow) keeps its proportion, and class indices
-by `graytransfer.data.split.stratified_split`.
+by `graytransfer.data.split.stratified_split`. `stratified_subset` draws the seeded
+`train_subset`/`val_subset`/`test_subset` of a split (class indices or label matrices).
 
 A grouped split stratifies the groups: by each group's most frequent class (one label per
 image) or by the union of its labels (multi-label); fractions are then fractions of groups.
@@ -17,6 +18,7 @@ from collections import Counter
 from collections.abc import Sequence
 
 import numpy as np
+from sklearn.model_selection import train_test_split
 
 from graytransfer.data.split import check_fractions, stratified_split
 from graytransfer.errors import UserError
@@ -113,3 +115,25 @@ def check_groups_apart(groups_by_split: dict[str, Sequence[str]], where: str) ->
                     "split; put each group (patient) in one split only"
                 )
             seen.setdefault(group, split)
+
+
+def stratified_subset(labels: Sequence[int], size: int | None, seed: int, key: str) -> np.ndarray:
+    """Indices of a stratified, seeded subset of `size` items (all of them when `size` is None
+    or at least the number of items), in ascending order. A label matrix (N, L) is subset by
+    iterative stratification (`multilabel_hold_out`)."""
+    labels = np.asarray(labels)
+    if size is None or size >= len(labels):
+        return np.arange(len(labels))
+    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+        raise UserError(f"data.{key}: {size!r} must be a positive number of images (or null)")
+    if labels.ndim == 2:
+        rest, held = multilabel_hold_out(labels, np.arange(len(labels)), size / len(labels), seed)
+        # iterative stratification sizes folds approximately: trim or top up to `size` exactly
+        extra = np.random.default_rng(seed).permutation(rest)[: max(0, size - len(held))]
+        return np.sort(np.concatenate([held[:size], extra]))
+    counts = np.bincount(labels)
+    stratify = labels if counts[counts > 0].min() >= 2 and size >= len(counts[counts > 0]) else None
+    chosen, _ = train_test_split(
+        np.arange(len(labels)), train_size=size, random_state=seed, stratify=stratify
+    )
+    return np.sort(chosen)
