@@ -12,6 +12,8 @@ from scipy import stats
 
 from graytransfer.tools.study_stats import (
     BETTER,
+    LEANS_BETTER,
+    LEANS_WORSE,
     NO_DIFFERENCE,
     TOO_FEW,
     WORSE,
@@ -85,6 +87,13 @@ def test_the_verdict_says_whether_the_interval_excludes_zero() -> None:
     assert verdict(Interval(0.01, -0.001, 0.02, 5)) == NO_DIFFERENCE
     assert verdict(Interval(0.0, 0.0, 0.0, 5)) == NO_DIFFERENCE
     assert verdict(Interval(0.01, math.nan, math.nan, 1)) == TOO_FEW
+    # with the t interval: both must agree for better / worse, else the bootstrap only leans
+    t_has_zero, t_below = Interval(-0.004, -0.0084, 0.0002, 5), Interval(-0.01, -0.02, -0.001, 5)
+    boot_below = Interval(-0.004, -0.0067, -0.0015, 5)
+    assert verdict(boot_below, t_has_zero) == LEANS_WORSE
+    assert verdict(boot_below, t_below) == WORSE
+    assert verdict(Interval(0.01, 0.001, 0.02, 5), Interval(0.01, -0.01, 0.03, 5)) == LEANS_BETTER
+    assert verdict(Interval(0.01, -0.001, 0.02, 5), t_below) == NO_DIFFERENCE
     noisy = paired_difference(
         {s: 0.9 + d for s, d in enumerate([0.02, -0.03, 0.01, -0.01, 0.02])},
         {s: 0.9 for s in range(5)},

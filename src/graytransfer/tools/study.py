@@ -234,7 +234,8 @@ def write_study(
         "with a 95% Student-t interval over seeds; paired differences to "
         f"`{reference}` in percentage points, on the seeds both have, with a percentile "
         "bootstrap 95% interval (10,000 resamples, seeded) and a t-interval; the verdict is "
-        "the bootstrap interval's: above 0 better, below 0 worse, else no detectable difference.",
+        "better (worse) when both intervals lie above (below) 0, leans better (worse) when only "
+        "the bootstrap's does (with few seeds it is too narrow), else no detectable difference.",
         "",
     ]
     summaries = []

@@ -32,6 +32,9 @@ BETTER, WORSE, NO_DIFFERENCE, TOO_FEW = (
     "no detectable difference",
     "too few paired seeds",
 )
+#: verdicts when only the bootstrap interval excludes 0: with a handful of seeds the percentile
+#: bootstrap is too narrow (it undercovers), so the t-interval has to agree for better / worse
+LEANS_BETTER, LEANS_WORSE = ("leans better (t-interval has 0)", "leans worse (t-interval has 0)")
 
 
 @dataclass(frozen=True)
@@ -116,16 +119,17 @@ def _mean_difference(a: np.ndarray, b: np.ndarray, axis: int = -1) -> np.ndarray
     return a.mean(axis=axis) - b.mean(axis=axis)
 
 
-def verdict(interval: Interval) -> str:
-    """`better` when the interval of a difference lies above 0, `worse` below, `no detectable
-    difference` when it contains 0, `too few paired seeds` when there is none."""
+def verdict(interval: Interval, t: Interval | None = None) -> str:
+    """`better` when the (bootstrap) interval of a difference lies above 0, `worse` below, `no
+    detectable difference` when it contains 0, `too few paired seeds` when there is none. With
+    the `t` interval too, better/worse need both intervals on the same side of 0; when only the
+    bootstrap's is, the verdict `leans` that way."""
     if math.isnan(interval.low) or math.isnan(interval.high):
         return TOO_FEW
-    if interval.low > 0:
-        return BETTER
-    if interval.high < 0:
-        return WORSE
-    return NO_DIFFERENCE
+    side = BETTER if interval.low > 0 else WORSE if interval.high < 0 else NO_DIFFERENCE
+    if side == NO_DIFFERENCE or t is None or math.isnan(t.low) or verdict(t) == side:
+        return side
+    return LEANS_BETTER if side == BETTER else LEANS_WORSE
 
 
 def paired_difference(
@@ -143,7 +147,7 @@ def paired_difference(
     b = [reference[s] for s in seeds]
     boot = bootstrap_ci(a, b, resamples, level, seed)
     t = mean_ci([x - y for x, y in zip(a, b, strict=True)], level)
-    return Paired(seeds=seeds, bootstrap=boot, t=t, verdict=verdict(boot))
+    return Paired(seeds=seeds, bootstrap=boot, t=t, verdict=verdict(boot, t))
 
 
 def signed_text(x: float) -> str:
