@@ -22,9 +22,7 @@ summary.csv. Remaining differences (also in the JSON's `differences`): see DIFFE
 
     python -m bench.peer --timm-train /tmp/timm_train.py --reps 1 --out bench/results/cpu/peer.json
     python -m bench.peer --timm-train /tmp/timm_train.py --quick      # 1024 images, 2 epochs
-
-Tests (tests/bench/test_peer.py) run (a) and (b) for real in quick mode and (c) through a
-stand-in script that parses timm's arguments and writes a summary.csv: the plumbing, not timm.
+Tests run (a) and (b) for real (quick mode) and (c) through a stand-in script: its plumbing.
 """
 
 from __future__ import annotations
@@ -60,16 +58,13 @@ DIFFERENCES = [
     "once per epoch and test once at the end (train.py also runs 2 sanity validation batches)",
     "warm-up: timm's script counts it in whole epochs (--warmup-epochs is an int), so it runs "
     "cosine from the first step without warm-up; the others warm up linearly over 5% of steps",
-    "weight decay: timm's create_optimizer_v2 leaves biases and norm weights undecayed; train.py "
-    "and the plain loop decay every parameter",
+    "weight decay: timm's create_optimizer_v2 exempts biases and norm weights; the others do not",
     "last partial batch: timm's loader drops it (drop_last); train.py and the plain loop keep it",
     "data: timm's script decodes PNGs with PIL every epoch (--workers loader processes); "
     "train.py and the plain loop hold uint8 arrays in memory",
-    "classifier init: timm's EfficientNet init for (b) and (c); graytransfer's head is a "
-    "torch.nn.Linear with torch's default init",
-    "train.py saves best/last checkpoints (with resume state), logs CSV metrics and writes its "
-    "run record; timm's script saves a checkpoint per epoch and summary.csv; the plain loop "
-    "writes only its JSON",
+    "classifier init: timm's EfficientNet init for (b) and (c), torch.nn.Linear's for train.py",
+    "outputs: train.py best/last checkpoints, CSV metrics, run record; timm a checkpoint per "
+    "epoch and summary.csv; the plain loop only its JSON",
     "random streams differ (shuffling, dropout): one seed is one sample of each runner",
 ]
 
