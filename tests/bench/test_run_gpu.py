@@ -11,6 +11,7 @@ import re
 import subprocess
 import sys
 import tarfile
+import types
 from pathlib import Path
 
 from helpers.configs import REPO
@@ -111,5 +112,11 @@ def test_collect_writes_one_row_per_run_and_an_archive_without_checkpoints(tmp_p
 
 def test_finishing_wandb_needs_no_wandb_when_a_run_never_used_it(monkeypatch):
     # the GPU box carries no wandb: a CSV-logged run must end without importing it
-    monkeypatch.setitem(sys.modules, "wandb", None)
+    monkeypatch.setitem(sys.modules, "wandb", None)  # `import wandb` would raise ImportError
+    assert finish_wandb() is None
+    # a run that did use wandb is still finished
+    finished = []
+    fake = types.SimpleNamespace(run=object(), finish=lambda: finished.append(True))
+    monkeypatch.setitem(sys.modules, "wandb", fake)
     finish_wandb()
+    assert finished == [True]

@@ -107,12 +107,9 @@ class FileDataModule(GrayscaleDataModule):
 
     def _resolve_depth(self, paths: list[Path], where: str) -> None:
         """Choose the stored dtype (and note a DICOM set's own VOI window)."""
-        threads = os.cpu_count() or 1
-        if resolve_depth(self.bit_depth, paths, where, threads) == 8:
-            self.stored = None
-            return
-        self.stored = stored_dtype(paths, where)
-        self.voi_window = first_window(paths)
+        full = resolve_depth(self.bit_depth, paths, where, os.cpu_count() or 1) != 8
+        self.stored = stored_dtype(paths, where) if full else None
+        self.voi_window = first_window(paths) if full else self.voi_window
 
     def _measure_range(self, paths: list[Path], ranges: dict[Path, tuple[int, int]]) -> None:
         """`value_range`: min..max over the files decoded by the scan, else over a sample."""
