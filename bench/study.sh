@@ -18,7 +18,9 @@
 # x 9.4 min / 2 lanes):
 #   core      Fashion-MNIST: repeat, sum, colormap and random init, 5 seeds    (20 runs, ~1.6 h)
 #   digits    digits: every strategy but keras, and random init, 5 seeds       (55 runs)
-#   rest      Fashion-MNIST: luma, stack, windows, fold, adapter, mean, scratch (35 runs, ~2.7 h)
+#   rest      Fashion-MNIST: luma, stack, windows, fold, adapter, mean, scratch (35 runs, ~2.7 h);
+#             seeds 0-2 of every strategy first, then seeds 3-4, so a stop part-way leaves every
+#             strategy with a paired comparison rather than some with 5 seeds and some with none
 #   textures  skimage textures: every strategy but keras, random init, 5 seeds  (55 runs)
 #   backbone  Fashion-MNIST: Lite1, Lite2, B0 (random init: no packaged weights), 5 seeds
 #             (15 runs, each slower than a Lite0 run; Lite0 random init is in `core`)
@@ -41,7 +43,7 @@ lane_a() {
     study adapt=colormap seed=$seeds
   fi
   if has digits; then digits adapt=repeat,sum,colormap,luma,stack,windows seed=$seeds; fi
-  if has rest; then study adapt=luma,stack,windows seed=$seeds; fi
+  if has rest; then for s in 0,1,2 3,4; do study adapt=luma,stack,windows,scratch seed=$s; done; fi
   if has textures; then textures adapt=repeat,sum,colormap,luma,stack,windows seed=$seeds; fi
   if has backbone; then study model=lite1,b0 model.pretrained=false adapt=repeat seed=$seeds; fi
 }
@@ -55,7 +57,7 @@ lane_b() {
     digits adapt=fold,adapter,mean,scratch seed=$seeds
     digits adapt=repeat model.pretrained=false seed=$seeds
   fi
-  if has rest; then study adapt=fold,adapter,mean,scratch seed=$seeds; fi
+  if has rest; then for s in 0,1,2 3,4; do study adapt=fold,adapter,mean seed=$s; done; fi
   if has textures; then
     textures adapt=fold,adapter,mean,scratch seed=$seeds
     textures adapt=repeat model.pretrained=false seed=$seeds
