@@ -21,7 +21,7 @@ from graytransfer.errors import UserError
 from graytransfer.tools.report import find_runs, group_runs
 from graytransfer.tools.study import main, write_study
 from graytransfer.tools.study_curves import group_curve, read_curve
-from graytransfer.tools.study_stats import bootstrap_ci
+from graytransfer.tools.study_stats import bootstrap_ci, paired_t_p
 
 REPEAT = [0.880, 0.875, 0.890, 0.870, 0.885]
 GAIN = [0.006, 0.004, 0.008, 0.005, 0.007]  # colormap - repeat per seed: +0.60 pp on average
@@ -133,7 +133,8 @@ def test_the_table_holds_intervals_paired_differences_costs_and_commands(study: 
     diff_cell = f"{pp(boot.mean)} [{pp(boot.low)}, {pp(boot.high)}]"
     assert diff_cell == "+0.60 [+0.48, +0.72]"  # the exact bootstrap's 2.5% and 97.5%
     row = (
-        f"| colormap | 5 | {mean_cell} | {diff_cell} | +0.60 [+0.40, +0.80] | better | 0.876 "
+        f"| colormap | 5 | {mean_cell} | {diff_cell} | +0.60 [+0.40, +0.80] | better "
+        "| 0.001, 0.001 | 0.876 "
         "| 768 | 864 | 221,184 | 60 | 9.0 |"
     )
     assert row in text
@@ -232,6 +233,21 @@ def test_several_models_get_one_panel_each_and_a_backbone_table(tmp_path: Path) 
     # b0 is the baseline (2 seeds each, ImageNet, first by name); lite0 is 2 points behind
     assert "| lite0 | ImageNet | 2 | 88.50 [82.15, 94.85] | -2.00 [-2.00, -2.00] | worse |" in text
     assert summaries[0].startswith("data=fashion_mnist, model=b0: paired vs repeat")
+
+
+def test_p_values_are_holm_adjusted_over_the_strategies_of_a_table(tmp_path: Path) -> None:
+    # two strategies against repeat on 3 seeds: colormap clearly ahead, sum noisily ahead
+    repeat, colormap, noisy = [0.88, 0.87, 0.89], [0.005, 0.006, 0.004], [0.01, -0.002, 0.006]
+    for seed in range(3):
+        write_run(tmp_path, [f"seed={seed}", "adapt=repeat"], repeat[seed])
+        write_run(tmp_path, [f"seed={seed}", "adapt=colormap"], repeat[seed] + colormap[seed])
+        write_run(tmp_path, [f"seed={seed}", "adapt=sum"], repeat[seed] + noisy[seed])
+    text = write_study(tmp_path, tmp_path / "study.md")[0].read_text()
+    p_colormap, p_sum = paired_t_p(colormap), paired_t_p(noisy)  # 0.0198 and 0.3333
+    assert p_colormap < p_sum  # so by hand: colormap x 2, then sum x 1 (not below colormap's)
+    assert f"| {p_colormap:.3f}, {2 * p_colormap:.3f} |" in text.split("| colormap |")[1]
+    assert f"| {p_sum:.3f}, {max(p_sum, 2 * p_colormap):.3f} |" in text.split("| sum |")[1]
+    assert "p (paired t), Holm-adjusted" in text
 
 
 #: a real study sweep on the digits, as short as train.py allows: 2 strategies, 1 seed

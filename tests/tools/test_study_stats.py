@@ -19,8 +19,12 @@ from graytransfer.tools.study_stats import (
     WORSE,
     Interval,
     bootstrap_ci,
+    ci_text,
+    holm,
     mean_ci,
     paired_difference,
+    paired_t_p,
+    signed_text,
     t_quantile,
     verdict,
 )
@@ -99,3 +103,37 @@ def test_the_verdict_says_whether_the_interval_excludes_zero() -> None:
         {s: 0.9 for s in range(5)},
     )
     assert noisy.verdict == NO_DIFFERENCE
+
+
+def test_the_paired_t_tests_p_value() -> None:
+    # by hand: differences 0.006, 0.004, 0.008, 0.005, 0.007: mean 0.006, s = 0.0015811,
+    # t = 0.006 / (0.0015811 / sqrt(5)) = 8.4853 on 4 df; two-sided p = 2 * P(T_4 >= 8.4853)
+    p = paired_t_p([0.006, 0.004, 0.008, 0.005, 0.007])
+    assert p == pytest.approx(2 * stats.t.sf(8.4853, 4), rel=1e-4)
+    assert p == pytest.approx(stats.ttest_1samp([6, 4, 8, 5, 7], 0).pvalue)  # as SciPy tests it
+    assert paired_t_p([-0.006, -0.004, -0.008, -0.005, -0.007]) == pytest.approx(p)  # 2-sided
+    assert math.isnan(paired_t_p([0.01]))
+    assert (paired_t_p([0.01, 0.01]), paired_t_p([0.0, 0.0])) == (0.0, 1.0)  # no spread
+    diff = paired_difference({s: 0.9 + d for s, d in enumerate([6, 4, 8, 5, 7])}, {})
+    assert math.isnan(diff.p)  # nothing paired
+    assert paired_difference({0: 0.906, 1: 0.904}, {0: 0.9, 1: 0.9}).p == pytest.approx(
+        2 * stats.t.sf(0.005 / (0.0014142 / math.sqrt(2)), 1), rel=1e-4
+    )
+
+
+def test_holm_adjusts_a_family_of_p_values_step_down() -> None:
+    # by hand, m = 3: sorted 0.01, 0.03, 0.04 -> 3 * 0.01 = 0.03; max(0.03, 2 * 0.03) = 0.06;
+    # max(0.06, 1 * 0.04) = 0.06 (monotone: never below an earlier adjusted value)
+    adjusted = holm({"a": 0.01, "b": 0.04, "c": 0.03, "d": math.nan})
+    assert adjusted["a"] == pytest.approx(0.03)
+    assert adjusted["b"] == pytest.approx(0.06)
+    assert adjusted["c"] == pytest.approx(0.06)
+    assert math.isnan(adjusted["d"])  # not counted in m
+    assert holm({"x": 0.4, "y": 0.5}) == {"x": pytest.approx(0.8), "y": pytest.approx(0.8)}
+    assert holm({"x": 0.6, "y": 0.7}) == {"x": 1.0, "y": 1.0}  # capped at 1
+    assert holm({"only": 0.02}) == {"only": 0.02}  # one comparison: unchanged
+
+
+def test_signed_cells_never_print_minus_zero() -> None:
+    assert ci_text(Interval(-1e-7, -0.004, 0.004, 5), signed=True) == "+0.00 [-0.40, +0.40]"
+    assert (signed_text(0.1549), signed_text(-0.4149)) == ("+0.15", "-0.41")

@@ -5,7 +5,9 @@ initial head) with a percentile bootstrap interval and a t-interval, and the ver
 Why paired: two strategies trained with the same seed see the same split, the same data order
 and the same head initialisation, so the per-seed difference cancels most of what makes seeds
 differ. Overlapping per-strategy intervals say little; the interval of the paired difference says
-whether one strategy beats the other. Only seeds both strategies have are paired.
+whether one strategy beats the other. Only seeds both strategies have are paired. A table
+compares several strategies with one reference, so the paired t-tests' p-values are also given
+Holm-adjusted over the table (`holm`): the calls that survive looking many times.
 
 t quantiles come from `scipy.stats.t` and the bootstrap from `scipy.stats.bootstrap` (SciPy is
 a dependency of scikit-learn, which graytransfer requires); resampling is seeded, so a report
@@ -50,13 +52,15 @@ class Interval:
 @dataclass(frozen=True)
 class Paired:
     """A strategy minus the reference on the `seeds` both have: the mean difference, its
-    percentile bootstrap interval (`bootstrap`) and Student-t interval (`t`), and the `verdict`
-    from the bootstrap interval."""
+    percentile bootstrap interval (`bootstrap`) and Student-t interval (`t`), the `verdict`
+    from the bootstrap interval, and `p`, the two-sided p-value of the paired t-test (NaN with
+    fewer than 2 seeds), the number a multiple-comparison adjustment (`holm`) works on."""
 
     seeds: tuple[Any, ...]
     bootstrap: Interval
     t: Interval
     verdict: str
+    p: float = math.nan
 
 
 def t_quantile(df: int, level: float = LEVEL) -> float:
@@ -115,6 +119,35 @@ def bootstrap_ci(
     return Interval(centre, float(low), float(high), len(a))
 
 
+def paired_t_p(differences: Sequence[float]) -> float:
+    """Two-sided p-value of the one-sample t-test that the mean of `differences` (one per
+    seed) is 0: 2 * P(T_{n-1} >= |mean| / (s / sqrt(n))). NaN for fewer than 2 values; with no
+    spread, 0 when the mean is not 0 and 1 when it is."""
+    x = np.asarray(differences, dtype=float)
+    if len(x) < 2:
+        return math.nan
+    spread = float(x.std(ddof=1))
+    if spread == 0:
+        return 0.0 if float(x.mean()) != 0 else 1.0
+    from scipy.stats import t
+
+    return float(2 * t.sf(abs(float(x.mean())) / (spread / math.sqrt(len(x))), len(x) - 1))
+
+
+def holm(p_values: Mapping[Any, float]) -> dict[Any, float]:
+    """Holm's step-down adjustment of the p-values of one family of comparisons (the strategies
+    of one table against the same reference): sorted ascending, the i-th (from 0) of the m
+    finite ones becomes max over j <= i of min(1, (m - j) * p_j). Rejecting where the adjusted
+    p < 0.05 keeps the chance of any false call in the family at 5%. NaN stays NaN."""
+    finite = sorted(((p, k) for k, p in p_values.items() if not math.isnan(p)), key=lambda x: x[0])
+    adjusted = {key: math.nan for key in p_values}
+    running = 0.0
+    for j, (p, key) in enumerate(finite):
+        running = max(running, min(1.0, (len(finite) - j) * p))
+        adjusted[key] = running
+    return adjusted
+
+
 def _mean_difference(a: np.ndarray, b: np.ndarray, axis: int = -1) -> np.ndarray:
     return a.mean(axis=axis) - b.mean(axis=axis)
 
@@ -140,18 +173,20 @@ def paired_difference(
     seed: int = 0,
 ) -> Paired:
     """`values` minus `reference`, both keyed by seed, on the seeds both have (in sorted
-    order): bootstrap interval (`bootstrap_ci`), t-interval of the differences (`mean_ci`) and
-    the verdict of the bootstrap interval."""
+    order): bootstrap interval (`bootstrap_ci`), t-interval of the differences (`mean_ci`), the
+    verdict of the bootstrap interval and the paired t-test's p (`paired_t_p`)."""
     seeds = tuple(sorted(set(values) & set(reference), key=repr))
     a = [values[s] for s in seeds]
     b = [reference[s] for s in seeds]
     boot = bootstrap_ci(a, b, resamples, level, seed)
-    t = mean_ci([x - y for x, y in zip(a, b, strict=True)], level)
-    return Paired(seeds=seeds, bootstrap=boot, t=t, verdict=verdict(boot, t))
+    differences = [x - y for x, y in zip(a, b, strict=True)]
+    t = mean_ci(differences, level)
+    return Paired(seeds, boot, t, verdict(boot, t), paired_t_p(differences))
 
 
 def signed_text(x: float) -> str:
-    return f"{x:+.2f}"
+    """`+0.16`, `-0.41`; a value that rounds to zero is `+0.00`, never `-0.00`."""
+    return f"{round(x, 2) + 0.0:+.2f}"
 
 
 def ci_text(interval: Interval, signed: bool = False) -> str:
