@@ -5,7 +5,8 @@
 on grayscale, for any config), `report` (a table and chart of a sweep's runs), `explain` (class
 activation maps: where the model looks, from a checkpoint alone), `shards` (any data module's
 splits as pre-decoded LitData shards for `data=shards`), `study` (the study's report: intervals
-over seeds, paired differences to `repeat`, learning curves, costs and commands).
+over seeds, paired differences to `repeat` with Holm-adjusted p, learning curves, costs and
+commands).
 
 The top layer: may import any other sub-package; nothing imports it.
 """
