@@ -20,7 +20,7 @@ from graytransfer.config import compose
 from graytransfer.errors import UserError
 from graytransfer.tools.report import find_runs, group_runs
 from graytransfer.tools.study import main, write_study
-from graytransfer.tools.study_curves import group_curve, read_curve
+from graytransfer.tools.study_curves import curve_styles, group_curve, read_curve
 from graytransfer.tools.study_stats import bootstrap_ci, paired_t_p
 
 REPEAT = [0.880, 0.875, 0.890, 0.870, 0.885]
@@ -193,6 +193,9 @@ def test_curves_are_the_mean_and_min_max_over_seeds(study: Path) -> None:
     assert curve.epoch_ends == [40, 80]
     # a run without a CSV log has no curve, and that is not an error
     assert read_curve(study / "nowhere") == {}
+    # eleven strategies in a panel: the eleventh repeats the first colour, dashed
+    styles = curve_styles(11)
+    assert len(set(styles)) == 11 and styles[0] == ("C0", "-") and styles[10] == ("C0", "--")
 
 
 def test_the_command_line_prints_the_summary(study: Path, capsys) -> None:

@@ -85,6 +85,15 @@ def group_curve(group: Group, root: Path, label: str) -> Curve | None:
     )
 
 
+def curve_styles(n: int) -> list[tuple[str, str]]:
+    """(colour, line style) for `n` curves, no two alike: matplotlib's ten `tab10` colours with
+    solid lines, then again dashed, then dotted (a panel holds up to eleven strategies)."""
+    styles = ("-", "--", ":", "-.")
+    if n > 10 * len(styles):
+        raise ValueError(f"{n} curves in one panel; at most {10 * len(styles)} can be told apart")
+    return [(f"C{i % 10}", styles[i // 10]) for i in range(n)]
+
+
 def plot_curves(curves: list[Curve], title: str, png: Path) -> Path:
     """One figure: each curve as its mean line with its min-max band, labelled `label (n=..)`,
     dotted vertical lines at the epoch ends of the first curve; saved as `png`."""
@@ -94,9 +103,10 @@ def plot_curves(curves: list[Curve], title: str, png: Path) -> Path:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(8.0, 5.0))
-    for curve in curves:
-        (line,) = ax.plot(curve.steps, curve.mean, marker=".", label=f"{curve.label} (n={curve.n})")
-        ax.fill_between(curve.steps, curve.low, curve.high, color=line.get_color(), alpha=0.15)
+    for curve, (color, style) in zip(curves, curve_styles(len(curves)), strict=True):
+        label = f"{curve.label} (n={curve.n})"
+        ax.plot(curve.steps, curve.mean, marker=".", color=color, linestyle=style, label=label)
+        ax.fill_between(curve.steps, curve.low, curve.high, color=color, alpha=0.15)
     for end in curves[0].epoch_ends[:-1] if curves else []:
         ax.axvline(end, color="gray", linestyle=":", linewidth=0.8)
     ax.set_xlabel("training step (dotted: end of an epoch)")
