@@ -13,9 +13,8 @@
 # Cost on the 2-core CPU box (AMD EPYC, no GPU), measured 2026-11-30: one Fashion-MNIST run
 # (10k images at 32x32, 3 epochs, 12 validations of 1,000 images, the 10k test set) took 564 s
 # with one thread, two runs side by side and little else (outputs/study/.../metrics.json
-# timing.total_s of repeat and windows, seed 0); a digits run took 83-89 s (two lanes, load 2);
-# textures runs are smaller (one epoch of textures trained in 88 s). Parts, in order (hours: FMNIST runs
-# x 9.4 min / 2 lanes):
+# timing.total_s of repeat and windows, seed 0); a digits run 83-89 s and a textures run 199-202 s
+# (two lanes, load 1-2). Parts, in order (hours: FMNIST runs x 9.4 min / 2 lanes):
 #   core      Fashion-MNIST: repeat, sum, colormap and random init, 5 seeds    (20 runs, ~1.6 h)
 #   digits    digits: every strategy but keras, and random init, 5 seeds       (55 runs)
 #   rest      Fashion-MNIST: luma, stack, windows, fold, adapter, mean, scratch (35 runs, ~2.7 h);

@@ -107,9 +107,10 @@ class FileDataModule(GrayscaleDataModule):
 
     def _resolve_depth(self, paths: list[Path], where: str) -> None:
         """Choose the stored dtype (and note a DICOM set's own VOI window)."""
-        full = resolve_depth(self.bit_depth, paths, where, os.cpu_count() or 1) != 8
-        self.stored = stored_dtype(paths, where) if full else None
-        self.voi_window = first_window(paths) if full else self.voi_window
+        if resolve_depth(self.bit_depth, paths, where, os.cpu_count() or 1) == 8:
+            self.stored = None
+        else:
+            self.stored, self.voi_window = stored_dtype(paths, where), first_window(paths)
 
     def _measure_range(self, paths: list[Path], ranges: dict[Path, tuple[int, int]]) -> None:
         """`value_range`: min..max over the files decoded by the scan, else over a sample."""

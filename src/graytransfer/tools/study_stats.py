@@ -60,7 +60,7 @@ class Paired:
     bootstrap: Interval
     t: Interval
     verdict: str
-    p: float = math.nan
+    p: float
 
 
 def t_quantile(df: int, level: float = LEVEL) -> float:
@@ -121,17 +121,16 @@ def bootstrap_ci(
 
 def paired_t_p(differences: Sequence[float]) -> float:
     """Two-sided p-value of the one-sample t-test that the mean of `differences` (one per
-    seed) is 0: 2 * P(T_{n-1} >= |mean| / (s / sqrt(n))). NaN for fewer than 2 values; with no
-    spread, 0 when the mean is not 0 and 1 when it is."""
+    seed) is 0 (`scipy.stats.ttest_1samp`). NaN for fewer than 2 values; with no spread (where
+    SciPy gives NaN), 0 when the mean is not 0 and 1 when it is."""
     x = np.asarray(differences, dtype=float)
     if len(x) < 2:
         return math.nan
-    spread = float(x.std(ddof=1))
-    if spread == 0:
-        return 0.0 if float(x.mean()) != 0 else 1.0
-    from scipy.stats import t
+    if np.all(x == x[0]):
+        return 0.0 if x[0] != 0 else 1.0
+    from scipy.stats import ttest_1samp
 
-    return float(2 * t.sf(abs(float(x.mean())) / (spread / math.sqrt(len(x))), len(x) - 1))
+    return float(ttest_1samp(x, 0.0).pvalue)
 
 
 def holm(p_values: Mapping[Any, float]) -> dict[Any, float]:
@@ -187,6 +186,11 @@ def paired_difference(
 def signed_text(x: float) -> str:
     """`+0.16`, `-0.41`; a value that rounds to zero is `+0.00`, never `-0.00`."""
     return f"{round(x, 2) + 0.0:+.2f}"
+
+
+def p_text(p: float, adjusted: float) -> str:
+    """`0.012, 0.048`: a p-value and its Holm-adjusted value, 3 decimals (`–` when NaN)."""
+    return "–" if math.isnan(p) else f"{p:.3f}, {adjusted:.3f}"
 
 
 def ci_text(interval: Interval, signed: bool = False) -> str:

@@ -23,6 +23,7 @@ from graytransfer.tools.study_stats import (
     ci_text,
     holm,
     mean_ci,
+    p_text,
     paired_difference,
 )
 
@@ -77,11 +78,6 @@ def _cost(group: Group, key: str) -> str:
 def _timing(group: Group, key: str, scale: float, fmt: str) -> str:
     values = group.values(("timing", key))
     return format(sum(values) / len(values) / scale, fmt) if values else "–"
-
-
-def p_text(p: float, adjusted: float) -> str:
-    """`0.012, 0.048`: a p-value and its Holm-adjusted value, 3 decimals (`–` when NaN)."""
-    return "–" if p != p else f"{p:.3f}, {adjusted:.3f}"
 
 
 def study_table(
