@@ -30,6 +30,7 @@ from graytransfer.atomic import write_json_atomic
 SPLITS = ("train", "val", "test")
 #: split -> the ImageFolder folder timm's train.py reads it from (`--train-split`, `--val-split`)
 TIMM_FOLDERS = {"train": "train", "test": "validation"}
+LITE0 = "tf_efficientnet_lite0"  # the packaged ImageNet weights the peers share
 
 
 def data_overrides(
@@ -118,14 +119,14 @@ def write_timm_weights(path: Path) -> str:
     `pretrained_cfg_overlay=dict(file=...)` load (adapting the stem to `in_chans` themselves)."""
     import timm
 
-    from graytransfer.model.weights import PACKAGED_ARCHITECTURE, load_packaged_lite0
+    from graytransfer.model.weights import load_packaged
 
-    model = timm.create_model(PACKAGED_ARCHITECTURE, pretrained=False, num_classes=1000)
-    load_packaged_lite0(model)
+    model = timm.create_model(LITE0, pretrained=False, num_classes=1000)
+    load_packaged(model, LITE0)
     tmp = path.with_name(path.name + ".tmp")
     torch.save(model.state_dict(), tmp)
     tmp.replace(path)
-    return PACKAGED_ARCHITECTURE
+    return LITE0
 
 
 def prepare(overrides: Sequence[str], work: Path) -> dict[str, Any]:

@@ -121,6 +121,6 @@ def test_bad_names_and_tags_are_named(kwargs: dict, message: str) -> None:
         Backbone(**kwargs)
 
 
-def test_packaged_weights_only_for_lite0() -> None:
-    with pytest.raises(UserError, match="tf_efficientnet_lite0 weights only"):
+def test_packaged_weights_only_for_lite0_to_lite2() -> None:
+    with pytest.raises(UserError, match=r"packaged holds weights of \['tf_efficientnet_lite0', "):
         Backbone("tf_efficientnet_b0", weights="packaged").build()

