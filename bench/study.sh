@@ -20,14 +20,15 @@
 #   rest      Fashion-MNIST: luma, stack, windows, fold, adapter, mean, scratch (35 runs, ~2.7 h);
 #             seeds 0-2 of every strategy first, then seeds 3-4, so a stop part-way leaves every
 #             strategy with a paired comparison rather than some with 5 seeds and some with none
+#   backbone  Fashion-MNIST, repeat: Lite1 and Lite2 with their packaged ImageNet weights (paired
+#             with Lite0's), B0 from random init (no offline weights; paired with Lite0's random
+#             init, which is in `core`), 5 seeds (15 runs, each slower than a Lite0 run)
 #   textures  skimage textures: every strategy but keras, random init, 5 seeds  (55 runs)
-#   backbone  Fashion-MNIST: Lite1, Lite2, B0 (random init: no packaged weights), 5 seeds
-#             (15 runs, each slower than a Lite0 run; Lite0 random init is in `core`)
 # keras is not run on Lite0: its weights normalise every channel with mean 0.5 / std 0.5, so
 # keras computes repeat's function and gradients exactly (docs/study_v1.md shows identical runs).
 set -uo pipefail
 export OMP_NUM_THREADS=1 HF_HUB_OFFLINE=1 WANDB_MODE=offline WANDB_SILENT=true
-parts=${PARTS:-core digits rest textures backbone}
+parts=${PARTS:-core digits rest backbone textures}
 logs=${LOGS:-outputs/study/logs}
 mkdir -p "$logs"
 seeds=0,1,2,3,4
@@ -43,8 +44,11 @@ lane_a() {
   fi
   if has digits; then digits adapt=repeat,sum,colormap,luma,stack,windows seed=$seeds; fi
   if has rest; then for s in 0,1,2 3,4; do study adapt=luma,stack,windows,scratch seed=$s; done; fi
+  if has backbone; then
+    study model=lite1 adapt=repeat seed=$seeds
+    study model=b0 model.pretrained=false adapt=repeat seed=$seeds
+  fi
   if has textures; then textures adapt=repeat,sum,colormap,luma,stack,windows seed=$seeds; fi
-  if has backbone; then study model=lite1,b0 model.pretrained=false adapt=repeat seed=$seeds; fi
 }
 
 lane_b() {
@@ -57,11 +61,11 @@ lane_b() {
     digits adapt=repeat model.pretrained=false seed=$seeds
   fi
   if has rest; then for s in 0,1,2 3,4; do study adapt=fold,adapter,mean seed=$s; done; fi
+  if has backbone; then study model=lite2 adapt=repeat seed=$seeds; fi
   if has textures; then
     textures adapt=fold,adapter,mean,scratch seed=$seeds
     textures adapt=repeat model.pretrained=false seed=$seeds
   fi
-  if has backbone; then study model=lite2 model.pretrained=false adapt=repeat seed=$seeds; fi
 }
 
 unfinished=$(find outputs/study -name .hydra -type d 2>/dev/null | while read -r h; do

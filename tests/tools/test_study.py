@@ -164,15 +164,15 @@ def test_the_table_holds_intervals_paired_differences_costs_and_commands(study: 
     assert summaries == [
         "data=fashion_mnist: paired vs repeat (pp, bootstrap 95% CI): "
         "colormap +0.60 [+0.48, +0.72] better",
-        "data=fashion_mnist: repeat vs lite0 (ImageNet) (pp, bootstrap 95% CI): "
-        f"lite0 (random init) {transfer_cell} worse",
+        "data=fashion_mnist: repeat across backbones (pp, bootstrap 95% CI): "
+        f"lite0 (random init) vs lite0 (ImageNet) {transfer_cell} worse",
     ]
     assert all(f"Summary (automatic): {line}." in text for line in summaries)
     # the backbone table: the reference strategy by model and weights, paired to the baseline
-    cells = f"| {transfer_cell} | worse |"
+    cells = f"| {transfer_cell} | lite0 (ImageNet) | worse |"
     assert "### Backbones and weights (repeat)" in text
     assert f"| lite0 | random init | 3 | 70.00 [70.00, 70.00] {cells} 3,383,818 | 221,184 |" in text
-    assert "paired diff vs lite0 (ImageNet), pp [bootstrap 95% CI]" in text
+    assert "| paired diff, pp [bootstrap 95% CI] | vs | verdict |" in text
     # the curves, next to the Markdown
     assert "![learning curves, data=fashion_mnist](study/fashion_mnist_curves.png)" in text
     png = study.parent / "docs" / "study" / "fashion_mnist_curves.png"
@@ -234,8 +234,31 @@ def test_several_models_get_one_panel_each_and_a_backbone_table(tmp_path: Path) 
     assert (tmp_path / "study" / "fashion_mnist_lite0_curves.png").is_file()
     assert "python train.py -m experiment=study seed=0,1 adapt=repeat model=b0\n" in text
     # b0 is the baseline (2 seeds each, ImageNet, first by name); lite0 is 2 points behind
-    assert "| lite0 | ImageNet | 2 | 88.50 [82.15, 94.85] | -2.00 [-2.00, -2.00] | worse |" in text
+    row = "| lite0 | ImageNet | 2 | 88.50 [82.15, 94.85] | -2.00 [-2.00, -2.00] | b0 (ImageNet) |"
+    assert row + " worse |" in text
     assert summaries[0].startswith("data=fashion_mnist, model=b0: paired vs repeat")
+
+
+def test_each_model_is_paired_with_the_baseline_of_its_own_weights(tmp_path: Path) -> None:
+    """B0 from random init is compared with Lite0 from random init, not with ImageNet Lite0;
+    Lite0's random init with its ImageNet weights (what transfer gives)."""
+    for seed in range(3):
+        write_run(tmp_path, [f"seed={seed}", "adapt=repeat"], 0.88 + seed / 100)
+        scratch = [f"seed={seed}", "adapt=repeat", "model.pretrained=false"]
+        write_run(tmp_path, scratch, 0.70 + seed / 100)
+        write_run(tmp_path, [*scratch, "model=b0"], 0.72 + seed / 100, "b0")
+        write_run(tmp_path, [f"seed={seed}", "adapt=repeat", "model=lite1"], 0.89, "lite1")
+    out, summaries = write_study(tmp_path, tmp_path / "study.md")
+    table = out.read_text().split("### Backbones and weights (repeat)")[1]
+    b0 = "| b0 | random init | 3 | 73.00 [70.52, 75.48] | +2.00 [+2.00, +2.00] |"
+    assert b0 + " lite0 (random init) | better |" in table
+    assert (
+        "| -18.00 [-18.00, -18.00] | lite0 (ImageNet) | worse |"
+        in table.split("| lite0 | random init |")[1]
+    )
+    assert "| lite1 | ImageNet | 3 | 89.00 [89.00, 89.00] | +0.00 [-1.00, +1.00]" in table
+    assert "| lite0 | ImageNet | 3 | 89.00 [86.52, 91.48] | baseline |" in table
+    assert "b0 (random init) vs lite0 (random init) +2.00 [+2.00, +2.00] better;" in summaries[-1]
 
 
 def test_p_values_are_holm_adjusted_over_the_strategies_of_a_table(tmp_path: Path) -> None:

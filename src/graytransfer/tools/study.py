@@ -110,8 +110,8 @@ def write_study(
             summaries.append(summary)
         if len({(g.model, g.weights) for g in rows if g.strategy == reference}) > 1:
             metric = headline_metric(run for g in rows for run in g.runs)
-            table, base_name, phrases = backbone_table(rows, reference, metric)
-            summary = f"data={data}: {reference} vs {base_name} (pp, bootstrap 95% CI): "
+            table, phrases = backbone_table(rows, reference, metric)
+            summary = f"data={data}: {reference} across backbones (pp, bootstrap 95% CI): "
             summary += "; ".join(phrases)
             body += [f"### Backbones and weights ({reference})", "", *table, ""]
             body += [f"Summary (automatic): {summary}.", ""]

@@ -131,34 +131,50 @@ def study_table(
     return lines, phrases
 
 
-def backbone_table(
-    groups: list[Group], reference: str, metric: str
-) -> tuple[list[str], str, list[str]]:
+def backbone_table(groups: list[Group], reference: str, metric: str) -> tuple[list[str], list[str]]:
     """The `reference` strategy's groups across models and weights, best first: test metric,
-    the paired difference (same seeds) to the baseline, the group with the most seeds (ties:
-    ImageNet weights, then the model first by name), all parameters, stem MACs, speed, wall time;
-    a note names the other config keys these groups differ in. Returns (the table, the
-    baseline's name, the summary's phrases `lite0 (random init) -18.20 [...] worse`)."""
+    the paired difference (same seeds) to the row's baseline and its name, all parameters, stem
+    MACs, speed, wall time; a note names the other config keys these groups differ in.
+
+    The table's baseline is the ImageNet group with the most seeds (ties: the model first by
+    name). Each other kind of weights has its own baseline, its group of the same model where
+    there is one, so a model is compared with a model of the same weights (Lite1 with Lite0,
+    both ImageNet; B0 with Lite0, both random init), and those baselines with the table's:
+    what transfer gives on one model. Returns (the
+    table, the summary's phrases `lite0 (random init) vs lite0 (ImageNet) -18.20 [...] worse`).
+    """
     rows = [g for g in groups if g.strategy == reference]
-    base = min(rows, key=lambda g: (-len(g.runs), g.weights != "ImageNet", g.model))
-    base_name = f"{base.model} ({base.weights})"
+
+    def baseline(candidates: list[Group]) -> Group:
+        return min(candidates, key=lambda g: (-len(g.runs), g.model))
+
+    def name(g: Group) -> str:
+        return f"{g.model} ({g.weights})"
+
+    imagenet = [g for g in rows if g.weights == "ImageNet"]
+    top = baseline(imagenet or rows)
+    bases = {}
+    for weights in {g.weights for g in rows}:
+        own = [g for g in rows if g.weights == weights]
+        bases[weights] = baseline([g for g in own if g.model == top.model] or own)
     header = ["model", "weights", "n seeds", "test % mean [95% CI]"]
-    header += [f"paired diff vs {base_name}, pp [bootstrap 95% CI]", "verdict", "params"]
+    header += ["paired diff, pp [bootstrap 95% CI]", "vs", "verdict", "params"]
     header += ["stem MACs", "train img/s", "wall min"]
     lines = ["| " + " | ".join(header) + " |", "|---|---|" + "--:|" * (len(header) - 2)]
     phrases = []
     for g in sorted(rows, key=lambda g: -(_values(g, "metrics", metric).mean)):
         row = [g.model, g.weights, str(len(g.runs)), ci_text(_values(g, "metrics", metric))]
-        if g is base:
-            row += ["baseline", ""]
+        ref = bases[g.weights] if g is not bases[g.weights] else top
+        if g is ref:
+            row += ["baseline", "", ""]
         else:
-            diff = paired_difference(by_seed(g, metric), by_seed(base, metric))
-            row += [ci_text(diff.bootstrap, signed=True), diff.verdict]
-            phrases.append(f"{g.model} ({g.weights}) {row[-2]} {diff.verdict}")
+            diff = paired_difference(by_seed(g, metric), by_seed(ref, metric))
+            row += [ci_text(diff.bootstrap, signed=True), name(ref), diff.verdict]
+            phrases.append(f"{name(g)} vs {name(ref)} {row[-3]} {diff.verdict}")
         row += [_cost(g, "params"), _cost(g, "stem_macs")]
         row += [_timing(g, "train_images_per_s", 1, ".0f"), _timing(g, "total_s", 60, ".1f")]
         lines.append("| " + " | ".join(row) + " |")
     other = [k for k in differing_keys(rows) if not k.startswith(("model.", "adapt."))]
     if other:
         lines += ["", "These groups also differ in: " + ", ".join(f"`{k}`" for k in other) + "."]
-    return lines, base_name, phrases
+    return lines, phrases
