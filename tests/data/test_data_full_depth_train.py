@@ -11,7 +11,7 @@ import numpy as np
 import onnxruntime
 import pytest
 import torch
-from helpers.configs import compose_config
+from helpers.configs import TEST_NET, compose_config
 from helpers.datafiles import write_16bit
 from helpers.trained_fixture import compose_task
 from test_data_dicom import write_dicom
@@ -23,10 +23,7 @@ from graytransfer.tools import export, predict
 
 #: a real timm EfficientNet, small, one short epoch with a checkpoint
 SHORT = [
-    "model=timm",
-    "model.name=test_efficientnet",
-    "model.pretrained=false",
-    "data.image_size=16",
+    *TEST_NET,
     "data.num_workers=0",
     "data.test_split=0.25",
     "data.val_split=0.25",

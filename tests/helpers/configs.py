@@ -31,12 +31,17 @@ FAST = [
 ]
 
 
-#: timm's untrained test EfficientNet at 16x16 on the digits: seconds per epoch on a CPU
-TINY_MODEL = [
+#: timm's untrained test EfficientNet (random init, no weights needed) at 16x16
+TEST_NET = [
     "model=timm",
     "model.name=test_efficientnet",
     "model.pretrained=false",
     "data.image_size=16",
+]
+
+#: TEST_NET on the digits, batch 16, checkpoints only: seconds per epoch on a CPU
+TINY_MODEL = [
+    *TEST_NET,
     "data.batch_size=16",
     "callbacks=[model_checkpoint]",
     "trainer.enable_progress_bar=false",

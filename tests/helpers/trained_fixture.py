@@ -17,15 +17,12 @@ from omegaconf import DictConfig
 
 from graytransfer.config import compose
 from graytransfer.run.pipeline import train
-from helpers.configs import compose_config
+from helpers.configs import TEST_NET, compose_config
 
 #: timm's test EfficientNet at 16x16 on the digits, deterministic, 3 batches of 64 an epoch at a
 #: learning rate that learns within them
 TINY = [
-    "model=timm",
-    "model.name=test_efficientnet",
-    "model.pretrained=false",
-    "data.image_size=16",
+    *TEST_NET,
     "data.batch_size=64",
     "optim.lr=1e-2",
     "trainer.max_epochs=2",

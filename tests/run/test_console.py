@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers.configs import REPO, child_env
+from helpers.configs import REPO, TEST_NET, child_env
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 from rich.console import Console
@@ -58,10 +58,7 @@ def test_the_summary_names_the_best_checkpoint_and_never_cuts_a_path() -> None:
 
 
 TINY = [
-    "model=timm",
-    "model.name=test_efficientnet",
-    "model.pretrained=false",
-    "data.image_size=16",
+    *TEST_NET,
     "data.batch_size=32",
     "trainer.max_epochs=1",
     "trainer.limit_train_batches=2",

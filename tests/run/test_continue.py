@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers.configs import compose_config
+from helpers.configs import TEST_NET, compose_config
 from helpers.errors import user_message
 from helpers.wandb_records import logged_config
 
@@ -16,10 +16,7 @@ from graytransfer.run.resume import LAST, RUN_FILE
 
 #: timm's test EfficientNet at 16x16 on the digits, 3 batches an epoch, 2 epochs, W&B offline
 TINY = [
-    "model=timm",
-    "model.name=test_efficientnet",
-    "model.pretrained=false",
-    "data.image_size=16",
+    *TEST_NET,
     "data.batch_size=32",
     "trainer.max_epochs=2",
     "trainer.limit_train_batches=3",

@@ -9,16 +9,13 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers.configs import REPO, compose_config
+from helpers.configs import REPO, TEST_NET, compose_config
 
 from graytransfer.run.loggers import build_loggers, finish_wandb
 from graytransfer.run.sweep import run_name, short_override
 
 TINY = [
-    "model=timm",
-    "model.name=test_efficientnet",
-    "model.pretrained=false",
-    "data.image_size=16",
+    *TEST_NET,
     "trainer.fast_dev_run=1",
     "trainer.enable_progress_bar=false",
     "~callbacks.rich_progress_bar",

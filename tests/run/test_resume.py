@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers.configs import REPO, child_env, compose_config
+from helpers.configs import REPO, TEST_NET, child_env, compose_config
 
 from graytransfer.errors import UserError
 from graytransfer.run.pipeline import train
@@ -20,10 +20,7 @@ from graytransfer.run.resume import LAST, RUN_FILE, find_unfinished, plan_resume
 
 #: a tiny, deterministic 3-epoch run: timm's test EfficientNet at 16x16, 3 batches an epoch
 TINY = [
-    "model=timm",
-    "model.name=test_efficientnet",
-    "model.pretrained=false",
-    "data.image_size=16",
+    *TEST_NET,
     "data.batch_size=32",
     "trainer.max_epochs=3",
     "trainer.limit_train_batches=3",

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers.configs import REPO, child_env, compose_config
+from helpers.configs import REPO, TEST_NET, child_env, compose_config
 from helpers.errors import user_message
 
 from graytransfer.run.folder import leave_unused
@@ -17,10 +17,7 @@ from graytransfer.run.lock import run_lock
 from graytransfer.run.pipeline import train
 
 TINY = [
-    "model=timm",
-    "model.name=test_efficientnet",
-    "model.pretrained=false",
-    "data.image_size=16",
+    *TEST_NET,
     "logger=none",
     "extras.print_config=false",
 ]
