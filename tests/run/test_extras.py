@@ -173,7 +173,10 @@ def test_enforce_tags_is_off_by_default_and_on_when_asked(tmp_path: Path) -> Non
     apply_extras(compose_config([*quiet, "extras.enforce_tags=true", "tags=[x]"], tmp_path / "c"))
 
 
-def test_print_config_prints_the_tree_with_values_resolved(tmp_path: Path, capsys) -> None:
+def test_print_config_prints_the_tree_with_values_resolved(
+    tmp_path: Path, capsys, monkeypatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "500")  # a long tmp path fits on one line: no wrap to undo
     cfg = compose_config(["adapt=sum", "seed=7"], tmp_path / "run")
     print_config(cfg)
     out = capsys.readouterr().out
