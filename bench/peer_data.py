@@ -119,10 +119,10 @@ def write_timm_weights(path: Path) -> str:
     `pretrained_cfg_overlay=dict(file=...)` load (adapting the stem to `in_chans` themselves)."""
     import timm
 
-    from graytransfer.model.weights import load_packaged
+    from graytransfer.model.weights import map_by_position, packaged_state
 
     model = timm.create_model(LITE0, pretrained=False, num_classes=1000)
-    load_packaged(model, LITE0)
+    model.load_state_dict(map_by_position(packaged_state(LITE0), model))
     tmp = path.with_name(path.name + ".tmp")
     torch.save(model.state_dict(), tmp)
     tmp.replace(path)

@@ -60,7 +60,7 @@ def imagenet_classifier(architecture: str) -> GrayscaleClassifier:
         optimizer=partial(torch.optim.SGD, lr=0.1),
         num_classes=1000,
     ).eval()
-    state = torch.load(W.packaged_path(architecture), map_location="cpu", weights_only=True)
+    state = W.packaged_state(architecture)
     fc = model.head.classifier[-1]
     fc.weight.data.copy_(state["_fc.weight"])
     fc.bias.data.copy_(state["_fc.bias"])

@@ -125,9 +125,9 @@ class Backbone:
             self.check_weights_available()
             return self._create(pretrained=True)
         if self.weights == W.PACKAGED:
-            W.packaged_path(self.architecture)  # the one error for another architecture
+            state = W.packaged_state(self.architecture)  # before building: another one fails
             model = self._create(pretrained=False, num_classes=1000)
-            W.load_packaged(model, self.architecture)
+            model.load_state_dict(W.map_by_position(state, model))
             model.reset_classifier(0, "")
             return model
         model = self._create(pretrained=False)

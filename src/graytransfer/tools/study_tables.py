@@ -140,8 +140,8 @@ def backbone_table(groups: list[Group], reference: str, metric: str) -> tuple[li
     name). Each other kind of weights has its own baseline, its group of the same model where
     there is one, so a model is compared with a model of the same weights (Lite1 with Lite0,
     both ImageNet; B0 with Lite0, both random init), and those baselines with the table's:
-    what transfer gives on one model. Returns (the
-    table, the summary's phrases `lite0 (random init) vs lite0 (ImageNet) -18.20 [...] worse`).
+    what transfer gives on one model. Returns (the table, the summary's phrases
+    `lite0 (random init) vs lite0 (ImageNet) -18.20 [...] worse`).
     """
     rows = [g for g in groups if g.strategy == reference]
 
