@@ -24,6 +24,9 @@
 #             with Lite0's), B0 from random init (no offline weights; paired with Lite0's random
 #             init, which is in `core`), 5 seeds (15 runs, each slower than a Lite0 run)
 #   textures  skimage textures: every strategy but keras, random init, 5 seeds  (55 runs)
+#   backbone and textures go seed group by seed group (0-2, then 3, then 4), backbone first, and
+#   the lanes are balanced (B0 ~ one Lite0 run longer than textures' 200 s runs), so a stop
+#   part-way leaves both with paired seeds
 # keras is not run on Lite0: its weights normalise every channel with mean 0.5 / std 0.5, so
 # keras computes repeat's function and gradients exactly (docs/study_v1.md shows identical runs).
 set -uo pipefail
@@ -44,11 +47,13 @@ lane_a() {
   fi
   if has digits; then digits adapt=repeat,sum,colormap,luma,stack,windows seed=$seeds; fi
   if has rest; then for s in 0,1,2 3,4; do study adapt=luma,stack,windows,scratch seed=$s; done; fi
-  if has backbone; then
-    study model=lite1 adapt=repeat seed=$seeds
-    study model=b0 model.pretrained=false adapt=repeat seed=$seeds
-  fi
-  if has textures; then textures adapt=repeat,sum,colormap,luma,stack,windows seed=$seeds; fi
+  for s in 0,1,2 3 4; do
+    if has backbone; then
+      study model=lite1 adapt=repeat seed=$s
+      study model=b0 model.pretrained=false adapt=repeat seed=$s
+    fi
+    if has textures; then textures adapt=repeat,sum,colormap,luma seed=$s; fi
+  done
 }
 
 lane_b() {
@@ -61,11 +66,13 @@ lane_b() {
     digits adapt=repeat model.pretrained=false seed=$seeds
   fi
   if has rest; then for s in 0,1,2 3,4; do study adapt=fold,adapter,mean seed=$s; done; fi
-  if has backbone; then study model=lite2 adapt=repeat seed=$seeds; fi
-  if has textures; then
-    textures adapt=fold,adapter,mean,scratch seed=$seeds
-    textures adapt=repeat model.pretrained=false seed=$seeds
-  fi
+  for s in 0,1,2 3 4; do
+    if has backbone; then study model=lite2 adapt=repeat seed=$s; fi
+    if has textures; then
+      textures adapt=stack,windows,fold,adapter,mean,scratch seed=$s
+      textures adapt=repeat model.pretrained=false seed=$s
+    fi
+  done
 }
 
 unfinished=$(find outputs/study -name .hydra -type d 2>/dev/null | while read -r h; do
