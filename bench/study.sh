@@ -24,9 +24,9 @@
 #             with Lite0's), B0 from random init (no offline weights; paired with Lite0's random
 #             init, which is in `core`), 5 seeds (15 runs, each slower than a Lite0 run)
 #   textures  skimage textures: every strategy but keras, random init, 5 seeds  (55 runs)
-#   backbone and textures go seed group by seed group (0-2, then 3, then 4), backbone first, and
-#   the lanes are balanced (B0 ~ one Lite0 run longer than textures' 200 s runs), so a stop
-#   part-way leaves both with paired seeds
+#   backbone and textures go seed group by seed group (0-2, then 3, then 4), backbone first, so a
+#   stop part-way leaves both parts with paired seeds; a run took 739-753 s (Lite1), 800-816 s
+#   (Lite2), 635-652 s (B0) and about 200 s (textures), and the lanes are balanced by those times
 # keras is not run on Lite0: its weights normalise every channel with mean 0.5 / std 0.5, so
 # keras computes repeat's function and gradients exactly (docs/study_v1.md shows identical runs).
 set -uo pipefail
