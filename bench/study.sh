@@ -35,6 +35,8 @@ parts=${PARTS:-core digits rest backbone textures}
 logs=${LOGS:-outputs/study/logs}
 mkdir -p "$logs"
 seeds=0,1,2,3,4
+# backbone and textures seed groups (see above): one list for both lanes
+seed_groups="0,1,2 3 4"
 study() { python train.py -m experiment=study "$@"; }
 digits() { study experiment/study_data@study_data=digits "$@"; }
 textures() { study experiment/study_data@study_data=textures "$@"; }
@@ -47,7 +49,7 @@ lane_a() {
   fi
   if has digits; then digits adapt=repeat,sum,colormap,luma,stack,windows seed=$seeds; fi
   if has rest; then for s in 0,1,2 3,4; do study adapt=luma,stack,windows,scratch seed=$s; done; fi
-  for s in 0,1,2 3 4; do
+  for s in $seed_groups; do
     if has backbone; then
       study model=lite1 adapt=repeat seed=$s
       study model=b0 model.pretrained=false adapt=repeat seed=$s
@@ -66,7 +68,7 @@ lane_b() {
     digits adapt=repeat model.pretrained=false seed=$seeds
   fi
   if has rest; then for s in 0,1,2 3,4; do study adapt=fold,adapter,mean seed=$s; done; fi
-  for s in 0,1,2 3 4; do
+  for s in $seed_groups; do
     if has backbone; then study model=lite2 adapt=repeat seed=$s; fi
     if has textures; then
       textures adapt=stack,windows,fold,adapter,mean,scratch seed=$s
