@@ -110,3 +110,47 @@ def convert_until_failure(png: str, out: str, source: str) -> None:
     except RuntimeError:
         print("interrupted", flush=True)
     os._exit(0)
+
+
+def write_full_depth_folder(root: Path, kind: str, count: int = 24, size: int = 20) -> Path:
+    """`root/<class>/<i>.<png|dcm>`, two classes of noise at full depth: `png16` 16-bit PNGs
+    (values 1000..40000), `dicom` CT-like DICOM files (stored 0..3000, slope 1, intercept -1024,
+    a VOI window 40/400, which the shards must carry)."""
+    rng = np.random.default_rng(7)
+    for i in range(count):
+        folder = root / f"c{i % 2}"
+        folder.mkdir(parents=True, exist_ok=True)
+        if kind == "png16":
+            pixels = rng.integers(1000, 40001, (size, size)).astype(np.uint16)
+            Image.fromarray(pixels).save(folder / f"{i:03d}.png")
+        else:
+            write_dicom(folder / f"{i:03d}.dcm", rng.integers(0, 3001, (size, size)))
+    return root
+
+
+def write_dicom(path: Path, stored: np.ndarray, intercept: float = -1024.0) -> Path:
+    """A minimal CT-like DICOM file (pydicom): uint16 `stored`, slope 1, `intercept`, window
+    40/400."""
+    import pydicom
+    from pydicom.dataset import FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid
+
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = SecondaryCaptureImageStorage
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = pydicom.Dataset()
+    ds.file_meta = meta
+    ds.SOPClassUID, ds.SOPInstanceUID = (
+        SecondaryCaptureImageStorage,
+        meta.MediaStorageSOPInstanceUID,
+    )
+    ds.Rows, ds.Columns = stored.shape
+    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+    ds.BitsAllocated = ds.BitsStored = 16
+    ds.HighBit, ds.PixelRepresentation = 15, 0
+    ds.RescaleSlope, ds.RescaleIntercept = 1.0, intercept
+    ds.WindowCenter, ds.WindowWidth = 40.0, 400.0
+    ds.PixelData = stored.astype(np.uint16).tobytes()
+    ds.save_as(path, enforce_file_format=True)
+    return path

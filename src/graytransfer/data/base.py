@@ -58,6 +58,12 @@ class GrayscaleDataModule(L.LightningDataModule):
     `ids`) and `self.class_names` in `setup()`, giving the train set `self.train_transform`.
     Float conversion and normalisation are the model's job, on its device.
 
+    What the model's intensity mapping needs to know about the values is one contract that
+    every data module keeps (`input_values_of` in `graytransfer.model.build` reads it): `dtype`
+    (uint8 here; uint16 / int16 at full depth), `value_range` (the measured (min, max); 0..255
+    at 8 bits) and `voi_window` (a DICOM set's own (center, width), else None). A module that
+    holds full-depth data overrides all three, after `setup()`.
+
     `augment`: `none|light|strong` (see `graytransfer.data.augment`), `hflip`/`vflip` off by
     default. `balance`: `none`; `loss` weights the cross-entropy by inverse class frequency
     (`loss_class_weights()`); `sampler` draws training images with probability inversely
@@ -92,6 +98,13 @@ class GrayscaleDataModule(L.LightningDataModule):
         self.val_set: Dataset | None = None
         self.test_set: Dataset | None = None
         self.bad_files: list = []
+        self.value_range: tuple[float, float] = (0.0, 255.0)
+        self.voi_window: tuple[float, float] | None = None
+
+    @property
+    def dtype(self) -> torch.dtype:
+        """The dtype of the image batches (uint8 unless a full-depth module says otherwise)."""
+        return torch.uint8
 
     @property
     def num_classes(self) -> int:

@@ -75,8 +75,6 @@ class FileDataModule(GrayscaleDataModule):
         self.bit_depth = check_bit_depth(bit_depth)
         self.flips = (bool(kwargs.get("hflip", False)), bool(kwargs.get("vflip", False)))
         self.stored: np.dtype | None = None  # numpy dtype at full depth, None for uint8
-        self.value_range: tuple[float, float] = (0.0, 255.0)
-        self.voi_window: tuple[float, float] | None = None
         self.val_split = val_split
         self.test_split = test_split
         self.scale16 = check_scale16(scale16)

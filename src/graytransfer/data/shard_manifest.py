@@ -3,10 +3,11 @@
 A shard folder holds one LitData dataset per split (`train/`, `val/`, `test/`: `index.json` plus
 `chunk-*.bin`), `split.csv` (split, index, id, label, class: the exact split the source data
 module made) and `manifest.json`, written last, so a folder without it is an unfinished
-conversion. The manifest records the class list, image size and dtype, counts per split and
-class, the source data config, and each chunk's size and SHA-256; `verify_chunks` checks them
-before training, so a missing or damaged chunk stops the run with its name instead of a silent
-short epoch.
+conversion. The manifest records the class list, image size, dtype, the value range the
+source measured and a DICOM set's own window (what the model's intensity mapping is built
+from), counts per split and class, the source data config, and each chunk's size and SHA-256;
+`verify_chunks` checks them before training, so a missing or damaged chunk stops the run with
+its name instead of a silent short epoch.
 """
 
 from __future__ import annotations
@@ -112,6 +113,23 @@ def check_matches(
             f"data.classes {list(classes)} differs from the shards' class list "
             f"{manifest['classes']} in '{root}': fix data.classes or convert the right data"
         )
+
+
+def stored_values(
+    manifest: dict[str, Any], root: str
+) -> tuple[tuple[float, float], tuple[float, float] | None]:
+    """`(value_range, voi_window)` the source data module measured. A uint8 manifest written
+    before they were recorded means 0..255 and no window; a full-depth one must have them."""
+    if "value_range" not in manifest:
+        if manifest["dtype"] != "uint8":
+            raise UserError(
+                f"the {manifest['dtype']} shards in '{root}' do not record their value range "
+                "(written by an older version): convert them again"
+            )
+        return (0.0, 255.0), None
+    low, high = (float(v) for v in manifest["value_range"])
+    window = manifest.get("voi_window")
+    return (low, high), None if window is None else (float(window[0]), float(window[1]))
 
 
 def read_split_file(path: Path) -> dict[str, tuple[list[str], list[int]]]:

@@ -9,6 +9,10 @@ last, atomically, with the chunks' checksums.
 
 `<out>/.plan.json` records what is being converted (source config, counts, workers, chunking);
 a resumed conversion must ask for the same, else it stops with a one-line error.
+
+`overwrite=true` removes only what a conversion writes (`OWN_FILES`, and LitData's files in the
+split folders): a folder holding anything else is refused, naming what is there, and `out`
+itself stays.
 """
 
 from __future__ import annotations
@@ -34,6 +38,9 @@ from graytransfer.data.shard_remote import litdata
 from graytransfer.errors import UserError
 
 PLAN = ".plan.json"
+#: the files a conversion writes at the top of `out`; the split folders hold LitData's files
+OWN_FILES = (MANIFEST, PLAN, SPLIT_FILE, f".{SPLIT_FILE}.partial")
+SPLIT_DIRS = ("train", "val", "test")
 
 
 class ReadItem:
@@ -66,6 +73,8 @@ def make_plan(data: GrayscaleDataModule, source: dict[str, Any], chunking: dict[
         "counts": {name: len(s) for name, s in splits.items()},
         "image_size": list(data.image_size),
         "dtype": str(sample.dtype).removeprefix("torch."),
+        "value_range": [float(v) for v in data.value_range],
+        "voi_window": None if data.voi_window is None else [float(v) for v in data.voi_window],
         "classes": list(data.class_names),
         "chunking": chunking,
     }
@@ -79,7 +88,7 @@ def start_or_resume(out: Path, plan: dict[str, Any], overwrite: bool) -> bool:
             "overwrite=true"
         )
     if overwrite and out.exists():
-        shutil.rmtree(out)
+        remove_shards(out)
     plan_file = out / PLAN
     if plan_file.exists():
         if json.loads(plan_file.read_text()) != plan:
@@ -93,6 +102,52 @@ def start_or_resume(out: Path, plan: dict[str, Any], overwrite: bool) -> bool:
     out.mkdir(parents=True, exist_ok=True)
     write_text_atomic(plan_file, json.dumps(plan, indent=2) + "\n")
     return False
+
+
+def is_litdata_file(path: Path) -> bool:
+    """A file LitData's `optimize` writes into a split folder: `index.json` (also per worker,
+    `<n>-index.json`), `chunk-*.bin`, and its `.checkpoints/checkpoint-*.json`."""
+    name = path.name
+    if path.is_dir():
+        return name == ".checkpoints" and all(
+            p.is_file() and p.name.startswith("checkpoint-") and p.suffix == ".json"
+            for p in path.iterdir()
+        )
+    return name.endswith("index.json") or (name.startswith("chunk-") and name.endswith(".bin"))
+
+
+def foreign_entries(out: Path) -> list[Path]:
+    """What in `out` a conversion did not write; empty when `out` holds only shards."""
+    foreign = []
+    for entry in sorted(out.iterdir()):
+        if entry.name in OWN_FILES and entry.is_file():
+            continue
+        if entry.name in SPLIT_DIRS and entry.is_dir():
+            foreign += [p for p in sorted(entry.iterdir()) if not is_litdata_file(p)]
+            continue
+        foreign.append(entry)
+    return foreign
+
+
+def remove_shards(out: Path) -> None:
+    """Delete a shard folder's contents (`out` itself stays), only when the shards tool wrote
+    all of it: its manifest or plan is there and nothing else is; else a one-line UserError
+    naming what is there. A user's file is never removed."""
+    if not out.is_dir():
+        raise UserError(f"out '{out}' is a file, not a folder: choose a folder for the shards")
+    foreign = foreign_entries(out)
+    if foreign or not any((out / name).is_file() for name in (MANIFEST, PLAN)):
+        shown = ", ".join(f"'{p.relative_to(out)}'" for p in foreign[:5])
+        more = f" and {len(foreign) - 5} more" if len(foreign) > 5 else ""
+        what = f"holds {shown}{more}, which" if foreign else "has no manifest.json or .plan.json:"
+        raise UserError(
+            f"out '{out}' {what} the shards tool did not write; overwrite=true replaces only a "
+            "shard folder: choose another folder, or move those files away"
+        )
+    for name in SPLIT_DIRS:
+        shutil.rmtree(out / name, ignore_errors=True)
+    for name in OWN_FILES:
+        (out / name).unlink(missing_ok=True)
 
 
 def write_split(dataset: Dataset, target: Path, chunking: dict[str, Any], verbose: bool) -> None:
@@ -178,6 +233,8 @@ def convert(
         "classes": plan["classes"],
         "image_size": plan["image_size"],
         "dtype": plan["dtype"],
+        "value_range": plan["value_range"],
+        "voi_window": plan["voi_window"],
         "splits": records,
         "source": source,
         "source_description": data.describe(),

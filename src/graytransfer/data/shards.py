@@ -18,12 +18,15 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
+from graytransfer.data.augment import build_augment
 from graytransfer.data.base import NATIVE, GrayscaleDataModule, as_size
 from graytransfer.data.shard_manifest import (
+    MANIFEST,
     SPLIT_FILE,
     check_matches,
     read_manifest,
     read_split_file,
+    stored_values,
     verify_chunks,
 )
 from graytransfer.data.shard_remote import fetch_small_files, is_remote, litdata
@@ -85,6 +88,9 @@ class ShardDataModule(GrayscaleDataModule):
     checkpoint, so a run resumed mid-epoch continues where it stopped. `cache_dir` holds the
     chunks of a remote root (LitData's default cache when null); `storage_options` go to LitData
     (credentials, endpoint). `balance=sampler` is not available for streamed data.
+    The model receives exactly what the source data module gave it: the manifest carries the
+    stored `dtype`, the measured `value_range` and the DICOM `voi_window`, and full-depth
+    shards (uint16 / int16) get geometric augmentation only, like the folder path.
     """
 
     def __init__(
@@ -107,6 +113,7 @@ class ShardDataModule(GrayscaleDataModule):
         self.cache_dir = cache_dir
         self.verify = verify
         self.classes = None if classes is None else list(classes)
+        self.flips = (bool(kwargs.get("hflip", False)), bool(kwargs.get("vflip", False)))
         # the manifest is read in setup(); only `native` needs the stored size now
         self.manifest: dict[str, Any] | None = None
         if image_size == NATIVE:
@@ -128,6 +135,26 @@ class ShardDataModule(GrayscaleDataModule):
             self.local_dir = Path(self.root).expanduser()
         return read_manifest(self.local_dir)
 
+    @property
+    def dtype(self) -> torch.dtype:
+        """The stored dtype (uint8, or uint16 / int16 at full depth), from the manifest."""
+        if self.manifest is None:
+            self.manifest = self._read_manifest()
+        return getattr(torch, self.manifest["dtype"])
+
+    def _take_values(self) -> None:
+        """`value_range` and `voi_window` as the source module measured them; at full depth,
+        augmentation becomes geometric only, filling with the minimum (as `FileDataModule`)."""
+        self.value_range, self.voi_window = stored_values(self.manifest, self.root)
+        if self.dtype != torch.uint8:
+            self.train_transform = build_augment(
+                self.augment,
+                self.image_size,
+                *self.flips,
+                geometric_only=True,
+                fill=self.value_range[0],
+            )
+
     def setup(self, stage: str | None = None) -> None:
         if self.train_set is not None:
             return
@@ -136,12 +163,30 @@ class ShardDataModule(GrayscaleDataModule):
         check_matches(self.manifest, self.root, self.image_size, self.classes)
         if not is_remote(self.root):
             verify_chunks(self.local_dir, self.manifest, self.verify)
+        self._take_values()
         self.class_names = list(self.manifest["classes"])
         splits = read_split_file(self.local_dir / SPLIT_FILE)
         for name in ("train", "val", "test"):
             if name in splits and name in self.manifest["splits"]:
                 reader = functools.partial(self._dataset, name, train=False)
                 setattr(self, f"{name}_set", ShardSplit(*splits[name], reader))
+        self._check_stored_items()
+
+    def _check_stored_items(self) -> None:
+        """The first stored image of each split has the manifest's size and dtype (a manifest
+        edited by hand, or copied from other shards, stops here instead of training)."""
+        expected = (tuple(self.manifest["image_size"]), self.manifest["dtype"])
+        for name, split in self._splits().items():
+            image, _ = split[0]
+            found = (tuple(image.shape[1:]), str(image.dtype).removeprefix("torch."))
+            if found != expected:
+                raise UserError(
+                    f"shards '{self.root}': the stored {name} images are {found[0][0]}x"
+                    f"{found[0][1]} {found[1]} but {MANIFEST} says {expected[0][0]}x"
+                    f"{expected[0][1]} {expected[1]}; the manifest does not belong to these "
+                    "chunks: convert again"
+                )
+            split._reader = None  # opened again in the loader's own process
 
     def _split_url(self, name: str) -> str:
         if is_remote(self.root):

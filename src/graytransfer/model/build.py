@@ -14,7 +14,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from graytransfer.adapt.intensity import InputValues
-from graytransfer.data.base import NATIVE, as_size
+from graytransfer.data.base import NATIVE, GrayscaleDataModule, as_size
 from graytransfer.model.backbone import Backbone
 from graytransfer.model.classifier import GrayscaleClassifier
 from graytransfer.task import MulticlassTask, Task
@@ -34,12 +34,12 @@ def resolve_image_size(cfg: DictConfig, backbone: Backbone) -> tuple[int, int]:
     return as_size(OmegaConf.to_object(size) if OmegaConf.is_config(size) else size)
 
 
-def input_values_of(data) -> InputValues:
-    """What a set-up data module hands the model: uint8 0..255 unless it says otherwise
-    (`dtype`, `value_range`, `voi_window` of the full-depth file modules)."""
-    dtype = str(getattr(data, "dtype", "uint8")).removeprefix("torch.")
-    low, high = getattr(data, "value_range", (0.0, 255.0))
-    window = getattr(data, "voi_window", None)
+def input_values_of(data: GrayscaleDataModule) -> InputValues:
+    """What a set-up data module hands the model: its `dtype`, measured `value_range` and DICOM
+    `voi_window` (the contract every `GrayscaleDataModule` keeps; no silent 8-bit fallback)."""
+    dtype = str(data.dtype).removeprefix("torch.")
+    low, high = data.value_range
+    window = data.voi_window
     return InputValues(dtype, (float(low), float(high)), tuple(window) if window else None)
 
 
