@@ -10,6 +10,7 @@ import pytest
 import torch
 from helpers.trained_fixture import compose_task, trained_run  # noqa: F401 - the fixture
 
+from graytransfer.errors import UserError
 from graytransfer.model.restore import load_trained
 from graytransfer.tools.export import run
 
@@ -43,3 +44,31 @@ def test_export_matches_pytorch_logits_on_uint8(
     sidecar = json.loads(path.with_name(path.name + ".json").read_text())
     assert sidecar["class_names"] == trained.class_names
     assert sidecar["input"]["shape"] == ["N", 1, 16, 16] and sidecar["input"]["dtype"] == "uint8"
+
+
+def test_export_never_overwrites_a_users_file_and_replaces_only_its_own(
+    trained_run,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    best = trained_run[0] / "checkpoints" / "best.ckpt"
+
+    def export(output: Path, *extra: str) -> Path:
+        overrides = [f"ckpt_path={best}", "format=torchscript", f"output={output}", *extra]
+        return run(compose_task("export", overrides, tmp_path / "hydra"))
+
+    users = tmp_path / "model.pt"
+    users.write_bytes(b"a user's own model")
+    with pytest.raises(UserError, match=r"already exists and is not an export of this tool"):
+        export(users, "overwrite=true")
+    assert users.read_bytes() == b"a user's own model"
+
+    ours = export(tmp_path / "ours.pt")
+    first = ours.read_bytes()
+    with pytest.raises(UserError, match=r"holds an earlier export: pass overwrite=true"):
+        export(ours)
+    with pytest.raises(UserError, match=r"differs from the PyTorch model"):
+        export(ours, "overwrite=true", "tolerance=-1")  # a failed export replaces nothing
+    assert ours.read_bytes() == first
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+    export(ours, "overwrite=true")
+    assert torch.jit.load(str(ours)) is not None

@@ -9,11 +9,17 @@ that dtype and printed; an export that
 differs by more than `tolerance` is deleted and reported. A `<output>.json` beside it lists the
 class names, the input it expects, the task and its decision rule (for multilabel and binary
 tasks the per-output thresholds chosen on the validation split).
+
+The export is written under a hidden temporary name and renamed into place only after its
+parity check passes. An existing `output` is never touched unless it is an earlier export
+(its `<output>.json` sidecar is there) and `overwrite=true` is given.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
@@ -24,6 +30,7 @@ from omegaconf import DictConfig
 from torch import nn
 
 from graytransfer.adapt.mapped import input_spec, random_images
+from graytransfer.atomic import write_text_atomic
 from graytransfer.cli import hydra_entry
 from graytransfer.errors import UserError
 from graytransfer.model.restore import TrainedModel, load_trained
@@ -108,6 +115,37 @@ def decision_rule(trained: TrainedModel) -> dict[str, Any]:
     return {**rule, "thresholds": trained.thresholds, "decision": "sigmoid(logits) >= thresholds"}
 
 
+def sidecar_of(output: Path) -> Path:
+    """`<output>.json`: what an export writes beside the model (its mark of ownership)."""
+    return output.with_name(output.name + ".json")
+
+
+def check_output_free(output: Path, overwrite: bool) -> None:
+    """`output` may be written: it does not exist, or it is an earlier export (its sidecar is
+    there) and `overwrite` is set. Anything else is refused in one line; nothing is removed."""
+    if not output.exists() and not output.is_symlink():
+        if sidecar_of(output).exists() and not overwrite:
+            raise UserError(
+                f"'{sidecar_of(output)}' already exists: pass overwrite=true to replace it "
+                "with this export's, or choose another output path"
+            )
+        return
+    if output.is_dir():
+        raise UserError(
+            f"output '{output}' is a folder: give a file path, e.g. {output}/model.onnx"
+        )
+    if not sidecar_of(output).is_file():
+        raise UserError(
+            f"output '{output}' already exists and is not an export of this tool (no "
+            f"{sidecar_of(output).name} beside it): choose another output path"
+        )
+    if not overwrite:
+        raise UserError(
+            f"output '{output}' holds an earlier export: pass overwrite=true to replace it, or "
+            "choose another output path"
+        )
+
+
 def export_model(
     trained: TrainedModel,
     fmt: str,
@@ -115,13 +153,37 @@ def export_model(
     tolerance: float = 1e-4,
     opset: int = 17,
     dynamo: bool = False,
+    overwrite: bool = False,
 ) -> dict[str, Any]:
-    """Export, check parity on uint8 input, write the sidecar JSON; return what was checked."""
+    """Export, check parity on uint8 input, write the sidecar JSON; return what was checked.
+    The file appears at `output` only when it passed (`check_output_free` guards `output`)."""
     if fmt not in FORMATS:
         raise UserError(f"format: '{fmt}' is not one of {', '.join(FORMATS)}")
     if fmt == "onnx":
         require_onnx()
+    check_output_free(output, overwrite)
     output.parent.mkdir(parents=True, exist_ok=True)
+    # a new, uniquely named file of our own (never a user's), with the suffix the runtimes want
+    handle, name = tempfile.mkstemp(
+        dir=output.parent, prefix=f".{output.stem}.", suffix=output.suffix
+    )
+    os.close(handle)
+    partial = Path(name)
+    try:
+        info = export_checked(trained, fmt, partial, tolerance, opset, dynamo)
+        os.replace(partial, output)
+    finally:
+        partial.unlink(missing_ok=True)
+    write_text_atomic(sidecar_of(output), json.dumps(info, indent=2) + "\n")
+    print(f"exported {output} (and {output.name}.json: class names, input spec)")
+    return info
+
+
+def export_checked(
+    trained: TrainedModel, fmt: str, output: Path, tolerance: float, opset: int, dynamo: bool
+) -> dict[str, Any]:
+    """Write the export to `output` and check its parity; the sidecar's record, or a UserError
+    (the caller deletes `output`) when it differs by more than `tolerance`."""
     module = UInt8Classifier(trained.model).eval()
     spec = input_spec(trained.model.input_adapter)
     example = random_images(spec, trained.image_size, count=2, seed=1)
@@ -144,7 +206,6 @@ def export_model(
         f"max |logit difference| = {difference:.2e} (tolerance {tolerance:.0e})"
     )
     if not difference <= tolerance:
-        output.unlink(missing_ok=True)
         raise UserError(
             f"the {fmt} export of '{trained.source}' differs from the PyTorch model by "
             f"{difference:.2e} > tolerance {tolerance:.0e}; it was deleted. Try dynamo=true or "
@@ -161,8 +222,6 @@ def export_model(
         **decision_rule(trained),
         "parity_max_abs_diff": difference,
     }
-    output.with_name(output.name + ".json").write_text(json.dumps(info, indent=2) + "\n")
-    print(f"exported {output} (and {output.name}.json: class names, input spec)")
     return info
 
 
@@ -181,6 +240,7 @@ def run(cfg: DictConfig) -> Path:
         tolerance=float(cfg.get("tolerance", 1e-4)),
         opset=int(cfg.get("opset", 17)),
         dynamo=bool(cfg.get("dynamo", False)),
+        overwrite=bool(cfg.get("overwrite", False)),
     )
     return output
 
