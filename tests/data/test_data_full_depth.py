@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import re
 
 import numpy as np
 import pytest
@@ -185,6 +186,34 @@ def test_float_tiff_with_nan_is_a_bad_file_naming_it(tmp_path):
     with pytest.raises(UserError, match=r"1 bad file\(s\) .*nan.tif' cannot be read .*NaN") as err:
         data.setup()
     assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("value", [np.inf, -np.inf, np.nan], ids=["+inf", "-inf", "NaN"])
+def test_float_tiff_with_a_non_finite_pixel_is_a_bad_file_at_every_depth(tmp_path, value):
+    """One non-finite pixel once made the whole image black at 8 bits (its min..max was
+    infinite); now it is a bad file, named by the scan at 8 and 16 bits, and skipped on request."""
+    array = np.linspace(0, 1000, 64, dtype=np.float32).reshape(8, 8)
+    array[3, 3] = value
+    name = {np.inf: "+inf", -np.inf: "-inf"}.get(value, "NaN")
+    path = tmp_path / "odd.tif"
+    Image.fromarray(array, mode="F").save(path)
+    for dtype in (None, np.uint16):
+        with pytest.raises(ValueError, match=f"holds {re.escape(name)} .*values: fix the file"):
+            decode(path, None, dtype=dtype)
+    root = folder(tmp_path / "f", {"a": 6, "b": 6})
+    (root / "a" / "odd.tif").write_bytes(path.read_bytes())
+    for depth in (8, 16):
+        data = FolderDataModule(root=str(root), image_size=16, bit_depth=depth, num_workers=0)
+        with pytest.raises(UserError, match=rf"1 bad file\(s\) .*odd.tif' cannot be read .*"
+                           rf"{re.escape(name)}") as err:  # fmt: skip
+            data.setup()
+        assert "\n" not in str(err.value)
+        skip = FolderDataModule(
+            root=str(root), image_size=16, bit_depth=depth, num_workers=0, on_bad_file="skip"
+        )
+        with pytest.warns(UserWarning, match="skipping 1 bad file"):
+            skip.setup()
+        assert [b.path.name for b in skip.bad_files] == ["odd.tif"]
 
 
 def test_bad_bit_depth_is_a_user_error(tmp_path):

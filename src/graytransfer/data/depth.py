@@ -8,8 +8,8 @@ At full depth a data set has ONE stored dtype, so that batches stack:
 - image files (PNG, TIFF, ...) -> uint16. 16-bit files are kept exactly; 8-bit (and colour,
   which becomes 8-bit luminance first) files are widened by x257 (0 -> 0, 255 -> 65535, the
   inverse of `scale16=full`), said once per data set; 32-bit integer files must hold values in
-  0..65535 and 32-bit float files whole numbers in that range (NaN or fractions are a bad file:
-  nothing is rounded or clipped silently).
+  0..65535 and 32-bit float files whole numbers in that range (NaN, +inf, -inf or fractions
+  are a bad file: nothing is rounded or clipped silently).
 - DICOM -> int16 modality values (`graytransfer.data.dicom.read_modality`, HU for CT).
 
 Resizing runs at the stored depth: Pillow's BILINEAR filter (the 8-bit path's own filter, with
@@ -50,14 +50,28 @@ def is_dicom(path: Path) -> bool:
     return Path(path).suffix.lower() in DICOM_SUFFIXES
 
 
+def check_finite(array: np.ndarray, what: str = "values") -> np.ndarray:
+    """`array` unchanged when every value is finite, else a ValueError naming which of NaN,
+    +inf and -inf it holds (none has a grey level: the file is a bad file)."""
+    if array.dtype.kind not in "fc" or np.isfinite(array).all():
+        return array
+    kinds = [
+        name
+        for name, found in (("NaN", np.isnan), ("+inf", np.isposinf), ("-inf", np.isneginf))
+        if found(array).any()
+    ]
+    raise ValueError(
+        f"holds {' and '.join(kinds)} {what}: fix the file (a non-finite value has no grey level)"
+    )
+
+
 def exact_cast(array: np.ndarray, dtype: np.dtype, what: str = "values") -> np.ndarray:
     """`array` as `dtype` when every value is held exactly, else a ValueError saying so."""
     dtype = np.dtype(dtype)
     if array.dtype == dtype:
         return array
     if array.dtype.kind == "f":
-        if np.isnan(array).any():
-            raise ValueError(f"holds NaN {what}: fix the file (NaN has no grey level)")
+        check_finite(array, what)
         if not np.array_equal(array, np.round(array)):
             raise ValueError(
                 f"{what} are not whole numbers ({float(array.min()):g}..{float(array.max()):g}); "

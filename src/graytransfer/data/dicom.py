@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from graytransfer.data.depth import check_finite
 from graytransfer.errors import UserError
 
 
@@ -84,6 +85,7 @@ def _dataset_and_pixels(path: str | Path):
                 "the file uncompressed"
             ) from err
         raise
+    check_finite(pixels, "pixel values")  # float pixel data: NaN / inf have no grey level
     if pixels.ndim != 2 and not (pixels.ndim == 3 and int(getattr(ds, "SamplesPerPixel", 1)) == 3):
         raise ValueError(f"multi-frame DICOM with shape {pixels.shape}; give one frame per file")
     return ds, pixels

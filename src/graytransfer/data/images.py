@@ -10,7 +10,7 @@ modality values), resized at that depth: see `graytransfer.data.depth`. The 8-bi
   `full` maps 0..65535 linearly onto 0..255 (the same rule for every image, so intensities stay
   comparable across images); `minmax` maps each image's own min..max onto 0..255 (for 12-bit
   detectors and images that use a small part of the range; a constant image becomes 0).
-  Float images always use the per-image min..max (one holding NaN is a bad file).
+  Float images always use the per-image min..max (one holding NaN, +inf or -inf is a bad file).
 - DICOM (`.dcm`, needs the `dicom` extra) is read by `graytransfer.data.dicom`.
 - JPEGs are decoded by libjpeg straight to gray and, when much larger than the target, at a
   reduced DCT scale (Pillow's `draft`), which is what makes large JPEG folders fast.
@@ -28,7 +28,7 @@ import torch
 from PIL import Image, ImageOps
 from torch.utils.data import Dataset
 
-from graytransfer.data.depth import decode_stored
+from graytransfer.data.depth import check_finite, decode_stored
 from graytransfer.data.scan import BadImageError
 from graytransfer.errors import UserError
 
@@ -100,9 +100,7 @@ def high_depth_to_uint8(array: np.ndarray, scale16: str) -> np.ndarray:
             return ((array.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
         clipped = np.clip(array.astype(np.int64), 0, 65535)
         return ((clipped * 255 + 32767) // 65535).astype(np.uint8)
-    values = array.astype(np.float32)
-    if np.isnan(values).any():
-        raise ValueError("holds NaN values: fix the file (NaN has no grey level)")
+    values = check_finite(array.astype(np.float32))
     low, high = float(values.min()), float(values.max())
     if high <= low:
         return np.zeros(array.shape, dtype=np.uint8)
