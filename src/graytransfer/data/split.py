@@ -77,6 +77,12 @@ def _split(
     alone = np.isin(labels, np.flatnonzero(counts == 1))
     pool = index[~alone]
     classes = int((counts >= 2).sum())
+    if not len(pool):
+        raise UserError(
+            f"data.{key}={given:g}: each of the {len(index)} item(s) left to split is the only "
+            f"one of its class, so none can be split off stratified: add images, give the "
+            f"split in the data, or set data.{key}=0"
+        )
     taken = int(np.ceil(fraction * len(pool)))
     if taken < classes:
         raise UserError(

@@ -68,8 +68,10 @@ def group_split(
     seed: int,
     class_names: Sequence[str] | None = None,
 ) -> Split:
-    """Train, val, test indices with every group (patient) in exactly one split."""
+    """Train, val, test indices with every group (patient) in exactly one split; fewer groups
+    than splits to make is a UserError (`check_group_count`)."""
     check_fractions(val, test)
+    check_group_count(groups, {"val": val, "test": test}, "data.group_column")
     names = sorted(set(groups))
     where = {g: i for i, g in enumerate(names)}
     member = np.array([where[g] for g in groups])
@@ -102,6 +104,24 @@ def split_indices(
     if array.ndim == 2:
         return multilabel_split(array, val, test, seed)
     return stratified_split(array, val, test, seed, class_names)
+
+
+def check_group_count(groups: Sequence[str], fractions: dict[str, float], where: str) -> None:
+    """UserError naming `where` and the groups unless `groups` (one id per training image) hold
+    one group for train plus one for each split that `fractions` (split -> fraction of the
+    whole, 0: none) splits off them: a group goes to one split whole."""
+    wanted = ["train", *(s for s, f in fractions.items() if f)]
+    found = sorted(set(groups))
+    if len(found) >= len(wanted):
+        return
+    names = ", ".join(f"'{g}'" for g in found[:3]) + (" ..." if len(found) > 3 else "")
+    settings = ", ".join(f"data.{s}_split={fractions[s]:g}" for s in wanted[1:])
+    raise UserError(
+        f"{where}: the {len(groups)} training image(s) belong to {len(found)} group(s) "
+        f"({names}), too few to split by group into {'/'.join(wanted)} ({settings}; each group "
+        "goes to one split): add images of more groups, give the splits in the split column, "
+        f"set {' and '.join(f'data.{s}_split=0' for s in wanted[1:])}, or unset data.group_column"
+    )
 
 
 def check_groups_apart(groups_by_split: dict[str, Sequence[str]], where: str) -> None:
