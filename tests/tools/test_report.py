@@ -101,6 +101,18 @@ def test_cli_writes_to_out_and_errors_in_one_line(tmp_path: Path, capsys) -> Non
         find_runs(tmp_path / "empty")
 
 
+def test_an_earlier_report_is_replaced_and_a_users_report_md_never(tmp_path: Path) -> None:
+    write_run(tmp_path / "runs", "a")
+    write_report(tmp_path / "runs", tmp_path / "docs")
+    write_report(tmp_path / "runs", tmp_path / "docs")  # its own earlier report: replaced
+    users = tmp_path / "mine" / "report.md"
+    users.parent.mkdir()
+    users.write_text("# My paper's report\n")
+    with pytest.raises(UserError, match=r"report.md' exists and is not a report this tool wrote"):
+        write_report(tmp_path / "runs", users.parent)
+    assert users.read_text() == "# My paper's report\n"
+
+
 def write_hydra_run(root: Path, name: str, overrides: list[str], acc: float, mtime: float) -> None:
     """A run folder as train.py leaves it: `.hydra/config.yaml` (the composed config, paths
     unresolved) and a `metrics.json` written at time `mtime`."""
