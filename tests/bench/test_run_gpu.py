@@ -27,7 +27,7 @@ SCRIPT = REPO / "bench" / "run_gpu.sh"
 def run_script(tmp_path: Path, **env: str) -> subprocess.CompletedProcess:
     full = {**os.environ, "OUT": str(tmp_path / "out"), "GRAYTRANSFER_ROOT": str(tmp_path), **env}
     return subprocess.run(["bash", str(SCRIPT)], cwd=REPO, env=full, capture_output=True,
-                          text=True, timeout=120)  # fmt: skip
+                          text=True, timeout=600)  # fmt: skip
 
 
 def test_script_parses_and_its_default_parts_fit_the_plan(tmp_path):
@@ -51,9 +51,30 @@ def test_a_part_over_the_plan_is_flagged_and_an_unknown_part_refused(tmp_path):
     assert done.returncode == 2 and "unknown part 'gpu_magic'" in done.stderr
 
 
+def hanging_train_py(tmp_path: Path) -> str:
+    """A PATH with a `python` that hangs on `python train.py ...` and is the real Python for
+    anything else: the study part then runs out of its budget whatever the machine's speed (the
+    real train.py merely imports for longer than a budget of 1 s on an idle machine, and a loaded
+    one gave `collect`, which imports torch, more than its own 10 s)."""
+    folder = tmp_path / "bin"
+    folder.mkdir()
+    shim = folder / "python"
+    shim.write_text(
+        "#!/bin/sh\n"
+        'if [ "$1" = train.py ]; then exec sleep 600; fi\n'
+        f'exec "{sys.executable}" "$@"\n'
+    )
+    shim.chmod(0o755)
+    return f"{folder}{os.pathsep}{os.environ['PATH']}"
+
+
 def test_a_timed_out_part_is_reported_and_the_next_part_runs(tmp_path):
-    # train.py cannot even import torch and Lightning within 1 s: the study part times out
-    done = run_script(tmp_path, PARTS="study collect", BUDGET_study="1")
+    # the study part hangs (hanging_train_py): it times out after its budget of 1 s; collect
+    # gets a budget no load reaches, so only the study part can time out
+    path = hanging_train_py(tmp_path)
+    done = run_script(
+        tmp_path, PARTS="study collect", BUDGET_study="1", BUDGET_collect="500", PATH=path
+    )
     assert done.returncode == 0, done.stderr
     log = (tmp_path / "out" / "run_gpu.log").read_text()
     assert "[run_gpu] part study: TIMED OUT after 1 s" in log
