@@ -95,6 +95,40 @@ def test_modality_values_match_pydicom_exactly_on_its_own_ct_and_mr():
     assert (ct.min(), ct.max()) == (-896, 1167)  # HU, intercept -1024 applied
 
 
+def modality_lut(ds, pixels):
+    """pydicom's own modality LUT (`pydicom.pixels` from 3.0, its `pixel_data_handlers` before)."""
+    try:
+        from pydicom.pixels import apply_modality_lut
+    except ImportError:  # pydicom < 3
+        from pydicom.pixel_data_handlers.util import apply_modality_lut
+    return apply_modality_lut(pixels, ds)
+
+
+@pytest.mark.parametrize(
+    ("slope", "intercept"), [(2.0, -1024.0), (0.5, -100.25), (3.0, 7.5)], ids=str
+)
+def test_rescale_with_slope_and_intercept_matches_pydicom_in_both_readers(
+    tmp_path, slope, intercept
+):
+    """Slope != 1 AND intercept != 0 (either alone cannot tell `v * s + i` from `(v + i) * s`):
+    the full-depth values are pydicom's `apply_modality_lut` exactly, and the 8-bit reader
+    windows those very values (file window, and min..max without one)."""
+    stored = np.arange(0, 4000, 63, dtype=np.uint16)[:60].reshape(6, 10)
+    from graytransfer.data.dicom import read_modality
+
+    middle = float(np.median(stored)) * slope + intercept  # a window on the middle half
+    for window in ((middle, float(np.ptp(stored)) * slope / 2), None):
+        path = write_dicom(tmp_path / f"{window}.dcm", stored, slope, intercept, window)
+        ds = pydicom.dcmread(path)
+        expected = modality_lut(ds, ds.pixel_array)
+        values = read_modality(path)
+        assert np.array_equal(values, expected)
+        low, high = float(expected.min()), float(expected.max())
+        center, width = window or ((low + high + 1.0) / 2.0, high - low + 1.0)
+        assert np.array_equal(read_dicom(path), window_to_uint8(expected, center, width))
+        assert len(np.unique(read_dicom(path))) > 20  # not clipped to a few levels
+
+
 def test_full_depth_decode_is_int16_hu_resized_at_that_depth(tmp_path):
     from pydicom.data import get_testdata_file
 
