@@ -8,6 +8,11 @@ layer is the backbone's last feature stage from timm's `feature_info` (override 
 `save_overlay` / `save_grid` draw the maps over the gray image. `ActivationMaps` (the callback)
 writes and logs maps for the first `per_class` test images of each class at the end of testing.
 `python -m graytransfer.tools.explain` is the command-line side.
+
+Tasks: multiclass (a map per class, softmax probabilities) and binary (its one logit explained
+for the positive class, its negation for the negative one; probabilities [1 - p, p], the
+predicted class decided at the model's validation threshold). A multilabel model is refused in
+one line (`check_task`) before any work: it has no single class per image to explain.
 """
 
 from __future__ import annotations
@@ -101,28 +106,39 @@ def activation_maps(
     layer: str | None = None,
 ) -> tuple[np.ndarray, torch.Tensor]:
     """(maps, probabilities): float32 maps (N, H, W) in [0, 1] for the uint8 `images`
-    (N, 1, H, W), each for its class in `targets` (default: the predicted class), and the
-    softmax (N, num_classes) of the same forward pass. The classifier is put in eval mode and
-    left with no gradients; this works inside Lightning's inference mode too."""
+    (N, 1, H, W), each for its class in `targets` (default: the predicted class,
+    `predicted_classes`), and the class probabilities (N, num_classes) of the same forward pass
+    (`class_probabilities`). The classifier is put in eval mode and left with no gradients
+    (a frozen backbone is explained too); this works inside Lightning's inference mode too."""
     import pytorch_grad_cam
-    from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+    from pytorch_grad_cam.utils.model_targets import (
+        BinaryClassifierOutputTarget,
+        ClassifierOutputTarget,
+    )
 
     if method not in METHODS:
         raise UserError(f"method: '{method}' is not one of {list(METHODS)}")
     name, module = target_layer(classifier, layer)
     channels, reduction = stage_info(classifier.backbone, name)
     classifier.eval()
+    target_class = BinaryClassifierOutputTarget if is_binary(classifier) else ClassifierOutputTarget
     with torch.inference_mode(False), torch.enable_grad():
         batch = images.clone().float().to(next(classifier.parameters()).device)
         with torch.no_grad():
-            probabilities = classifier(batch).softmax(dim=-1).cpu()
-        chosen = probabilities.argmax(dim=-1).tolist() if targets is None else list(targets)
+            probabilities = class_probabilities(classifier, classifier(batch)).cpu()
+        if targets is None:
+            chosen = predicted_classes(classifier, probabilities).tolist()
+        else:
+            chosen = list(targets)
+        # the input carries the gradient, so a frozen backbone (callbacks.freeze_backbone, no
+        # parameter requiring a gradient) still gives the layer's activations one
+        batch.requires_grad_(True)
         cam_class = getattr(pytorch_grad_cam, METHODS[method])
         reshape = _to_grid(tuple(images.shape[-2:]), channels, reduction)
         with cam_class(FloatInput(classifier), [module], reshape_transform=reshape) as cam:
             if method == "scorecam":
                 cam.batch_size = 32
-            maps = cam(batch, targets=[ClassifierOutputTarget(int(c)) for c in chosen])
+            maps = cam(batch, targets=[target_class(int(c)) for c in chosen])
     classifier.zero_grad(set_to_none=True)
     return np.nan_to_num(maps.astype(np.float32)), probabilities
 
@@ -192,15 +208,47 @@ def _gray(image: torch.Tensor) -> np.ndarray:
     return array.numpy()
 
 
-def check_multiclass(model: nn.Module, where: str) -> None:
-    """A one-line UserError unless `model` was trained for `task=multiclass`: the maps are drawn
-    for one class per image (a multi-label or binary model has per-label logits)."""
-    task = getattr(getattr(model, "task", None), "name", "multiclass")
-    if task != "multiclass":
+def task_of(model: nn.Module) -> str:
+    """The model's task name (`multiclass` for a model without one)."""
+    return str(getattr(getattr(model, "task", None), "name", "") or "multiclass")
+
+
+def is_binary(model: nn.Module) -> bool:
+    return task_of(model) == "binary"
+
+
+def class_probabilities(model: nn.Module, logits: torch.Tensor) -> torch.Tensor:
+    """(N, num_classes) class probabilities: the softmax, or for a binary model's one logit
+    the two columns [1 - p, p]."""
+    if is_binary(model):
+        positive = logits.sigmoid()
+        return torch.cat([1 - positive, positive], dim=-1)
+    return logits.softmax(dim=-1)
+
+
+def predicted_classes(model: nn.Module, probabilities: torch.Tensor) -> torch.Tensor:
+    """The class index each image is decided as: the argmax, or for a binary model the positive
+    class where its probability reaches the model's validation threshold."""
+    thresholds = getattr(model, "thresholds", None)
+    if is_binary(model) and thresholds is not None:
+        return (probabilities[:, 1] >= float(thresholds[0])).long()
+    return probabilities.argmax(dim=-1)
+
+
+def check_task(model: nn.Module, where: str) -> None:
+    """A one-line UserError for a model whose task has no single class per image to explain
+    (`task=multilabel`); multiclass and binary models pass."""
+    task = task_of(model)
+    if task not in SUPPORTED_TASKS:
         raise UserError(
-            f"{where}: activation maps are drawn for task=multiclass models only; this model is "
-            f"task={task} (remove the activation_maps callback, or map a multiclass model)"
+            f"{where}: activation maps are drawn for task=multiclass or binary models (one class "
+            f"per image); this model is task={task} (remove the activation_maps callback, or map "
+            "a multiclass or binary model)"
         )
+
+
+#: the tasks whose models the maps explain
+SUPPORTED_TASKS = ("multiclass", "binary")
 
 
 class ActivationMaps(L.Callback):
@@ -225,7 +273,7 @@ class ActivationMaps(L.Callback):
         self._images: dict[int, list[torch.Tensor]] = {}
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
-        check_multiclass(pl_module, "callbacks.activation_maps")
+        check_task(pl_module, "callbacks.activation_maps")
 
     def on_test_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._images = {}
@@ -254,7 +302,7 @@ class ActivationMaps(L.Callback):
         maps, probabilities = activation_maps(pl_module, images, self.method, layer=self.layer)
         names = list(pl_module.hparams.get("class_names") or [])
         name = lambda i: names[i] if i < len(names) else str(i)  # noqa: E731
-        predicted = probabilities.argmax(dim=-1).tolist()
+        predicted = predicted_classes(pl_module, probabilities).tolist()
         titles = [
             f"true {name(t)} / pred {name(p)} {probabilities[i, p]:.2f}"
             for i, (t, p) in enumerate(zip(labels, predicted, strict=True))

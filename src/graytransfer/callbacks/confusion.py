@@ -5,10 +5,15 @@ logits of each test batch (the head runs once per forward, also under DDP's forw
 redirection), a torchmetrics confusion matrix accumulates them (and syncs across DDP ranks), and
 rank 0 writes the files at the end of the test epoch.
 
-A multilabel or binary task (`graytransfer.task`) gets one 2x2 matrix per output instead, at the
-model's decision thresholds (`confusion_matrix.csv`: label, tn, fp, fn, tp; the PNG shows them
-side by side; unknown labels are left out), and W&B a `test/per_label` table of each output's
-AUROC, AP, F1 and prevalence (`graytransfer.callbacks.label_table`).
+Every task is supported (`graytransfer.task`):
+- multiclass: the class x class matrix of the argmax decisions;
+- binary: the 2x2 matrix of its two classes, decided at the model's validation threshold (the
+  same picture and CSV as a two-class multiclass run);
+- multilabel: one 2x2 matrix per output at the model's decision thresholds
+  (`confusion_matrix.csv`: label, tn, fp, fn, tp; the PNG shows them side by side; unknown labels
+  are left out).
+A binary or multilabel run also logs W&B a `test/per_label` table of each output's AUROC, AP, F1
+and prevalence (`graytransfer.callbacks.label_table`).
 """
 
 from __future__ import annotations
@@ -20,7 +25,12 @@ from typing import Any
 import lightning as L
 import torch
 from lightning.pytorch.loggers import WandbLogger
-from torchmetrics.classification import MulticlassConfusionMatrix, MultilabelConfusionMatrix
+from torchmetrics import Metric
+from torchmetrics.classification import (
+    BinaryConfusionMatrix,
+    MulticlassConfusionMatrix,
+    MultilabelConfusionMatrix,
+)
 
 from graytransfer.callbacks.label_table import log_label_table, save_label_matrices
 
@@ -32,18 +42,12 @@ class TestConfusionMatrix(L.Callback):
     def __init__(self, output_dir: str, filename: str = "confusion_matrix") -> None:
         self.output_dir = Path(output_dir)
         self.filename = filename
-        self._matrix: MulticlassConfusionMatrix | MultilabelConfusionMatrix | None = None
+        self._matrix: Metric | None = None
         self._hook: Any = None
         self._logits: torch.Tensor | None = None
 
     def on_test_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        num_classes = int(pl_module.hparams.num_classes)
-        if self._thresholded(pl_module):
-            outputs = len(pl_module.output_names)
-            matrix = MultilabelConfusionMatrix(num_labels=outputs, ignore_index=-1)
-        else:
-            matrix = MulticlassConfusionMatrix(num_classes=num_classes)
-        self._matrix = matrix.to(pl_module.device)
+        self._matrix = confusion_metric(pl_module).to(pl_module.device)
         head = getattr(pl_module, "head", pl_module)
         self._hook = head.register_forward_hook(self._catch_logits)
 
@@ -64,7 +68,10 @@ class TestConfusionMatrix(L.Callback):
             if self._thresholded(pl_module):
                 task = pl_module.task
                 decided = task.decide(task.probabilities(self._logits), pl_module.thresholds)
-                self._matrix.update(decided, task.targets(batch[1]))
+                targets = task.targets(batch[1])
+                if isinstance(self._matrix, BinaryConfusionMatrix):  # one output: (N, 1) -> (N,)
+                    decided, targets = decided[:, 0], targets[:, 0]
+                self._matrix.update(decided, targets)
             else:
                 self._matrix.update(self._logits.argmax(dim=-1), batch[1])
             self._logits = None
@@ -80,8 +87,9 @@ class TestConfusionMatrix(L.Callback):
         if not trainer.is_global_zero:
             return
         png = self.output_dir / f"{self.filename}.png"
-        if self._thresholded(pl_module):
-            png = save_label_matrices(matrix, list(pl_module.output_names), png)
+        if task_name(pl_module) == "multilabel":
+            per_label = matrix.reshape(-1, 2, 2)  # a single label's matrix is (2, 2)
+            png = save_label_matrices(per_label, list(pl_module.output_names), png)
         else:
             names = list(pl_module.hparams.get("class_names") or map(str, range(len(matrix))))
             png = save_confusion_matrix(matrix, names, png)
@@ -104,6 +112,26 @@ class TestConfusionMatrix(L.Callback):
         if self._hook is not None:
             self._hook.remove()
             self._hook = None
+
+
+def task_name(pl_module: L.LightningModule) -> str:
+    """The module's task (`multiclass`, `multilabel`, `binary`); `multiclass` for a module
+    without one."""
+    return str(getattr(getattr(pl_module, "task", None), "name", "") or "multiclass")
+
+
+def confusion_metric(pl_module: L.LightningModule) -> Metric:
+    """The matrix `pl_module`'s task is scored with: a 2x2 matrix of the two classes for
+    `binary`, one 2x2 per output for `multilabel` (unknown labels, -1, left out; a single label
+    is a binary matrix, torchmetrics' multilabel one needs two), the class x class matrix for
+    `multiclass`."""
+    name = task_name(pl_module)
+    outputs = len(getattr(pl_module, "output_names", None) or ())
+    if name == "binary" or (name == "multilabel" and outputs == 1):
+        return BinaryConfusionMatrix(ignore_index=-1)
+    if name == "multilabel":
+        return MultilabelConfusionMatrix(num_labels=outputs, ignore_index=-1)
+    return MulticlassConfusionMatrix(num_classes=int(pl_module.hparams.num_classes))
 
 
 def save_confusion_matrix(matrix: torch.Tensor, class_names: Sequence[str], png: Path) -> Path:

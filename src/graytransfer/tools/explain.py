@@ -27,7 +27,8 @@ from PIL import Image
 from graytransfer.callbacks.activation_maps import (
     METHODS,
     activation_maps,
-    check_multiclass,
+    check_task,
+    predicted_classes,
     save_grid,
     save_overlay,
     stage_info,
@@ -87,7 +88,7 @@ def explain(
             continue
         chosen = None if target is None else [target] * len(read)
         maps, probabilities = activation_maps(trained.model, images, method, chosen, layer)
-        predicted = probabilities.argmax(dim=-1).tolist()
+        predicted = predicted_classes(trained.model, probabilities).tolist()
         titles = []
         for i, path in enumerate(read):
             mapped = predicted[i] if target is None else target
@@ -124,7 +125,7 @@ def run(cfg: DictConfig) -> Path:
     if batch_size < 1:
         raise UserError(f"batch_size: {batch_size} must be at least 1")
     trained = load_trained(cfg.ckpt_path)
-    check_multiclass(trained.model, f"ckpt_path '{cfg.ckpt_path}'")
+    check_task(trained.model, f"ckpt_path '{cfg.ckpt_path}'")
     target = target_index(str(cfg.get("target", "pred")), trained.class_names)
     layer = cfg.get("layer") or None
     layer_name, _ = target_layer(trained.model, layer)  # a missing layer fails before any work
