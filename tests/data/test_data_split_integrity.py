@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from helpers.datafiles import class_folders, write_idx, write_medmnist
+from helpers.datafiles import class_folders, numbered_pngs, write_idx, write_medmnist, write_table
 from sklearn.datasets import load_digits
 
 from graytransfer.data import (
@@ -29,6 +29,8 @@ from graytransfer.data import (
     MnistDataModule,
 )
 from graytransfer.data.images import decode_gray
+from graytransfer.data.stratify import split_indices
+from graytransfer.errors import UserError
 
 AUGMENTED = {"augment": "strong", "hflip": True, "vflip": True, "num_workers": 0}
 
@@ -125,6 +127,42 @@ def test_csv(tmp_path):
 
     counts = {"train": [6, 6], "val": [2, 2], "test": [2, 2]}
     check_integrity(data, {str(p) for p in files}, counts, source)
+
+
+def test_csv_groups_stay_whole_when_the_test_split_is_given(tmp_path):
+    """The split column gives test (patients p12-p14); val is split off the training rows by
+    `data.val_split`: no patient may cross train/val (a val split that ignores the group
+    column when only val is carved puts some patient's images on both sides)."""
+    names = numbered_pngs(tmp_path / "img", 45)
+    patient = {f"{i}.png": f"p{i // 3}" for i in range(45)}
+    rows = [(n, i // 3 % 2, "test" if i >= 36 else "", patient[f"{i}.png"])
+            for i, n in enumerate(names)]  # fmt: skip
+    table = write_table(tmp_path / "list.csv", "path,label,split,patient", rows)
+    data = CsvDataModule(csv=str(table), image_size=16, val_split=0.25, group_column="patient",
+                         cache=False, **AUGMENTED)  # fmt: skip
+    data.setup("fit")
+    owners = {
+        name: [patient[Path(p).name] for p in s.ids]
+        for name, s in (("train", data.train_set), ("val", data.val_set), ("test", data.test_set))
+    }
+    assert set(owners["test"]) == {"p12", "p13", "p14"} and len(owners["test"]) == 9
+    assert len(set(owners["val"])) == 3 and len(owners["val"]) == 9  # 25% of the 12 patients
+    crossing = set(owners["train"]) & set(owners["val"])
+    assert not crossing, f"patients in train and val: {sorted(crossing)}"
+    assert sum(map(len, owners.values())) == 45
+
+
+def test_splits_that_cannot_be_made_are_one_line_errors():
+    """Every class (or group) alone leaves nothing to stratify; one group cannot be split."""
+    with (
+        pytest.warns(UserWarning, match="single image"),
+        pytest.raises(UserError, match=r"^data.test_split=0.2: each of the 3 item\(s\)"),
+    ):
+        split_indices([0, 1, 2], 0.2, 0.2, seed=0)
+    with pytest.raises(UserError, match=r"^data.group_column: .* 1 group\(s\) \('p'\), too few"):
+        split_indices([0, 1, 0, 1], 0.2, 0.0, seed=0, groups=["p"] * 4)
+    train, val, test = split_indices([0, 1, 0, 1], 0.0, 0.0, seed=0, groups=["p"] * 4)
+    assert len(train) == 4 and not len(val) and not len(test)
 
 
 def test_digits():

@@ -81,3 +81,18 @@ def write_medmnist(path: Path, counts: dict[str, int], classes: int, size: int =
     path.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(path, **arrays)
     return arrays
+
+
+def numbered_pngs(folder: Path, count: int, seed: int = 0) -> list[str]:
+    """`folder/<i>.png` for i < `count`, 8-bit noise; returns their paths relative to
+    `folder`'s parent (as a CSV next to `folder` lists them)."""
+    for i in range(count):
+        write_png8(folder / f"{i}.png", noise(seed + i))
+    return [f"{folder.name}/{i}.png" for i in range(count)]
+
+
+def write_table(path: Path, header: str, rows: list[tuple]) -> Path:
+    """A CSV file: `header`, then one comma-joined line per row."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(header + "\n" + "".join(",".join(map(str, r)) + "\n" for r in rows))
+    return path

@@ -79,9 +79,9 @@ def _split(
     classes = int((counts >= 2).sum())
     if not len(pool):
         raise UserError(
-            f"data.{key}={given:g}: each of the {len(index)} item(s) left to split is the only "
-            f"one of its class, so none can be split off stratified: add images, give the "
-            f"split in the data, or set data.{key}=0"
+            f"data.{key}={given:g}: each of the {len(index)} item(s) left to split (images, or "
+            "groups with data.group_column) is the only one of its class, so none can be split "
+            f"off stratified: add images, give the split in the data, or set data.{key}=0"
         )
     taken = int(np.ceil(fraction * len(pool)))
     if taken < classes:
