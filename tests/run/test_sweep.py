@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -10,9 +11,19 @@ from pathlib import Path
 
 import pytest
 from helpers.configs import REPO
-from omegaconf import OmegaConf
+from omegaconf import OmegaConf, open_dict
 
-from graytransfer.run.sweep import objective, run_status, sweep_identity, worst_objective
+from graytransfer.config import compose
+from graytransfer.run.sweep import (
+    FAILED_JOBS,
+    FailedJob,
+    SweepFailures,
+    objective,
+    read_failed_jobs,
+    run_status,
+    sweep_identity,
+    worst_objective,
+)
 from graytransfer.tools.report import main as report_main
 
 #: a tiny job: random-init Lite0 on 16x16 digits, one batch of each stage
@@ -26,9 +37,10 @@ TINY = [
 
 
 def train_cli(
-    tmp_path: Path, *args: str, sweep: str = "sweep", timeout: int = 420
+    tmp_path: Path, *args: str, sweep: str = "sweep", timeout: int = 420, status: int = 0
 ) -> subprocess.CompletedProcess:
-    """`python train.py -m ...` in the repo, writing under `tmp_path`, offline, one thread."""
+    """`python train.py -m ...` in the repo, writing under `tmp_path`, offline, one thread;
+    asserts the exit `status`."""
     env = {
         **os.environ,
         "HF_HUB_OFFLINE": "1",
@@ -46,7 +58,7 @@ def train_cli(
         f"hydra.sweep.dir={tmp_path}/{sweep}",
     ]
     done = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert done.returncode == status, done.stdout[-3000:] + done.stderr[-3000:]
     return done
 
 
@@ -116,13 +128,58 @@ def test_a_widened_sweep_with_skip_finished_trains_only_the_missing_jobs(tmp_pat
 
 @pytest.mark.slow
 def test_a_job_that_raises_is_recorded_and_the_sweep_goes_on(tmp_path: Path) -> None:
-    done = train_cli(tmp_path, "data.batch_size=0,16")  # job 0 raises (batch size 0), job 1 runs
+    # job 0 raises (batch size 0), job 1 runs; the sweep then exits 1 naming job 0
+    done = train_cli(tmp_path, "data.batch_size=0,16", status=1)
     runs = records(tmp_path / "sweep")
     assert runs["0"]["status"] == "failed"
     assert "batch_size" in runs["0"]["error"]
     assert "Traceback" in runs["0"]["traceback"]
     assert runs["1"]["status"] == "ok"
     assert "job failed" in done.stderr and "the sweep goes on" in done.stderr
+    summary = done.stderr[done.stderr.index("sweep job(s) failed") :].splitlines()
+    assert summary[0].startswith("sweep job(s) failed, exit status 1")
+    assert summary[1].startswith("  job 0 (data.batch_size=0): data.batch_size: 0 must be")
+    assert len(summary) == 2 and "Traceback" not in done.stderr
+    again = train_cli(tmp_path, "data.batch_size=0,16", "sweep.fail_exit=false", sweep="old")
+    assert "1 sweep job(s) failed, exit status 0" in again.stderr
+
+
+def failed_jobs_file(sweep_dir: Path, *jobs: FailedJob) -> None:
+    sweep_dir.mkdir(parents=True, exist_ok=True)
+    lines = [json.dumps(dataclasses.asdict(job)) for job in jobs]
+    (sweep_dir / FAILED_JOBS).write_text("\n".join([*lines, "not a record"]) + "\n")
+
+
+def test_a_sweep_with_a_failed_job_ends_with_its_summary_and_exit_status_1(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """The end of a multirun (Hydra's on_multirun_end) reads the jobs' failure lines: status 1
+    and one line per failed job, in job order; `sweep.fail_exit=false` keeps exit 0."""
+    sweep_dir = tmp_path / "sweep"
+    bad = FailedJob(2, ["optim.lr=-1", "seed=1", "tags=[a]"], "optim.lr=-1 is not valid", "s/2")
+    other = FailedJob(0, ["optim.lr=0.1", "seed=0", "tags=[a]"], "RuntimeError: boom", "s/0")
+    failed_jobs_file(sweep_dir, bad, other)
+    # the command line as typed: optim.lr and seed are swept, tags is the same for every job
+    cfg = compose([f"hydra.sweep.dir={sweep_dir}", "tags=[a]"], with_hydra=True)
+    with open_dict(cfg):
+        cfg.hydra.overrides.task = ["optim.lr=0.1,-1", "seed=range(0,2)", "tags=[a]"]
+    assert "SweepFailures" in cfg.hydra.callbacks.sweep_failures._target_  # on by default
+    with pytest.raises(SystemExit) as stop:
+        SweepFailures().on_multirun_end(config=cfg)
+    assert stop.value.code == 1
+    lines = capsys.readouterr().err.splitlines()
+    assert lines == [
+        "graytransfer: 2 sweep job(s) failed, exit status 1 (sweep.fail_exit=false exits 0):",
+        "  job 0 (optim.lr=0.1 seed=0): RuntimeError: boom [s/0]",
+        "  job 2 (optim.lr=-1 seed=1): optim.lr=-1 is not valid [s/2]",
+    ]
+    keep = compose([f"hydra.sweep.dir={sweep_dir}", "sweep.fail_exit=false"], with_hydra=True)
+    SweepFailures().on_multirun_end(config=keep)  # no exit
+    assert "2 sweep job(s) failed, exit status 0" in capsys.readouterr().err
+    SweepFailures().on_multirun_start(config=cfg)  # a new run of the folder starts clean
+    assert read_failed_jobs(sweep_dir) == []
+    SweepFailures().on_multirun_end(config=cfg)  # no failed job: no exit, nothing printed
+    assert capsys.readouterr().err == ""
 
 
 @pytest.mark.slow

@@ -4,6 +4,13 @@ A sweep must survive its jobs. A job that raises is recorded (`metrics.json` wit
 `status: failed`, the error and its traceback) and the sweep goes on; a job whose loss or monitored
 metric is NaN/inf is recorded as `diverged`. Either way the sweeper gets a finite *worst* value
 instead of NaN, which Optuna would otherwise turn into an aborted study.
+
+A sweep with a failed job still exits non-zero: each failed job adds a line (its number,
+overrides and one-line reason) to `<sweep dir>/failed_jobs.jsonl`, and `SweepFailures` (a Hydra
+callback, `hydra.callbacks` in conf/train.yaml) prints the summary once every job has run and
+exits with status 1 (`sweep.fail_exit=false`: the summary only, exit 0). The file is written by
+the job's own process, so jobs that another launcher runs elsewhere (submitit) are counted too.
+A diverged job (NaN) is a result, not a failure: it does not change the exit status.
 """
 
 from __future__ import annotations
@@ -13,10 +20,12 @@ import math
 import re
 import sys
 import traceback
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 from graytransfer.atomic import write_json_atomic
@@ -191,6 +200,8 @@ def run_job(cfg: DictConfig, train: Callable[[DictConfig], Mapping[str, Any]]) -
         target = Path(cfg.paths.output_dir) / "metrics.json"
         if _is_rank_zero() and not target.exists():  # never overwrite a finished run's record
             write_json_atomic(target, record)
+        if record["status"] == "failed" and _is_rank_zero():
+            add_failed_job(failure_reason(error))
         print(
             f"graytransfer: job failed ({record['error'].splitlines()[0]}); recorded in "
             f"{cfg.paths.output_dir}/metrics.json, the sweep goes on",
@@ -223,3 +234,117 @@ def _is_rank_zero() -> bool:
     from lightning.pytorch.utilities import rank_zero_only
 
     return getattr(rank_zero_only, "rank", 0) == 0
+
+
+#: the file in a sweep's folder that lists its failed jobs, one JSON object a line
+FAILED_JOBS = "failed_jobs.jsonl"
+
+
+@dataclass(frozen=True)
+class FailedJob:
+    """A sweep job that raised: its number, its overrides and the error's first line."""
+
+    num: int
+    overrides: list[str]
+    reason: str
+    output_dir: str
+
+
+def failure_reason(error: BaseException) -> str:
+    """One line saying why a job failed: a user's mistake as the one line the command line
+    prints (also when Hydra's `instantiate` wrapped it), else `Type: first line`."""
+    from graytransfer.cli import one_line
+
+    message = one_line(error)
+    if message is not None:
+        return message
+    first = (str(error).strip().splitlines() or [""])[0]
+    return f"{type(error).__name__}: {first}" if first else type(error).__name__
+
+
+def add_failed_job(error: str) -> None:
+    """Append the running multirun job (number, overrides, `error`'s first line) to its sweep's
+    `failed_jobs.jsonl`; nothing outside a multirun."""
+    hydra_cfg = hydra_runtime()
+    if hydra_cfg is None or not in_multirun():
+        return
+    job = FailedJob(
+        num=int(hydra_cfg.job.num),
+        overrides=[str(o) for o in hydra_cfg.overrides.task],
+        reason=(error.strip().splitlines() or [""])[0],
+        output_dir=str(hydra_cfg.runtime.output_dir),
+    )
+    path = Path(str(hydra_cfg.sweep.dir)) / FAILED_JOBS
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as handle:  # one short line per job: appends of jobs running at once
+        handle.write(json.dumps(asdict(job)) + "\n")  # do not interleave
+
+
+def read_failed_jobs(sweep_dir: Path) -> list[FailedJob]:
+    """The failed jobs listed in `sweep_dir`'s `failed_jobs.jsonl`, by job number (none when
+    the file is missing; a line that is not a job record is skipped)."""
+    try:
+        lines = (Path(sweep_dir) / FAILED_JOBS).read_text().splitlines()
+    except OSError:
+        return []
+    jobs = []
+    for line in lines:
+        try:
+            jobs.append(FailedJob(**json.loads(line)))
+        except (json.JSONDecodeError, TypeError):
+            continue
+    return sorted(jobs, key=lambda job: job.num)
+
+
+def swept_overrides(job: Sequence[str], command_line: Sequence[str]) -> list[str]:
+    """The overrides of `job` that tell it from the other jobs: those whose key the command line
+    (`command_line`, as typed: `seed=0,1 model.pretrained=false`) does not fix to one value."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    try:
+        parsed = OverridesParser.create().parse_overrides(list(command_line))
+    except Exception:  # noqa: BLE001 - an unparsable line only costs the shortening
+        return list(job)
+    fixed = {o.key_or_group for o in parsed if not o.is_sweep_override()}
+    return [o for o in job if o.partition("=")[0].lstrip("~+") not in fixed]
+
+
+def failure_summary(
+    jobs: Sequence[FailedJob], fail_exit: bool, command_line: Sequence[str] = ()
+) -> str:
+    """What a sweep with failed `jobs` prints at its end: a headline, then one line per job
+    (`job N (overrides): reason [its folder]`, the overrides the `command_line` gives every job
+    left out) and what `sweep.fail_exit` does."""
+    outcome = (
+        "exit status 1 (sweep.fail_exit=false exits 0)"
+        if fail_exit
+        else "exit status 0 (sweep.fail_exit=false)"
+    )
+    lines = [f"graytransfer: {len(jobs)} sweep job(s) failed, {outcome}:"]
+    for job in jobs:
+        overrides = " ".join(swept_overrides(job.overrides, command_line)) or "no overrides"
+        lines.append(f"  job {job.num} ({overrides}): {job.reason} [{job.output_dir}]")
+    return "\n".join(lines)
+
+
+def fail_exit(config: DictConfig) -> bool:
+    """`sweep.fail_exit` (default true): a sweep with a failed job exits with status 1."""
+    return bool((config.get("sweep") or {}).get("fail_exit", True))
+
+
+class SweepFailures(Callback):
+    """Hydra callback of a multirun: a clean failed-job list at the start (one left by an earlier
+    run of the same sweep folder is removed), the summary and exit status 1 at the end when a
+    job failed (`failure_summary`, `sweep.fail_exit`)."""
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        (Path(str(config.hydra.sweep.dir)) / FAILED_JOBS).unlink(missing_ok=True)
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        jobs = read_failed_jobs(Path(str(config.hydra.sweep.dir)))
+        if not jobs:
+            return
+        command_line = [str(o) for o in config.hydra.overrides.task]
+        print(failure_summary(jobs, fail_exit(config), command_line), file=sys.stderr)
+        if fail_exit(config):
+            raise SystemExit(1)  # Hydra's callbacks swallow exceptions, not an exit
