@@ -5,12 +5,14 @@ learned windows live on the full range, and bad settings are one-line errors."""
 from __future__ import annotations
 
 import copy
+import re
 
 import numpy as np
 import pytest
 import torch
 from helpers.adapt_helpers import TOL, data_config, max_diff
-from helpers.configs import CONF
+from helpers.configs import CONF, compose_config
+from helpers.datafiles import write_16bit
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
@@ -28,6 +30,7 @@ from graytransfer.adapt.intensity import (
 from graytransfer.adapt.mapped import MappedInput, distinct_levels, input_module
 from graytransfer.data.dicom import window_to_uint8
 from graytransfer.errors import UserError
+from graytransfer.model.build import input_values_of
 
 HU = InputValues("int16", (-1024.0, 3071.0), (40.0, 400.0))
 U16 = InputValues("uint16", (0.0, 4095.0))
@@ -156,4 +159,121 @@ def test_every_intensity_config_builds(name):
 def test_bad_settings_are_one_line_errors(make, match):
     with pytest.raises(UserError, match=match) as err:
         make()
+    assert "\n" not in str(err.value)
+
+
+# ------------------------------------------------------- window parameters and measured data
+@pytest.mark.parametrize("dtype", [torch.uint16, torch.int16])
+@pytest.mark.parametrize(
+    ("center", "width"), [(40.5, 1), (0.5, 1), (1.5, 1), (100, 1), (2.5, 1.5), (7.5, 2)]
+)
+def test_every_valid_window_gives_finite_levels_on_the_whole_dtype_range(dtype, center, width):
+    """Width 1 with a half-integer centre once gave 0/0 = NaN at `x = center - 0.5` (later
+    reported as a diverged loss); DICOM's function is a threshold there: 0 at or below, 255
+    above, exactly what the 8-bit reader does."""
+    info = torch.iinfo(dtype)
+    x = torch.arange(info.min, info.max + 1, dtype=torch.int32).to(dtype).view(1, 1, 256, 256)
+    name = str(dtype).removeprefix("torch.")
+    out = Window(center, width).build(InputValues(name, (info.min, info.max))).double()(x)
+    assert torch.isfinite(out).all() and out.min() == 0 and out.max() == 255
+    eight = window_to_uint8(x.numpy().astype(np.float64), center, width)
+    assert np.array_equal(np.rint(out.numpy()).astype(np.uint8), eight)
+
+
+@pytest.mark.parametrize(
+    ("center", "width", "key"),
+    [
+        (40, float("inf"), "intensity.width: inf is not a finite number"),
+        (40, float("nan"), "intensity.width: nan is not a finite number"),
+        (40, 0.5, "intensity.width: width 0.5 must be at least 1"),
+        (40, "wide", "intensity.width: 'wide' is not a finite number"),
+        (float("nan"), 400, "intensity.center: nan is not a finite number"),
+        (float("-inf"), 400, "intensity.center: -inf is not a finite number"),
+        (None, 400, "intensity.center: None is not a finite number"),
+    ],
+)
+def test_invalid_window_parameters_are_refused_up_front(center, width, key):
+    with pytest.raises(UserError, match=re.escape(key)) as err:
+        Window(center, width)
+    assert "\n" not in str(err.value)
+
+
+def values_of_folder(tmp_path, overrides: list[str], levels=(30000, 30005)) -> tuple:
+    """The real configs composed with `overrides`, their data module set up on a folder of
+    16-bit PNGs holding `levels[0]..levels[1]`: (the built intensity mapping's config, the
+    `InputValues` the model would get)."""
+    rng = np.random.default_rng(3)
+    for k, name in enumerate(("a", "b")):
+        for i in range(5):
+            image = rng.integers(levels[0], levels[1], (12, 12))
+            image[0, 0], image[-1, -1] = levels  # every image holds both ends
+            write_16bit(tmp_path / "images" / name / f"{k}{i}.png", image)
+    cfg = compose_config(
+        ["data=folder", f"data.root={tmp_path / 'images'}", "data.bit_depth=16",
+         "data.num_workers=0", "data.image_size=12", "data.test_split=0.2", *overrides],
+        tmp_path,
+    )  # fmt: skip
+    data = instantiate(cfg.data)
+    data.setup()
+    return cfg.intensity, input_values_of(data)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "match"),
+    [
+        (["intensity=ct"], r"intensity=ct intensity.preset=mediastinum \[center 50, width 350: "
+         r"-125..225\] misses the data: its measured values 30000..30005 \(uint16\) .* at or above"
+         r" the window's high end, so every pixel becomes 255: .*intensity=range"),
+        (["intensity=window", "intensity.center=-1000", "intensity.width=100"],
+         r"intensity=window \[center -1000, width 100: -1050..-950\] misses the data: its "
+         r"measured values 30000..30005 \(uint16\) .*intensity=window intensity.center=30002.5"),
+        (["intensity=window", "intensity.center=60000", "intensity.width=400"],
+         r"values 30000..30005 \(uint16\) .* at or below the window's low end, so every pixel "
+         r"becomes 0"),
+        (["intensity=range", "intensity.low=40000"],
+         r"intensity.low=40000 is at or above the data's measured max: its values 30000..30005 "
+         r"\(uint16\) .*set it below 30005"),
+        (["intensity=range", "intensity.high=100"],
+         r"intensity.high=100 is at or below the data's measured min: its values 30000..30005 "
+         r"\(uint16\) .*set it above 30000"),
+        (["intensity=dicom_window"],
+         r"intensity=dicom_window: there is no DICOM file \(.dcm, .dicom\) in .*data.root"),
+    ],
+    ids=["ct-above", "window-below-data", "window-above-data", "range-low", "range-high",
+         "dicom_window-no-dicom"],
+)  # fmt: skip
+def test_a_mapping_that_misses_the_measured_data_is_refused(tmp_path, overrides, match):
+    """Real 16-bit files, the real configs and data module: a window entirely below or above
+    the measured values (every pixel one level), range bounds past the data's far end, and
+    `dicom_window` without DICOM files stop in one line with the measured range."""
+    intensity, values = values_of_folder(tmp_path, overrides)
+    assert values.value_range == (30000.0, 30005.0)
+    with pytest.raises(UserError, match=match) as err:
+        instantiate(intensity).build(values)
+    assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        ["intensity=window", "intensity.center=30002.5", "intensity.width=6"],
+        ["intensity=window", "intensity.center=30005", "intensity.width=1"],
+        ["intensity=range", "intensity.low=29000"],
+        ["intensity=range", "intensity.high=30001"],
+        ["intensity=range"],
+    ],
+)
+def test_a_mapping_over_the_measured_data_builds(tmp_path, overrides):
+    """The same data with windows and bounds that cover it (even a one-level-wide threshold
+    inside it): every pixel does not become one level, so they build."""
+    intensity, values = values_of_folder(tmp_path, overrides)
+    x = torch.tensor([30000, 30005], dtype=torch.int32).to(torch.uint16).view(1, 1, 1, 2)
+    out = instantiate(intensity).build(values)(x)
+    assert torch.isfinite(out).all() and out[0, 0, 0, 1] - out[0, 0, 0, 0] >= 1
+
+
+def test_dicom_window_on_8bit_images_says_what_the_data_holds():
+    with pytest.raises(UserError, match="intensity=dicom_window: the data hands the model 8-bit "
+                       "images, not DICOM values: .* holds no DICOM file") as err:  # fmt: skip
+        DicomWindow().build(InputValues())
     assert "\n" not in str(err.value)

@@ -22,6 +22,7 @@ mapping -> strategy (the classifier's input module) is `graytransfer.adapt.mappe
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
@@ -48,12 +49,18 @@ _DTYPES = {"uint8": torch.uint8, "uint16": torch.uint16, "int16": torch.int16}
 class InputValues:
     """What the data hands the model: the batches' dtype name, the measured (min, max) and, for
     DICOM sets, the files' own VOI window. `restoring`: no data (a checkpoint being rebuilt; its
-    buffers bring the values)."""
+    buffers bring the values). `source` names the data in messages (the key, or key and path)."""
 
     dtype: str = "uint8"
     value_range: tuple[float, float] = (0.0, 255.0)
     voi_window: tuple[float, float] | None = None
     restoring: bool = False
+    source: str = "the data (data.root / data.csv)"  #: where the values come from, in messages
+
+    def range_text(self) -> str:
+        """The measured values, for messages: `30000..30005 (uint16)`."""
+        low, high = self.value_range
+        return f"{low:g}..{high:g} ({self.dtype})"
 
     @property
     def full_depth(self) -> bool:
@@ -110,9 +117,22 @@ class WindowMap(RawMapping):
         self.register_buffer("window", torch.tensor([float(center), float(width)]))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """PS3.3 C.11.2.1.2 piecewise: `x <= c - 0.5 - (w-1)/2` -> 0, `x > c - 0.5 + (w-1)/2`
+        -> 255, linear between. Written piecewise so that width 1 (no linear part: a threshold
+        at `c - 0.5`) gives 0 or 255, never `0 / 0`."""
         center, width = self.window[0], self.window[1]
-        scaled = ((self.float_of(x, self.window) - (center - 0.5)) / (width - 1.0) + 0.5) * 255.0
-        return scaled.clamp(0.0, 255.0)
+        values = self.float_of(x, self.window)
+        offset = values - (center - 0.5)
+        half = (width - 1.0) / 2.0
+        linear = ((offset / (width - 1.0).clamp_min(1e-6) + 0.5) * 255.0).clamp(0.0, 255.0)
+        low, high = torch.zeros_like(linear), torch.full_like(linear, 255.0)
+        return torch.where(offset <= -half, low, torch.where(offset > half, high, linear))
+
+    def levels_of(self, low: float, high: float) -> tuple[float, float]:
+        """The grey levels (0..255) that the raw values `low` and `high` map to."""
+        with torch.no_grad():
+            levels = self(torch.tensor([low, high]).view(1, 1, 1, 2)).flatten().tolist()
+        return levels[0], levels[1]
 
     def extra_repr(self) -> str:
         center, width = self.window.tolist()
@@ -172,43 +192,114 @@ class Unmapped(IntensityMapping):
         return None
 
 
-def _window(center: float, width: float, key: str) -> tuple[float, float]:
-    if not float(width) >= 1.0:
+def _number(value: object, key: str) -> float:
+    """`value` as a finite float, else a one-line UserError naming `key`."""
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        number = math.nan
+    if not math.isfinite(number):
+        raise UserError(f"{key}: {value!r} is not a finite number (raw units of the stored values)")
+    return number
+
+
+def _window(center: object, width: object, keys: tuple[str, str]) -> tuple[float, float]:
+    """`(center, width)`: both finite and width >= 1 (DICOM's linear VOI function, PS3.3
+    C.11.2.1.2), else a one-line UserError naming the key (`keys`: center's, width's)."""
+    center, width = _number(center, keys[0]), _number(width, keys[1])
+    if not width >= 1.0:
         raise UserError(
-            f"{key}: width {float(width):g} must be at least 1 (raw units: a window "
+            f"{keys[1]}: width {width:g} must be at least 1 (raw units: a window "
             "[center, width] of the stored values)"
         )
-    return float(center), float(width)
+    return center, width
+
+
+def _refuse_one_level(mapping: WindowMap, values: InputValues, what: str) -> WindowMap:
+    """`mapping` when the data's measured range spreads over at least one grey level of it; a
+    one-line UserError (measured range, window, what to do) when the window sends the whole
+    range to (nearly) one level: data entirely below or above it. A constant data set is one
+    level whatever the window, and a restored model has no data: both pass."""
+    low, high = values.value_range
+    if values.restoring or not high > low:
+        return mapping
+    first, last = mapping.levels_of(low, high)
+    if last - first >= 1.0:
+        return mapping
+    center, width = mapping.window.tolist()
+    span = f"{center - width / 2:g}..{center + width / 2:g}"
+    fit = f"intensity.center={(low + high) / 2:g} intensity.width={high - low + 1:g}"
+    raise UserError(
+        f"{what} [center {center:g}, width {width:g}: {span}] misses the data: its measured "
+        f"values {values.range_text()} in {values.source} lie {_side(first, last)}: choose a "
+        f"window over the data (intensity=window {fit}), another preset, or intensity=range"
+    )
+
+
+def _side(first: float, last: float) -> str:
+    """Where the data lies relative to a window that maps it to the levels `first..last`."""
+    if first == last == 0.0:
+        return "at or below the window's low end, so every pixel becomes 0"
+    if first == last == 255.0:
+        return "at or above the window's high end, so every pixel becomes 255"
+    return f"at the window's edge, so every pixel becomes {first:.1f}..{last:.1f} of 0..255"
 
 
 class FullRange(IntensityMapping):
-    """`low..high` onto 0..255 (unclipped); null bounds are the data's measured min / max."""
+    """`low..high` onto 0..255 (unclipped); null bounds are the data's measured min / max. A
+    bound given on the far side of the data (low at or above its max, high at or below its min)
+    is refused with the measured range."""
 
     name = "range"
 
     def __init__(self, low: float | None = None, high: float | None = None) -> None:
-        self.low, self.high = low, high
-        if low is not None and high is not None and not float(high) > float(low):
+        self.low = None if low is None else _number(low, "intensity.low")
+        self.high = None if high is None else _number(high, "intensity.high")
+        if self.low is not None and self.high is not None and not self.high > self.low:
             raise UserError(f"intensity.low/high: {low}..{high} is not a range (need high > low)")
 
     def build(self, values: InputValues) -> RawMapping:
-        low = values.value_range[0] if self.low is None else float(self.low)
-        high = values.value_range[1] if self.high is None else float(self.high)
+        if not values.restoring:
+            self._check_against(values)
+        low = values.value_range[0] if self.low is None else self.low
+        high = values.value_range[1] if self.high is None else self.high
         if not high > low:
             high = low + 1.0  # a constant data set: any positive span maps it to 0
         return LinearMap(low, high, values.dtype)
 
+    def _check_against(self, values: InputValues) -> None:
+        """A bound past the far end of the measured range maps every pixel outside 0..255."""
+        data_low, data_high = values.value_range
+        fix = "leave it null (the data's own {}) or set it {} {:g}"
+        if self.low is not None and self.low >= data_high:
+            raise UserError(
+                f"intensity.low={self.low:g} is at or above the data's measured max: its values "
+                f"{values.range_text()} in {values.source} all lie at or below it; "
+                + fix.format("min", "below", data_high)
+            )
+        if self.high is not None and self.high <= data_low:
+            raise UserError(
+                f"intensity.high={self.high:g} is at or below the data's measured min: its values "
+                f"{values.range_text()} in {values.source} all lie at or above it; "
+                + fix.format("max", "above", data_low)
+            )
+
 
 class Window(IntensityMapping):
-    """A fixed window `[center, width]` in raw units (HU for CT)."""
+    """A fixed window `[center, width]` in raw units (HU for CT): both finite, width >= 1.
+    Built on data whose measured range it sends to one level, it refuses (`_refuse_one_level`)."""
 
     name = "window"
 
     def __init__(self, center: float, width: float) -> None:
-        self.center, self.width = _window(center, width, "intensity.width")
+        self.center, self.width = _window(center, width, ("intensity.center", "intensity.width"))
+
+    def describe(self) -> str:
+        return "intensity=window"
 
     def build(self, values: InputValues) -> RawMapping:
-        return WindowMap(self.center, self.width, values.dtype)
+        mapping = WindowMap(self.center, self.width, values.dtype)
+        return _refuse_one_level(mapping, values, self.describe())
 
 
 class CTPreset(Window):
@@ -222,21 +313,47 @@ class CTPreset(Window):
         self.preset = preset
         super().__init__(*CT_PRESETS[preset])
 
+    def describe(self) -> str:
+        return f"intensity=ct intensity.preset={self.preset}"
+
 
 class DicomWindow(IntensityMapping):
-    """The DICOM files' own VOI window (the first file's), stored in the model."""
+    """The DICOM files' own VOI window (the first file's), stored in the model. Refused in one
+    line when the data holds no DICOM file at full depth, when the file has no window, or when
+    the window misses the data (`_refuse_one_level`)."""
 
     name = "dicom_window"
 
     def build(self, values: InputValues) -> RawMapping:
         if values.voi_window is None:
             if not values.restoring:
-                raise UserError(
-                    "intensity=dicom_window: the data's first DICOM file has no WindowCenter/"
-                    "WindowWidth; choose intensity=window with intensity.center/width, or ct"
-                )
+                raise UserError(self._missing(values))
             return WindowMap(0.0, 1.0, values.dtype)  # restored from a checkpoint's buffers
-        return WindowMap(*_window(*values.voi_window, "the DICOM files' WindowWidth"), values.dtype)
+        keys = ("the DICOM files' WindowCenter", "the DICOM files' WindowWidth")
+        mapping = WindowMap(*_window(*values.voi_window, keys), values.dtype)
+        return _refuse_one_level(mapping, values, "intensity=dicom_window (the first file's)")
+
+    @staticmethod
+    def _missing(values: InputValues) -> str:
+        """Why there is no window: no DICOM file (image files at full depth), DICOM read at 8
+        bits (already windowed, or not DICOM at all), or a DICOM file without one."""
+        other = "choose intensity=window with intensity.center/width, ct or range"
+        if values.dtype == "int16":
+            return (
+                "intensity=dicom_window: the data's first DICOM file has no WindowCenter/"
+                f"WindowWidth; {other}"
+            )
+        if values.dtype == "uint8":
+            return (
+                "intensity=dicom_window: the data hands the model 8-bit images, not DICOM values: "
+                f"{values.source} holds no DICOM file, or data.bit_depth=8 has windowed them "
+                "already; for DICOM files set data.bit_depth=16, otherwise choose intensity=none"
+            )
+        return (
+            f"intensity=dicom_window: there is no DICOM file (.dcm, .dicom) in {values.source} "
+            f"(its images hold {values.dtype} values), so there is no DICOM window: {other}, or "
+            "point the data at DICOM files"
+        )
 
 
 class Percentile(IntensityMapping):
