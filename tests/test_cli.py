@@ -168,3 +168,49 @@ def test_fast_help_prints_exactly_what_hydras_help_prints(tmp_path: Path) -> Non
     assert "debug: default, fdr, limit, overfit, profiler" in ours.stdout
     assert "logger: csv, many, mlflow, none, tensorboard, wandb" in ours.stdout
     assert "name: tf_efficientnet_b3" in ours.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "message"),
+    [
+        (["hydra.run.dir={file}/run"], {}, "hydra.run.dir: cannot create or write the output "
+         "folder '{file}/run' (Not a directory: '{file}/run'); set hydra.run.dir to a writable"),
+        ([], {"GRAYTRANSFER_ROOT": "{file}"}, "(Not a directory: '{file}/outputs/train/runs/"),
+        ([], {"GRAYTRANSFER_ROOT": "{file}"}, "GRAYTRANSFER_ROOT='{file}' holds it: set "
+         "GRAYTRANSFER_ROOT (or hydra.run.dir) to a writable one"),
+        (["-m", "seed=0,1", "hydra.sweep.dir={file}/sweep"], {}, "hydra.sweep.dir: cannot create "
+         "or write the output folder '{file}/sweep'"),
+    ],
+    ids=["run-dir", "root-reason", "root-fix", "sweep-dir"],
+)  # fmt: skip
+def test_an_output_folder_that_cannot_be_made_is_one_line(args, env, message, tmp_path: Path):
+    """A run or sweep folder under a file (or read-only; see below) stopped Hydra with a
+    traceback; now one line names the folder and the setting, before any work."""
+    blocker = tmp_path / "a_file"
+    blocker.write_text("the user's file\n")
+    fill = {"file": str(blocker)}
+    result, heavy = train_py_imports(
+        *[a.format(**fill) for a in args],
+        cwd=tmp_path,
+        env={k: v.format(**fill) for k, v in env.items()},
+    )
+    lines = [line for line in result.stderr.splitlines() if not line.startswith("heavy:")]
+    assert result.returncode == 2 and len(lines) == 1, result.stderr[-2000:]
+    assert lines[0].startswith("graytransfer: error: ") and message.format(**fill) in lines[0]
+    assert heavy == "" and blocker.read_text() == "the user's file\n"
+
+
+def test_a_read_only_output_folder_is_refused(tmp_path: Path, monkeypatch) -> None:
+    """Root ignores permission bits, so the read-only folder is what `os.access` reports."""
+    from graytransfer.cli import check_output_folder
+
+    readonly = tmp_path / "ro"
+    readonly.mkdir()
+    monkeypatch.setenv("GRAYTRANSFER_ROOT", str(readonly))
+    monkeypatch.setattr(os, "access", lambda path, mode: Path(path) != readonly)
+    with pytest.raises(UserError, match=f"hydra.run.dir: .* \\(Permission denied: '{readonly}'\\); "
+                       f"GRAYTRANSFER_ROOT='{readonly}' holds it") as err:  # fmt: skip
+        check_output_folder(readonly, "hydra.run.dir")
+    assert "\n" not in str(err.value)
+    check_output_folder(tmp_path / "fine" / "run", "hydra.run.dir")  # makes it, as Hydra would
+    assert (tmp_path / "fine" / "run").is_dir()

@@ -4,10 +4,15 @@
 and every benchmark go through it, so each prints `graytransfer: error: ...` and exits with
 status 2. `hydra_entry(config_name, task)` makes a `@hydra.main` entry point over the project's
 config tree (found by `graytransfer.config.conf_dir`) that goes through it too.
+
+`OutputFolderCheck` (a Hydra callback, `hydra.callbacks` in conf/train.yaml) makes a run or sweep
+folder that cannot be created or written (a read-only `hydra.run.dir` or `GRAYTRANSFER_ROOT`, a
+path under a file) such a line too, before Hydra itself creates it and fails with a traceback.
 """
 
 from __future__ import annotations
 
+import os
 import string
 import sys
 from collections.abc import Callable, Sequence
@@ -15,6 +20,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from hydra.errors import HydraException, InstantiationException
+from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 from graytransfer.errors import UserError
@@ -122,3 +128,56 @@ def config_groups(conf: Path) -> str:
         if options:
             lines.append(f"{group}: {', '.join(options)}")
     return "\n".join(lines) + "\n"
+
+
+#: the environment variable that moves every output (conf/paths/default.yaml: `root_dir`)
+ROOT_VARIABLE = "GRAYTRANSFER_ROOT"
+
+
+def folder_problem(folder: Path) -> str | None:
+    """Why `folder` cannot be a run folder (`Not a directory: '/a/file'`, `Permission denied:
+    '/ro'`), or None when it exists (or was just created) and can be written. The folder is
+    created as Hydra would create it a moment later."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        return f"{err.strerror}: '{err.filename}'" if err.strerror else str(err)
+    if not folder.is_dir():
+        return f"'{folder}' is a file, not a folder"
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return f"Permission denied: '{folder}'"
+    return None
+
+
+def check_output_folder(folder: str | Path, key: str) -> None:
+    """A UserError naming `folder`, why it cannot be written and the setting to change (`key`,
+    or `GRAYTRANSFER_ROOT` when the folder lies under it and the root itself is not a writable
+    folder), unless `folder` can be a run folder."""
+    path = Path(str(folder)).expanduser()
+    problem = folder_problem(path)
+    if problem is None:
+        return
+    root = os.environ.get(ROOT_VARIABLE)
+    fix = f"set {key} to a writable folder"
+    if root and _blocks(Path(root).expanduser(), path):
+        fix = f"{ROOT_VARIABLE}='{root}' holds it: set {ROOT_VARIABLE} (or {key}) to a writable one"
+    raise UserError(f"{key}: cannot create or write the output folder '{path}' ({problem}); {fix}")
+
+
+def _blocks(root: Path, path: Path) -> bool:
+    """Whether `root` holds `path` and is itself no writable folder (so the fix is the root)."""
+    if not path.resolve().is_relative_to(root.resolve()):
+        return False
+    return not root.is_dir() or not os.access(root, os.W_OK | os.X_OK)
+
+
+class OutputFolderCheck(Callback):
+    """Hydra callback: the run folder (`hydra.run.dir`) or the sweep folder (`hydra.sweep.dir`)
+    is checked before Hydra creates it; one that cannot be created or written stops the command
+    with one line and exit status 2 (`check_output_folder`)."""
+
+    def on_run_start(self, config: DictConfig, **kwargs: object) -> None:
+        exit_on_user_error(lambda: check_output_folder(config.hydra.run.dir, "hydra.run.dir"))
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: object) -> None:
+        exit_on_user_error(lambda: check_output_folder(config.hydra.sweep.dir, "hydra.sweep.dir"))
