@@ -9,11 +9,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from helpers.configs import FAST, TEST_NET, compose_config
 from helpers.shard_helpers import write_full_depth_folder, write_numbered_folder
 from hydra.utils import instantiate
+from PIL import Image
 
 from graytransfer.data.shard_manifest import MANIFEST
 from graytransfer.data.shard_writer import convert
@@ -96,6 +98,29 @@ def test_16bit_shards_without_an_intensity_mapping_are_refused_like_the_folder(t
             model_and_first_test_logits(cfg)
         messages.append(str(refused.value))
     assert "uint16" in messages[0] and messages[0] == messages[1]
+
+
+def test_multilabel_csv_through_shards_keeps_every_label_vector(tmp_path):
+    rng = np.random.default_rng(3)
+    rows = ["path,A,B,C"]
+    for i in range(30):  # every label present and absent in each split; -1 (unknown) kept
+        Image.fromarray(rng.integers(0, 256, (16, 16), dtype=np.uint8)).save(tmp_path / f"{i}.png")
+        rows.append(f"{i}.png," + ",".join(["1", "0", "-1"][(i + k) % 3] for k in range(3)))
+    (tmp_path / "labels.csv").write_text("\n".join(rows) + "\n")
+    columns = ["data.label_columns=[A,B,C]", "data.uncertain=ignore"]
+    csv_cfg = compose(
+        tmp_path, "task=multilabel", "data=csv", f"data.csv={tmp_path / 'labels.csv'}", *columns
+    )
+    out = converted(tmp_path, csv_cfg)
+    source = build_data(csv_cfg, SIZE)
+    shards_cfg = compose(tmp_path, "task=multilabel", "data=shards", f"data.root={out}")
+    shards = build_data(shards_cfg, SIZE)
+    for name in ("train", "val", "test"):
+        kept, streamed = getattr(source, f"{name}_set"), getattr(shards, f"{name}_set")
+        assert streamed.ids == kept.ids and torch.equal(streamed.labels, kept.labels), name
+        assert streamed.labels.shape[1] == 3 and (streamed.labels == -1).any()
+    images, labels = next(iter(shards.test_dataloader()))
+    assert labels.dtype == torch.long and torch.equal(labels, shards.test_set.labels[: len(labels)])
 
 
 def test_an_edited_manifest_image_size_stops_the_run(tmp_path):

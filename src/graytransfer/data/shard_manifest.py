@@ -132,12 +132,15 @@ def stored_values(
     return (low, high), None if window is None else (float(window[0]), float(window[1]))
 
 
-def read_split_file(path: Path) -> dict[str, tuple[list[str], list[int]]]:
-    """`split.csv` -> {split: (ids, labels)}, rows in shard index order."""
-    found: dict[str, tuple[list[str], list[int]]] = {}
+def read_split_file(path: Path) -> dict[str, tuple[list[str], list[int] | list[list[int]]]]:
+    """`split.csv` -> {split: (ids, labels)}, rows in shard index order; a label is a class
+    number, or a multi-label vector (`[1 0 -1]` in the file)."""
+    found: dict[str, tuple[list[str], list]] = {}
     with open(path, newline="") as handle:
         for row in csv.DictReader(handle):
             ids, labels = found.setdefault(row["split"], ([], []))
             ids.append(row["id"])
-            labels.append(int(row["label"]))
+            text = row["label"]
+            vector = text.startswith("[")
+            labels.append([int(v) for v in text.strip("[]").split()] if vector else int(text))
     return found

@@ -33,6 +33,7 @@ from torch.utils.data import Dataset
 
 from graytransfer.atomic import write_text_atomic
 from graytransfer.data.base import GrayscaleDataModule, class_counts
+from graytransfer.data.labels import describe_label
 from graytransfer.data.shard_manifest import FORMAT, MANIFEST, SPLIT_FILE, chunk_record
 from graytransfer.data.shard_remote import litdata
 from graytransfer.errors import UserError
@@ -45,7 +46,8 @@ SPLIT_DIRS = ("train", "val", "test")
 
 class ReadItem:
     """Item `index` of `dataset` as `{index, image (H, W) array, label}` (picklable: LitData
-    sends it to its worker processes). The dtype is the dataset's own (uint8, uint16, int16)."""
+    sends it to its worker processes). The dtype is the dataset's own (uint8, uint16, int16);
+    the label a class number, or a multi-label vector of 1/0/-1 (int8)."""
 
     def __init__(self, dataset: Dataset) -> None:
         self.dataset = dataset
@@ -53,7 +55,9 @@ class ReadItem:
     def __call__(self, index: int) -> dict[str, Any]:
         image, label = self.dataset[index]
         array = image.numpy() if isinstance(image, torch.Tensor) else np.asarray(image)
-        return {"index": index, "image": np.ascontiguousarray(array[0]), "label": int(label)}
+        label = np.asarray(label)
+        stored = int(label) if label.ndim == 0 else np.ascontiguousarray(label, dtype=np.int8)
+        return {"index": index, "image": np.ascontiguousarray(array[0]), "label": stored}
 
 
 def without_augmentation(dataset: Dataset) -> Dataset:
@@ -180,14 +184,18 @@ def write_split(dataset: Dataset, target: Path, chunking: dict[str, Any], verbos
 
 
 def write_split_file(out: Path, data: GrayscaleDataModule) -> None:
-    """`split.csv`: split, index (in the shards), id (the source's), label, class."""
+    """`split.csv`: split, index (in the shards), id (the source's), label, class; a multi-label
+    row's label is its vector (`[1 0 -1]`) and its class the positive names (`a|d`)."""
     partial = out / f".{SPLIT_FILE}.partial"
     with open(partial, "w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["split", "index", "id", "label", "class"])
         for name, s in data._splits().items():
             for index, (item, label) in enumerate(zip(s.ids, s.labels.tolist(), strict=True)):
-                writer.writerow([name, index, item, label, data.class_names[label]])
+                cell = label if isinstance(label, int) else f"[{' '.join(map(str, label))}]"
+                writer.writerow(
+                    [name, index, item, cell, describe_label(label, data.class_names)[1]]
+                )
     os.replace(partial, out / SPLIT_FILE)
 
 

@@ -41,7 +41,7 @@ class ShardSplit(torch.utils.data.Dataset):
     weights), and random access to its items (`split[i]` -> `(image (1, H, W), label)`, e.g.
     for previews). Training and evaluation stream through `ShardDataModule`'s loaders."""
 
-    def __init__(self, ids: list[str], labels: list[int], open_split: Callable[[], Any]) -> None:
+    def __init__(self, ids: list[str], labels: list, open_split: Callable[[], Any]) -> None:
         self.ids = ids
         self.labels = torch.tensor(labels, dtype=torch.long)
         self._open = open_split
@@ -70,7 +70,7 @@ class ToPair:
         image = torch.from_numpy(array).unsqueeze(0)
         if self.transform is not None:
             image = self.transform(image)
-        return image, torch.tensor(int(item["label"]), dtype=torch.long)
+        return image, torch.as_tensor(item["label"], dtype=torch.long)
 
 
 class ShardDataModule(GrayscaleDataModule):
