@@ -293,3 +293,48 @@ def test_a_vits_tokens_become_a_map(tmp_path: Path) -> None:
     assert target_layer(model)[0] == "blocks.11"
     maps, _ = activation_maps(model, quadrant_task(2, seed=0)[0], "gradcam")
     assert maps.shape == (2, 64, 64) and maps.std() > 0
+
+
+def test_explain_maps_the_named_target_class_and_never_writes_into_a_users_folder(
+    trained_run,  # noqa: F811
+    tmp_path,
+) -> None:
+    """Fast: `target=CLASS` stores that class's maps (not the predicted class's), and `output=`
+    a folder of the user's files is refused before any work, while an earlier explain output
+    folder is written again."""
+    run_dir, _ = trained_run
+    best = run_dir / "checkpoints" / "best.ckpt"
+    trained = load_trained(best)
+    paths = write_digits(tmp_path / "images", 3, 16)
+    from graytransfer.tools.predict import read_batch
+
+    images, _, _ = read_batch(paths, trained)
+    _, probabilities = activation_maps(trained.model, images, "gradcam", layer="blocks.2")
+    least = int(probabilities.mean(dim=0).argmin())  # a class that is no image's prediction
+    assert least not in probabilities.argmax(dim=-1).tolist()
+    expected, _ = activation_maps(trained.model, images, "gradcam", [least] * 3, "blocks.2")
+    predicted_maps, _ = activation_maps(trained.model, images, "gradcam", layer="blocks.2")
+    assert not np.allclose(expected, predicted_maps, atol=1e-3)  # the two targets differ
+
+    def explain_into(out: Path, target: str) -> list[dict[str, str]]:
+        overrides = [f"ckpt_path={best}", f"input={tmp_path / 'images'}", f"output={out}"]
+        extra = [f"target={target}", "save_npy=true", "layer=blocks.2"]
+        run(compose_task("explain", [*overrides, *extra], tmp_path))
+        with (out / "maps.csv").open(newline="") as handle:
+            return list(csv.DictReader(handle))
+
+    name = trained.class_names[least]
+    rows = explain_into(tmp_path / "out", name)
+    assert [r["target"] for r in rows] == [name] * 3
+    stored = np.stack([np.load(tmp_path / "out" / r["file"].replace(".png", ".npy")) for r in rows])
+    np.testing.assert_allclose(stored, expected, atol=1e-5)
+    assert [r["target"] for r in explain_into(tmp_path / "out", "pred")] != [name] * 3  # again
+
+    users = tmp_path / "users"
+    users.mkdir()
+    (users / "0000_digit_000.png").write_bytes(b"the user's own picture")
+    with pytest.raises(UserError, match="output: .* already holds files \\(0000_digit_000.png\\) "
+                       "and is not an earlier explain output \\(no maps.csv\\)"):  # fmt: skip
+        explain_into(users, "pred")
+    assert (users / "0000_digit_000.png").read_bytes() == b"the user's own picture"
+    assert sorted(p.name for p in users.iterdir()) == ["0000_digit_000.png"]

@@ -115,3 +115,35 @@ def test_predict_skips_bad_files_naming_each_and_fails_only_when_none_is_read(
     cfg = compose_task("predict", [f"ckpt_path={best}", f"input={only_bad}"], tmp_path / "c")
     with pytest.raises(UserError, match=r"^input: none of the 1 image\(s\) .* could be read"):
         run(cfg)
+
+
+def test_output_is_never_a_users_file_or_a_folder_and_an_earlier_csv_is_replaced(
+    trained_run,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """`output=` an existing folder crashed (IsADirectoryError) and `output=` a user's file was
+    overwritten: both are one-line refusals before any work, and the user's file is unchanged;
+    an earlier predictions CSV is replaced whole."""
+    run_dir, _ = trained_run
+    best = run_dir / "checkpoints" / "best.ckpt"
+    write_digits(tmp_path / "images", 4, 16)
+    users = tmp_path / "notes.csv"
+    users.write_text("patient,comment\n7,keep me\n")
+
+    def predict_to(output: Path) -> Path:
+        overrides = [f"ckpt_path={best}", f"input={tmp_path / 'images'}", f"output={output}"]
+        return run(compose_task("predict", overrides, tmp_path))
+
+    with pytest.raises(UserError, match=f"output: '{users}' exists and is not a predictions CSV"):
+        predict_to(users)
+    assert users.read_text() == "patient,comment\n7,keep me\n"
+    folder = tmp_path / "results"
+    folder.mkdir()
+    with pytest.raises(UserError, match="is a folder: give a file path, e.g. output=.*predictions"):
+        predict_to(folder)
+    assert list(folder.iterdir()) == []
+
+    earlier = tmp_path / "earlier.csv"
+    earlier.write_text("path,label,prob_0\nold.png,0,1.0\n")  # what an earlier predict wrote
+    assert len(read_rows(predict_to(earlier))) == 4
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temp left

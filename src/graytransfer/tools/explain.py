@@ -12,11 +12,14 @@ checkpoint. Images of another size are resized to the checkpoint's (said once). 
 run folder (or `output`): one overlay PNG per image (the gray image under the map in a
 perceptual colormap, the prediction and its probability in the title), `grid_NNN.png` per batch,
 `maps.csv` (path, file, target, predicted, probability) and, with `save_npy=true`, each raw map.
+An `output` folder must be new, empty or an earlier explain output (its maps.csv); one holding
+other files is refused in one line before any work, so a user's file is never overwritten.
 """
 
 from __future__ import annotations
 
 import csv
+import io
 import warnings
 from pathlib import Path
 
@@ -24,6 +27,7 @@ import numpy as np
 from omegaconf import DictConfig
 from PIL import Image
 
+from graytransfer.atomic import write_text_atomic
 from graytransfer.callbacks.activation_maps import (
     METHODS,
     activation_maps,
@@ -38,7 +42,11 @@ from graytransfer.cli import hydra_entry
 from graytransfer.data.scan import ON_BAD_FILE
 from graytransfer.errors import UserError
 from graytransfer.model.restore import TrainedModel, load_trained
+from graytransfer.tools.owned import check_own_folder
 from graytransfer.tools.predict import batches, list_inputs, read_batch, report_bad
+
+#: maps.csv's header: a folder holding a maps.csv that starts so is an earlier explain output
+MAPS_HEADER = "path,file,target,predicted,probability"
 
 
 def target_index(target: str, class_names: list[str]) -> int | None:
@@ -124,6 +132,9 @@ def run(cfg: DictConfig) -> Path:
     batch_size = int(cfg.get("batch_size", 16))
     if batch_size < 1:
         raise UserError(f"batch_size: {batch_size} must be at least 1")
+    out = Path(str(cfg.output)).expanduser() if cfg.get("output") else Path(cfg.paths.output_dir)
+    if cfg.get("output"):
+        check_own_folder(out, "maps.csv", MAPS_HEADER, "output", "an earlier explain output")
     trained = load_trained(cfg.ckpt_path)
     check_task(trained.model, f"ckpt_path '{cfg.ckpt_path}'")
     target = target_index(str(cfg.get("target", "pred")), trained.class_names)
@@ -151,7 +162,6 @@ def run(cfg: DictConfig) -> Path:
     if on_bad_file == "error":  # every file read first: nothing is written when one is bad
         _, read, unreadable = read_batch(paths, trained)
         report_bad(sorted([*bad, *unreadable], key=lambda b: b.path), len(read), "error", cfg.input)
-    out = Path(cfg.output) if cfg.get("output") else Path(cfg.paths.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     rows, unreadable = explain(
         trained, paths, out, method, target, layer, bool(cfg.get("save_npy")), batch_size
@@ -161,10 +171,11 @@ def run(cfg: DictConfig) -> Path:
         report_bad(bad, 0, on_bad_file, str(cfg.input))  # raises: nothing could be read
     for item in bad:
         warnings.warn(f"explain: skipped {item}", UserWarning, stacklevel=2)
-    with (out / "maps.csv").open("w", newline="") as handle:
+    with io.StringIO(newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["path", "file", "target", "predicted", "probability"])
+        writer.writerow(MAPS_HEADER.split(","))
         writer.writerows(rows)
+        write_text_atomic(out / "maps.csv", handle.getvalue())
     skipped = f", skipped {len(bad)} bad file(s)" if bad else ""
     print(
         f"explained {len(rows)} image(s) with {method} at layer '{layer_name}' of "

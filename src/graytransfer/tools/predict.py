@@ -12,11 +12,17 @@ Bad files (unreadable, missing from the CSV list, dangling symlinks) follow `on_
 `skip` (the default) predicts every readable image, prints one warning line per bad file and has
 no row for it; the command fails (exit 2) only when no image at all can be read. `error` reads
 every image first and then stops, naming every bad file, before any CSV is written.
+
+`output=PATH` chooses the CSV's path. The CSV is written whole or not at all (a temporary file,
+then a rename). An existing file there is replaced only when it is an earlier predictions CSV
+(its first line starts `path,label,prob_`); a folder or any other file is refused in one line
+before any work (graytransfer.tools.owned).
 """
 
 from __future__ import annotations
 
 import csv
+import io
 import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -25,11 +31,16 @@ import torch
 from omegaconf import DictConfig
 
 from graytransfer.adapt.mapped import input_spec
+from graytransfer.atomic import write_text_atomic
 from graytransfer.cli import hydra_entry
 from graytransfer.data.images import IMAGE_SUFFIXES, list_folder, read_gray
 from graytransfer.data.scan import ON_BAD_FILE, BadFile
 from graytransfer.errors import UserError
 from graytransfer.model.restore import TrainedModel, load_trained
+from graytransfer.tools.owned import check_own_file
+
+#: the first cells of every CSV this tool (and evaluate) writes: what marks one as replaceable
+HEADER = "path,label,prob_"
 
 
 def list_inputs(source: str | Path) -> tuple[list[Path], list[BadFile]]:
@@ -163,8 +174,7 @@ def write_decisions(
     thresholds = torch.tensor(trained.thresholds)
     decided = trained.model.task.decide(probabilities, thresholds).tolist()
     names = trained.output_names
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="") as handle:
+    with io.StringIO(newline="") as handle:
         writer = csv.writer(handle)
         header = ["path", "label", *(f"prob_{n}" for n in names), *(f"pred_{n}" for n in names)]
         known = [] if truth is None else truth.reshape(len(paths), -1).tolist()
@@ -178,19 +188,20 @@ def write_decisions(
                 label = "|".join(n for n, f in zip(names, flags, strict=True) if f)
             probs = [f"{p:.6f}" for p in row]
             writer.writerow([str(image), label, *probs, *flags, *(known[i] if known else [])])
+        write_text_atomic(path, handle.getvalue())
 
 
 def write_predictions(
     path: Path, paths: Sequence[Path], probabilities: torch.Tensor, class_names: list[str]
 ) -> None:
     """`path,label,prob_<class>...`, one row per image, probabilities to 6 decimals."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     labels = probabilities.argmax(dim=-1).tolist()
-    with path.open("w", newline="") as handle:
+    with io.StringIO(newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["path", "label", *(f"prob_{name}" for name in class_names)])
         for image, label, row in zip(paths, labels, probabilities.tolist(), strict=True):
             writer.writerow([str(image), class_names[label], *(f"{p:.6f}" for p in row)])
+        write_text_atomic(path, handle.getvalue())
 
 
 def run(cfg: DictConfig) -> Path:
@@ -198,14 +209,17 @@ def run(cfg: DictConfig) -> Path:
     on_bad_file = str(cfg.get("on_bad_file", "skip"))
     if on_bad_file not in ON_BAD_FILE:
         raise UserError(f"on_bad_file: '{on_bad_file}' is not one of {list(ON_BAD_FILE)}")
+    output = (
+        Path(str(cfg.output)).expanduser()
+        if cfg.get("output")
+        else Path(cfg.paths.output_dir) / "predictions.csv"
+    )
+    check_own_file(output, HEADER, "output", "a predictions CSV", "predictions.csv")
     trained = load_trained(cfg.ckpt_path)
     paths, bad = list_inputs(cfg.input)
     probabilities, read, unreadable = predict(trained, paths, int(cfg.get("batch_size", 64)))
     bad = sorted([*bad, *unreadable], key=lambda b: b.path)
     report_bad(bad, len(read), on_bad_file, str(cfg.input))
-    output = (
-        Path(cfg.output) if cfg.get("output") else Path(cfg.paths.output_dir) / "predictions.csv"
-    )
     if trained.thresholds is None:
         write_predictions(output, read, probabilities, trained.class_names)
     else:

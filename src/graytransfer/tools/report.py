@@ -25,6 +25,7 @@ from typing import Any
 
 from graytransfer.cli import exit_on_user_error
 from graytransfer.errors import UserError
+from graytransfer.tools.owned import check_own_file
 from graytransfer.tools.report_figure import plot
 from graytransfer.tools.run_groups import (
     EXCLUDED_KEYS,
@@ -190,25 +191,17 @@ def failures_section(bad: list[dict[str, Any]]) -> str:
 REPORT_TITLE = "# Report: "
 
 
-def check_replaceable(md: Path) -> None:
-    """An existing `report.md` is replaced only when an earlier report wrote it (it starts with
-    `REPORT_TITLE`); a user's file of that name is refused in one line, never overwritten."""
-    if md.is_file() and not md.read_text(errors="replace").startswith(REPORT_TITLE):
-        raise UserError(
-            f"'{md}' exists and is not a report this tool wrote: pass --out to another folder"
-        )
-
-
 def write_report(root: Path, out: Path | None = None) -> tuple[Path, Path]:
     """Write `report.md` and `report.png` for the runs under `root`; returns their paths.
-    An earlier report there is replaced; any other `report.md` is refused."""
+    An earlier report there is replaced; any other `report.md` is refused
+    (graytransfer.tools.owned)."""
     runs = find_runs(root)
     groups, bad, repeats = group_runs(runs)
     out = out or root
     out.mkdir(parents=True, exist_ok=True)
     md = out / "report.md"
     png = out / "report.png"
-    check_replaceable(md)
+    check_own_file(md, REPORT_TITLE, "--out", "a report this tool wrote", "report.md")
     counted = sum(len(g.runs) for g in groups)
     body = [
         f"{REPORT_TITLE}{root}",
