@@ -84,3 +84,38 @@ def test_ctrl_c_after_divergence_keeps_the_last_good_checkpoint(tmp_path: Path, 
         signal.signal(signal.SIGINT, handler)
     assert "the model is not finite, so last.ckpt was not updated" in capsys.readouterr().out
     finite_checkpoint(run_dir / "checkpoints" / "last.ckpt", step=3)
+
+
+#: the NaN-guard runs made small enough for the fast tier: batches of 16, one a stage, two epochs
+#: (the poison lands at the start of the second)
+SMALL = [
+    "data.batch_size=16",
+    "trainer.limit_train_batches=1",
+    "trainer.limit_val_batches=1",
+]
+
+
+def test_the_guard_itself_names_a_non_finite_buffer(tmp_path: Path) -> None:
+    """Catches a guard whose parameter/buffer check is gone: with the checkpoint callback on,
+    the checkpoint's own refusal ("best.ckpt was not written") would still stop the run with a
+    message that also says "the model diverged", so this asserts what only the guard says (it
+    stops the run before any save is tried, "training stopped without saving it")."""
+    run_dir = tmp_path / "run"
+    cfg = compose_config([*TINY, *SMALL, "logger=none", *POISON], run_dir)
+    with pytest.raises(LossNotFinite) as info:
+        train(cfg)
+    message = str(info.value)
+    assert "holds NaN/inf values); training stopped without saving it" in message
+    assert "running_var" in message and "was not written" not in message
+    finite_checkpoint(run_dir / "checkpoints" / "last.ckpt", step=1)
+
+
+def test_the_guard_alone_stops_a_run_whose_buffers_diverged(tmp_path: Path) -> None:
+    """Catches the same bug without a checkpoint callback to mask it: the guard alone must stop
+    a run whose loss stays finite while a BatchNorm buffer holds inf (otherwise it finishes)."""
+    cfg = compose_config(
+        [*TINY, *SMALL, "logger=none", "callbacks=[nan_guard]", *POISON], tmp_path / "run"
+    )
+    with pytest.raises(LossNotFinite, match=r"running_var holds NaN/inf values\); training stop"):
+        train(cfg)
+    assert not (tmp_path / "run" / "metrics.json").exists()
