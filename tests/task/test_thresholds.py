@@ -1,14 +1,25 @@
-"""The threshold rules pick what they promise on validation scores."""
+"""The threshold rules pick what they promise on validation scores; a tiny binary run (fast
+tier) keeps the threshold chosen on its validation split only, and predict applies it."""
 
 from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from helpers.configs import compose_config
+from helpers.task_data import binary_folders
+from helpers.trained_fixture import TINY, compose_task
 from sklearn.metrics import f1_score, recall_score
 
 from graytransfer.errors import UserError
+from graytransfer.model.restore import load_trained
+from graytransfer.run.pipeline import train
 from graytransfer.task.thresholds import choose_threshold, choose_thresholds
+from graytransfer.tools import predict
 
 
 def val_scores(seed: int = 1, n: int = 300):
@@ -67,3 +78,78 @@ def test_bad_rules_are_one_line_naming_the_key(kwargs, message) -> None:
 
     with pytest.raises(UserError, match=message):
         MultiLabelTask(**kwargs)
+
+
+def csv_rows(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+@pytest.fixture(scope="module")
+def binary_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """A tiny binary run on 80 real digit images (0 "normal", 1 "pneumonia"; Youden's J), and
+    predict on every image with its best checkpoint: the run folder, the stored threshold, and
+    per split (the run's split.csv) the images' predicted probabilities, decisions and labels."""
+    tmp = tmp_path_factory.mktemp("binary")
+    root = binary_folders(tmp / "images", per_class=40)
+    overrides = ["task=binary", "data=folder", f"data.root={root}", "data.num_workers=0",
+                 "data.image_size=16", "logger=none"]  # fmt: skip
+    # batches of 16, 3 steps an epoch for 2 epochs: it learns, so each image's score is its own;
+    # every validation batch, so the threshold is chosen on the whole validation split
+    steps = ["data.batch_size=16", "trainer.limit_train_batches=3", "trainer.max_epochs=2",
+             "trainer.limit_val_batches=1.0"]  # fmt: skip
+    info = train(compose_config([*TINY, *overrides, *steps], tmp / "run"))
+    trained = load_trained(info["best_checkpoint"])
+    ckpt = f"ckpt_path={info['best_checkpoint']}"
+    out = predict.run(compose_task("predict", [ckpt, f"input={root}"], tmp / "predict"))
+    predicted = {Path(r["path"]).resolve(): r for r in csv_rows(out)}
+    splits: dict[str, dict[str, list]] = {}
+    for row in csv_rows(tmp / "run" / "split.csv"):
+        image = predicted[Path(row["id"]).resolve()]
+        split = splits.setdefault(row["split"], {"prob": [], "pred": [], "label": [], "true": []})
+        split["prob"].append(float(image["prob_pneumonia"]))
+        split["pred"].append(int(image["pred_pneumonia"]))
+        split["label"].append(image["label"])
+        split["true"].append(int(row["label"]))
+    arrays = {k: {n: np.array(v) for n, v in s.items()} for k, s in splits.items()}
+    return {"info": info, "threshold": trained.thresholds[0], "splits": arrays}
+
+
+def youden_on(split: dict[str, np.ndarray]) -> float:
+    return choose_threshold(split["prob"], split["true"], "youden", 0.9, 0.5)
+
+
+def test_the_stored_threshold_is_chosen_on_the_validation_split(binary_run) -> None:
+    """Catches thresholds chosen on another split (train's or test's scores, or never chosen at
+    all): the best checkpoint's threshold is Youden's J on the validation images' scores under
+    that checkpoint, and not the one the train or the test images would give."""
+    stored, splits = binary_run["threshold"], binary_run["splits"]
+    assert set(splits) == {"train", "val", "test"}
+    assert all(len(set(s["true"].tolist())) == 2 for s in splits.values())
+    assert stored == pytest.approx(youden_on(splits["val"]), abs=2e-6)  # CSV: 6 decimals
+    for other in ("train", "test"):
+        assert abs(youden_on(splits[other]) - stored) > 1e-4, other
+    assert stored != pytest.approx(0.5)
+
+
+def test_test_metrics_and_predict_decide_with_the_stored_threshold(binary_run) -> None:
+    """Catches predict (or test) ignoring the checkpoint's threshold, e.g. deciding at 0.5:
+    every image's decision is `prob >= threshold`, some of them differ from `prob >= 0.5`, and
+    the run's test sensitivity/specificity are those of the decisions at the threshold."""
+    stored, splits = binary_run["threshold"], binary_run["splits"]
+    prob = np.concatenate([s["prob"] for s in splits.values()])
+    pred = np.concatenate([s["pred"] for s in splits.values()])
+    label = np.concatenate([s["label"] for s in splits.values()])
+    decided = prob >= stored - 5e-7  # the CSV rounds probabilities to 6 decimals
+    assert (pred == decided).all()
+    assert (pred != (prob >= 0.5)).any()  # the stored threshold, not 0.5, decided
+    assert (label == np.where(decided, "pneumonia", "normal")).all()
+
+    test = splits["test"]
+    at_stored = test["prob"] >= stored - 5e-7
+    metrics = binary_run["info"]["metrics"]
+    positive = test["true"] == 1
+    assert metrics["test/sensitivity"] == pytest.approx(at_stored[positive].mean(), abs=1e-6)
+    assert metrics["test/specificity"] == pytest.approx((~at_stored[~positive]).mean(), abs=1e-6)
+    record = json.loads((Path(binary_run["info"]["output_dir"]) / "metrics.json").read_text())
+    assert record["metrics"]["test/sensitivity"] == metrics["test/sensitivity"]
