@@ -37,9 +37,10 @@ TINY = [
 
 @pytest.fixture(scope="module")
 def shards(tmp_path_factory) -> tuple[Path, FolderDataModule]:
-    """160 numbered images: train 112, val 32, test 16."""
+    """162 numbered images: train 112, val 33, test 17 (odd: 2 ranks cannot share them evenly,
+    so a sampler that pads the last round would score one image twice)."""
     base = tmp_path_factory.mktemp("train_shards")
-    write_numbered_folder(base / "png", 160)
+    write_numbered_folder(base / "png", 162)
     data = FolderDataModule(
         root=str(base / "png"), image_size=16, val_split=0.2, test_split=0.1, scan="none"
     )
@@ -54,8 +55,13 @@ def numbers(ids) -> list[int]:
 
 @pytest.mark.slow
 def test_ddp_on_two_processes_sees_each_image_once(shards, tmp_path: Path) -> None:
+    """Catches padded evaluation under DDP (Lightning's `DistributedSampler` repeats images so
+    both ranks get as many; `graytransfer.data.sampler` must not): val and test hold an odd
+    number of images, so padding would show as an image seen twice. Training: each image once an
+    epoch, on one rank."""
     root, data = shards
     assert len(data.train_set) % (2 * 14) == 0  # equal shares: nothing dropped, nothing padded
+    assert len(data.val_set) % 2 == 1 and len(data.test_set) % 2 == 1  # padding would show
     seen = tmp_path / "seen"
     command = [
         sys.executable, str(REPO / "train.py"), *TINY, f"data.root={root}",
