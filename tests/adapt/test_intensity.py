@@ -277,3 +277,18 @@ def test_dicom_window_on_8bit_images_says_what_the_data_holds():
                        "images, not DICOM values: .* holds no DICOM file") as err:  # fmt: skip
         DicomWindow().build(InputValues())
     assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize(
+    "mapping",
+    [FullRange(), Window(40, 400), Percentile(1, 99), Percentile(0, 100), Percentile(2.5, 97.5)],
+    ids=["range", "window", "percentile-1-99", "percentile-0-100", "percentile-half-ranks"],
+)
+def test_every_mapping_traces_for_export_and_the_trace_follows_the_image_size(mapping):
+    """tools.export traces the model (TorchScript): the percentile mapping's Python round() of
+    a traced size failed ("Tensor doesn't define __round__"), found by the combination matrix.
+    The trace must also give eager's values on another image size (ranks depend on it)."""
+    module = mapping.build(HU)
+    traced = torch.jit.trace(module, hu_batch(8, 8), check_trace=False)
+    other = hu_batch(11, 13, seed=1)
+    assert torch.equal(traced(other), module(other))

@@ -155,9 +155,12 @@ class PercentileMap(RawMapping):
             lo, hi = flat.amin(dim=1), flat.amax(dim=1)
         else:
             ordered = flat.sort(dim=1).values
+            # nearest rank, as Python's round() (half to even), in tensor ops so that a traced
+            # (TorchScript) export keeps the size dependence: round() of a traced size fails
             last = flat.shape[1] - 1
-            lo = ordered[:, round(self.low / 100.0 * last)]
-            hi = ordered[:, round(self.high / 100.0 * last)]
+            percents = torch.tensor([self.low, self.high], dtype=torch.float64, device=x.device)
+            rank = (percents / 100.0 * last).round().long()
+            lo, hi = ordered[:, rank[0]], ordered[:, rank[1]]
         lo, hi = lo.view(-1, 1, 1, 1), hi.view(-1, 1, 1, 1)
         span = torch.where(hi > lo, hi - lo, torch.ones_like(hi))
         return ((values - lo) / span * 255.0).clamp(0.0, 255.0)
