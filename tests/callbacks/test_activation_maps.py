@@ -94,3 +94,24 @@ def test_callback_refuses_a_multilabel_model_before_any_work(tmp_path) -> None:
     assert not any(tmp_path.iterdir())
     model.task = BinaryTask()  # a binary model is explained (tests/callbacks/test_every_task.py)
     callback.setup(trainer=None, pl_module=model, stage="fit")
+
+
+@pytest.mark.parametrize("adapt", ["colormap", "repeat"])
+def test_a_frozen_backbone_behind_any_input_module_is_explained(make_cfg, adapt) -> None:
+    """adapt=colormap (a lookup table: no gradient from the input) with a frozen backbone gave
+    pytorch-grad-cam no gradient at the layer (AttributeError), found by the combination
+    matrix. The maps are made, and the backbone stays frozen after."""
+    from hydra.utils import instantiate
+
+    from graytransfer.model.build import build_classifier
+
+    cfg = make_cfg(*RUN[:3], f"adapt={adapt}")
+    model = build_classifier(
+        cfg, instantiate(cfg.model), class_names=["a", "b"], image_size=(64, 64)
+    ).eval()
+    for parameter in model.parameters():
+        parameter.requires_grad_(False)
+    images = torch.randint(0, 256, (2, 1, 64, 64), dtype=torch.uint8)
+    maps, _ = activation_maps(model, images, "gradcam", layer="blocks.3")
+    assert maps.shape == (2, 64, 64) and maps.std() > 0
+    assert not any(p.requires_grad for p in model.parameters())

@@ -130,15 +130,23 @@ def activation_maps(
             chosen = predicted_classes(classifier, probabilities).tolist()
         else:
             chosen = list(targets)
-        # the input carries the gradient, so a frozen backbone (callbacks.freeze_backbone, no
-        # parameter requiring a gradient) still gives the layer's activations one
+        # a frozen backbone (callbacks.freeze_backbone) behind an input module that passes no
+        # gradient from the input (adapt=colormap's lookup table) leaves the layer's activations
+        # without one: every parameter requires a gradient while the maps are made, as before
+        frozen = [p for p in classifier.parameters() if not p.requires_grad]
         batch.requires_grad_(True)
         cam_class = getattr(pytorch_grad_cam, METHODS[method])
         reshape = _to_grid(tuple(images.shape[-2:]), channels, reduction)
-        with cam_class(FloatInput(classifier), [module], reshape_transform=reshape) as cam:
-            if method == "scorecam":
-                cam.batch_size = 32
-            maps = cam(batch, targets=[target_class(int(c)) for c in chosen])
+        try:
+            for parameter in frozen:
+                parameter.requires_grad_(True)
+            with cam_class(FloatInput(classifier), [module], reshape_transform=reshape) as cam:
+                if method == "scorecam":
+                    cam.batch_size = 32
+                maps = cam(batch, targets=[target_class(int(c)) for c in chosen])
+        finally:
+            for parameter in frozen:
+                parameter.requires_grad_(False)
     classifier.zero_grad(set_to_none=True)
     return np.nan_to_num(maps.astype(np.float32)), probabilities
 
