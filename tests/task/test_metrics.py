@@ -37,10 +37,10 @@ def test_multilabel_metrics_match_sklearn_per_label_macro_and_micro() -> None:
         aurocs.append(roc_auc_score(y, s))
         aps.append(average_precision_score(y, s))
         f1s.append(f1_score(y, s >= thresholds[k].item()))
-        assert values[f"auroc/{name}"].item() == pytest.approx(aurocs[-1], abs=1e-5)
-        assert values[f"ap/{name}"].item() == pytest.approx(aps[-1], abs=1e-5)
-        assert values[f"f1/{name}"].item() == pytest.approx(f1s[-1], abs=1e-6)
-        assert values[f"prevalence/{name}"].item() == pytest.approx(y.mean(), abs=1e-6)
+        assert values[f"auroc_per_label/{name}"].item() == pytest.approx(aurocs[-1], abs=1e-5)
+        assert values[f"ap_per_label/{name}"].item() == pytest.approx(aps[-1], abs=1e-5)
+        assert values[f"f1_per_label/{name}"].item() == pytest.approx(f1s[-1], abs=1e-6)
+        assert values[f"prevalence_per_label/{name}"].item() == pytest.approx(y.mean(), abs=1e-6)
     assert values["auroc"].item() == pytest.approx(np.mean(aurocs), abs=1e-5)
     assert values["ap"].item() == pytest.approx(np.mean(aps), abs=1e-5)
     assert values["f1"].item() == pytest.approx(np.mean(f1s), abs=1e-6)
@@ -64,7 +64,7 @@ def test_a_label_with_one_class_in_the_split_is_left_out_of_the_macro_auroc() ->
     probs, targets = scores(unknown=0.0)
     targets[:, 0] = 0  # label a: no positive here
     values = MultiLabelTask().values(probs, targets, torch.full((4,), 0.5), list("abcd"))
-    assert torch.isnan(values["auroc/a"])
+    assert torch.isnan(values["auroc_per_label/a"])
     expected = roc_auc_score(targets[:, 1:].numpy(), probs[:, 1:].numpy(), average="macro")
     assert values["auroc"].item() == pytest.approx(expected, abs=1e-5)
 
@@ -83,3 +83,12 @@ def test_binary_metrics_match_sklearn_at_the_threshold() -> None:
     assert values["balanced_acc"].item() == pytest.approx(balanced_accuracy_score(yy, decided))
     assert values["f1"].item() == pytest.approx(f1_score(yy, decided))
     assert values["acc"].item() == pytest.approx((decided == yy).mean())
+
+
+def test_no_metric_name_is_the_folder_of_another() -> None:
+    """MLflow's file store writes `val/auroc` as a file: a key `val/auroc/a` beside it crashed a
+    multilabel run with logger=mlflow (NotADirectoryError), found by the combination matrix."""
+    probs, targets = scores()
+    names = MultiLabelTask().values(probs, targets, torch.full((4,), 0.5), ["a", "b", "c", "d"])
+    for key in names:
+        assert not any(other.startswith(f"{key}/") for other in names), key

@@ -117,7 +117,7 @@ def test_per_label_confusion_and_report_columns(multilabel_run) -> None:
     table = json.loads(next(wandb_dir.rglob("per_label_*.table.json")).read_text())
     assert table["columns"] == ["label", "auroc", "ap", "f1", "prevalence"]
     assert [row[0] for row in table["data"]] == [str(d) for d in range(10)]
-    assert table["data"][3][1] == pytest.approx(info["metrics"]["test/auroc/3"], abs=1e-6)
+    assert table["data"][3][1] == pytest.approx(info["metrics"]["test/auroc_per_label/3"], abs=1e-6)
     md, _ = write_report(run_dir)
     text = md.read_text()
     assert "test AUROC (macro)" in text and "AUROC 9" in text

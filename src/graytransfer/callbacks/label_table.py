@@ -11,6 +11,8 @@ import lightning as L
 import torch
 from lightning.pytorch.loggers import WandbLogger
 
+from graytransfer.task.multilabel import label_metric
+
 TABLE_METRICS = ("auroc", "ap", "f1", "prevalence")
 
 
@@ -49,13 +51,13 @@ def save_label_matrices(matrices: torch.Tensor, names: Sequence[str], png: Path)
 
 
 def label_rows(metrics: dict[str, torch.Tensor], names: Sequence[str]) -> list[list]:
-    """[name, auroc, ap, f1, prevalence] per output from `test/<metric>/<name>` (a binary
+    """[name, auroc, ap, f1, prevalence] per output from `test/<metric>_per_label/<name>` (a binary
     task logs `test/<metric>` for its single output)."""
     rows = []
     for name in names:
         row: list = [str(name)]
         for metric in TABLE_METRICS:
-            value = metrics.get(f"test/{metric}/{name}")
+            value = metrics.get(f"test/{label_metric(metric, name)}")
             if value is None and len(names) == 1:
                 value = metrics.get(f"test/{metric}")
             row.append(float(value) if value is not None else None)

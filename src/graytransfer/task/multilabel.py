@@ -28,13 +28,21 @@ def masked_bce(
     return (losses * known).sum() / known.sum().clamp(min=1)
 
 
+def label_metric(metric: str, label: str) -> str:
+    """The key of one label's `metric` (after the stage): `auroc_per_label/Effusion`. Not
+    `auroc/Effusion`: MLflow's file store keeps `auroc` as a file, which cannot also be the
+    folder of `auroc/Effusion` (a multilabel run with logger=mlflow crashed)."""
+    return f"{metric}_per_label/{label}"
+
+
 class MultiLabelTask(ThresholdedTask):
     """Sigmoid + BCE per label (`pos_weight` from `data.balance=loss`: negatives / positives of
     each label in training), unknown labels masked.
 
     Metrics: `{stage}/auroc` (macro over labels), `/auroc_micro`, `/ap` (macro average
-    precision), `/f1` (macro, at the thresholds), and per label `{stage}/auroc/<label>`,
-    `/ap/<label>`, `/f1/<label>`, `/prevalence/<label>`.
+    precision), `/f1` (macro, at the thresholds), and per label `{stage}/auroc_per_label/<label>`,
+    `/ap_per_label/<label>`, `/f1_per_label/<label>`, `/prevalence_per_label/<label>`
+    (`label_metric`).
     """
 
     name = "multilabel"
@@ -82,5 +90,5 @@ class MultiLabelTask(ThresholdedTask):
         }
         for metric in ("auroc", "ap", "f1", "prevalence"):
             for name, value in zip(names, per[metric], strict=True):
-                values[f"{metric}/{name}"] = value
+                values[label_metric(metric, name)] = value
         return values

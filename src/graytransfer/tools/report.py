@@ -25,6 +25,7 @@ from typing import Any
 
 from graytransfer.cli import exit_on_user_error
 from graytransfer.errors import UserError
+from graytransfer.task.multilabel import label_metric
 from graytransfer.tools.owned import check_own_file
 from graytransfer.tools.report_figure import plot
 from graytransfer.tools.run_groups import (
@@ -80,7 +81,7 @@ def columns_for(groups: list[Group]) -> list[tuple[str, tuple[str, ...], str]]:
         return COLUMNS
     labels = next((run["classes"] for run in runs if run.get("classes")), [])
     per_label = [
-        (f"AUROC {name}", ("metrics", f"test/auroc/{name}"), ".3f")
+        (f"AUROC {name}", ("metrics", f"test/{label_metric('auroc', name)}"), ".3f")
         for name in (labels if task == "multilabel" else [])
     ]
     return [*TASK_COLUMNS[task], *per_label, *COLUMNS[3:]]
