@@ -35,15 +35,12 @@ from helpers.combinations import (
     choices_from_conf,
     describe,
     expected_refusals,
-    in_process,
-    in_processes,
     matrix,
-    needs_processes,
     pairs_of,
     refused,
-    write_data,
 )
 from helpers.configs import CONF, REPO
+from helpers.matrix_cells import in_process, in_processes, needs_processes, write_data
 
 CELLS = matrix(CONF)
 DOCS = REPO / "docs" / "combinations.md"
