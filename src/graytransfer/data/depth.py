@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps
 
+from graytransfer.data.values import check_finite
 from graytransfer.errors import UserError
 
 BIT_DEPTHS = (8, 16, "auto")
@@ -48,21 +49,6 @@ def check_bit_depth(value: int | str) -> int | str:
 
 def is_dicom(path: Path) -> bool:
     return Path(path).suffix.lower() in DICOM_SUFFIXES
-
-
-def check_finite(array: np.ndarray, what: str = "values") -> np.ndarray:
-    """`array` unchanged when every value is finite, else a ValueError naming which of NaN,
-    +inf and -inf it holds (none has a grey level: the file is a bad file)."""
-    if array.dtype.kind not in "fc" or np.isfinite(array).all():
-        return array
-    kinds = [
-        name
-        for name, found in (("NaN", np.isnan), ("+inf", np.isposinf), ("-inf", np.isneginf))
-        if found(array).any()
-    ]
-    raise ValueError(
-        f"holds {' and '.join(kinds)} {what}: fix the file (a non-finite value has no grey level)"
-    )
 
 
 def exact_cast(array: np.ndarray, dtype: np.dtype, what: str = "values") -> np.ndarray:

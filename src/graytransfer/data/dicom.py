@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from graytransfer.data.depth import check_finite
+from graytransfer.data.values import check_finite
 from graytransfer.errors import UserError
 
 

@@ -28,8 +28,9 @@ import torch
 from PIL import Image, ImageOps
 from torch.utils.data import Dataset
 
-from graytransfer.data.depth import check_finite, decode_stored
+from graytransfer.data.depth import decode_stored
 from graytransfer.data.scan import BadImageError
+from graytransfer.data.values import check_finite
 from graytransfer.errors import UserError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
