@@ -214,3 +214,16 @@ def test_a_read_only_output_folder_is_refused(tmp_path: Path, monkeypatch) -> No
     assert "\n" not in str(err.value)
     check_output_folder(tmp_path / "fine" / "run", "hydra.run.dir")  # makes it, as Hydra would
     assert (tmp_path / "fine" / "run").is_dir()
+
+
+def test_a_failed_start_never_deletes_a_folder_the_user_made(tmp_path: Path) -> None:
+    """A refused start removes the run folder Hydra made for it, but an empty folder of the
+    user's given as hydra.run.dir was deleted with it; it is kept now."""
+    users = tmp_path / "my_run"
+    users.mkdir()
+    result, _ = train_py_imports("data=folder", f"hydra.run.dir={users}", cwd=tmp_path)
+    assert result.returncode == 2 and "data.root is required" in result.stderr
+    assert users.is_dir()
+    made = tmp_path / "made_by_hydra"
+    result, _ = train_py_imports("data=folder", f"hydra.run.dir={made}", cwd=tmp_path)
+    assert result.returncode == 2 and not made.exists()  # Hydra's own is still cleaned up

@@ -134,6 +134,11 @@ def config_groups(conf: Path) -> str:
 ROOT_VARIABLE = "GRAYTRANSFER_ROOT"
 
 
+#: run folders that existed before Hydra would have made them (a user's own folder given as
+#: hydra.run.dir): `graytransfer.run.folder` never deletes one of these on a failed start
+EXISTING_FOLDERS: set[Path] = set()
+
+
 def folder_problem(folder: Path) -> str | None:
     """Why `folder` cannot be a run folder (`Not a directory: '/a/file'`, `Permission denied:
     '/ro'`), or None when it exists (or was just created) and can be written. The folder is
@@ -177,6 +182,9 @@ class OutputFolderCheck(Callback):
     with one line and exit status 2 (`check_output_folder`)."""
 
     def on_run_start(self, config: DictConfig, **kwargs: object) -> None:
+        folder = Path(str(config.hydra.run.dir)).expanduser()
+        if folder.is_dir():
+            EXISTING_FOLDERS.add(folder.resolve())
         exit_on_user_error(lambda: check_output_folder(config.hydra.run.dir, "hydra.run.dir"))
 
     def on_multirun_start(self, config: DictConfig, **kwargs: object) -> None:

@@ -29,6 +29,7 @@ from filelock import FileLock, Timeout
 from omegaconf import DictConfig, OmegaConf
 
 from graytransfer.atomic import write_text_atomic
+from graytransfer.cli import EXISTING_FOLDERS
 from graytransfer.console import log_files
 from graytransfer.run.lock import LOCK_FILE, PID_FILE, RunFolderInUse, is_secondary_rank
 from graytransfer.run.sweep import hydra_runtime, in_multirun
@@ -96,9 +97,11 @@ _active: Start | None = None
 
 @contextmanager
 def removed_if_start_fails(folder: Path) -> Iterator[Start]:
-    """Run the block; if it raises before `Start.begin_training()` in a single run on rank 0, and
-    `folder` held no run when the block began (`holds_no_run`), delete `folder`. A refusal
-    because another process holds the folder (`RunFolderInUse`) never deletes it.
+    """Run the block; if it raises before `Start.begin_training()` in a single run on rank 0,
+    and `folder` held no run when the block began (`holds_no_run`) and Hydra made it (not a
+    folder that existed before the command, `graytransfer.cli.EXISTING_FOLDERS`), delete
+    `folder`. A refusal because another process holds the folder (`RunFolderInUse`) never
+    deletes it.
 
     Blocks nest (`train.py` around its checks, `train()` around its own): an inner block hands
     out the outer block's `Start`, and only the outer one cleans up."""
@@ -107,7 +110,7 @@ def removed_if_start_fails(folder: Path) -> Iterator[Start]:
         yield _active
         return
     folder = Path(folder)
-    unused = holds_no_run(folder)
+    unused = holds_no_run(folder) and folder.resolve() not in EXISTING_FOLDERS
     start = _active = Start()
     try:
         yield start
