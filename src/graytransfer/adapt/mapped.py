@@ -9,15 +9,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from graytransfer.adapt.intensity import (
-    CT_PRESETS,
-    InputValues,
-    IntensityMapping,
-    LinearMap,
-    RawMapping,
-    Unmapped,
-    WindowMap,
-)
+from graytransfer.adapt.intensity import CT_PRESETS, InputValues, IntensityMapping, Unmapped
+from graytransfer.adapt.raw_maps import LinearMap, RawMapping, WindowMap
 from graytransfer.errors import UserError
 
 

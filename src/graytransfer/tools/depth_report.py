@@ -8,8 +8,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from graytransfer.adapt.intensity import InputValues, LinearMap
+from graytransfer.adapt.intensity import InputValues
 from graytransfer.adapt.mapped import distinct_levels
+from graytransfer.adapt.raw_maps import LinearMap
 from graytransfer.data.dicom import window_to_uint8
 from graytransfer.data.images import high_depth_to_uint8
 
