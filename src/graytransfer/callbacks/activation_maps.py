@@ -5,7 +5,8 @@
 float-cast image on the 0..255 scale, so every adaptation strategy (also those that patch the stem,
 `fold`/`sum`/`stack`, and learned ones like `windows`) is part of what is explained. The target
 layer is the backbone's last feature stage from timm's `feature_info` (override with `layer`).
-`save_overlay` / `save_grid` draw the maps over the gray image. `ActivationMaps` (the callback)
+`save_overlay` / `save_grid` (graytransfer.callbacks.map_drawing) draw the maps over the gray
+image. `ActivationMaps` (the callback)
 writes and logs maps for the first `per_class` test images of each class at the end of testing.
 `python -m graytransfer.tools.explain` is the command-line side.
 
@@ -28,6 +29,7 @@ import torch
 from lightning.pytorch.loggers import WandbLogger
 from torch import nn
 
+from graytransfer.callbacks.map_drawing import save_grid, save_overlay
 from graytransfer.errors import UserError
 
 #: method name -> pytorch-grad-cam class name
@@ -37,8 +39,6 @@ METHODS = {
     "eigencam": "EigenCAM",
     "scorecam": "ScoreCAM",
 }
-#: the perceptual colormap of the overlays
-COLORMAP = "inferno"
 
 
 class FloatInput(nn.Module):
@@ -158,62 +158,6 @@ def stage_info(backbone: nn.Module, name: str) -> tuple[int | None, int | None]:
         if isinstance(item, dict) and item.get("module") == name:
             return item.get("num_chs"), item.get("reduction")
     return None, None
-
-
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _draw(ax: Any, image: np.ndarray, cam: np.ndarray, title: str) -> None:
-    ax.imshow(image, cmap="gray", vmin=0, vmax=255, interpolation="nearest")
-    ax.imshow(cam, cmap=COLORMAP, vmin=0.0, vmax=1.0, alpha=0.5, interpolation="bilinear")
-    ax.set_title(title, fontsize=8)
-    ax.axis("off")
-
-
-def save_overlay(path: Path, image: torch.Tensor, cam: np.ndarray, title: str) -> Path:
-    """One PNG: the gray `image` (1, H, W) with `cam` (H, W) over it, `title` above."""
-    plt = _plt()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig, ax = plt.subplots(figsize=(3, 3.2))
-    _draw(ax, _gray(image), cam, title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
-
-
-def save_grid(
-    path: Path, images: torch.Tensor, cams: np.ndarray, titles: Sequence[str], columns: int = 8
-) -> Path:
-    """One PNG of every image (N, 1, H, W) with its map (N, H, W), titled, `columns` a row."""
-    plt = _plt()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    count = len(titles)
-    cols = max(1, min(columns, count))
-    rows = max(1, math.ceil(count / cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(2.0 * cols, 2.2 * rows), squeeze=False)
-    for index, ax in enumerate(axes.flat):
-        if index < count:
-            _draw(ax, _gray(images[index]), cams[index], titles[index])
-        else:
-            ax.axis("off")
-    fig.tight_layout()
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
-    return path
-
-
-def _gray(image: torch.Tensor) -> np.ndarray:
-    array = image.detach().cpu()[0].float()
-    if image.dtype != torch.uint8 and array.max() > 255:  # full-depth input: show on 0..255
-        array = array * (255.0 / array.max())
-    return array.numpy()
 
 
 def task_of(model: nn.Module) -> str:

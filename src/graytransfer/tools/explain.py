@@ -33,11 +33,10 @@ from graytransfer.callbacks.activation_maps import (
     activation_maps,
     check_task,
     predicted_classes,
-    save_grid,
-    save_overlay,
     stage_info,
     target_layer,
 )
+from graytransfer.callbacks.map_drawing import save_grid, save_overlay
 from graytransfer.cli import hydra_entry
 from graytransfer.data.scan import ON_BAD_FILE
 from graytransfer.errors import UserError
