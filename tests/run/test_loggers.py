@@ -96,3 +96,23 @@ def test_a_run_logs_its_test_metrics_to_tensorboard_mlflow_and_csv(tmp_path: Pat
     assert run.data.metrics["test/acc"] == pytest.approx(test_acc)
     assert "val/loss" in run.data.metrics and run.data.params["model/name"] == "test_efficientnet"
     assert (run_dir / "csv" / "version_0" / "metrics.csv").is_file()
+
+
+def test_a_finished_wandb_run_has_its_offline_log_written_out(tmp_path: Path) -> None:
+    """finish_wandb returns only once the offline transaction log holds the run: wandb 0.31's
+    finish() alone returned with a 7-byte header about 2 runs in 5 (a test reading the run's
+    name straight after train() failed in CI). Four runs make a missed flush near-certain."""
+    import wandb
+
+    from graytransfer.run.loggers import finish_wandb
+
+    for attempt in range(4):
+        name = f"flushed-run-{attempt}"
+        folder = tmp_path / str(attempt)
+        folder.mkdir()
+        run = wandb.init(dir=folder, name=name, project="graytransfer-tests", mode="offline")
+        for step in range(20):
+            run.log({"loss": float(step)})
+        finish_wandb()
+        (log,) = folder.glob("wandb/offline-run-*/run-*.wandb")
+        assert name.encode() in log.read_bytes(), f"attempt {attempt}: {log.stat().st_size} bytes"

@@ -177,11 +177,15 @@ def _logger_identity(cfg: DictConfig, node: DictConfig) -> dict[str, str]:
 
 
 def finish_wandb() -> None:
-    """End the W&B run so the next job of a sweep starts its own. A run that never imported
-    wandb (logger=csv) has none to end, and needs no wandb installed."""
+    """End the W&B run so the next job of a sweep starts its own, with its files complete on
+    return. `wandb.finish()` alone (wandb 0.31, offline) can return before the service has
+    flushed the run's transaction log (seen as a 7-byte `run-*.wandb` file); `wandb.teardown()`
+    waits for the service to exit, which writes it out. A run that never imported wandb
+    (logger=csv) has none to end, and needs no wandb installed."""
     wandb = sys.modules.get("wandb")
     if wandb is not None and wandb.run is not None:
         wandb.finish()
+        wandb.teardown()
 
 
 def wandb_run_id_of(loggers: list[Logger]) -> str | None:
