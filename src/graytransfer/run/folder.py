@@ -1,155 +1,77 @@
-"""A run folder holds a run, or nothing: Hydra's files written under the run's lock, and no stub
-folder left by a start that fails.
+"""A run folder belongs to one process: an exclusive lock held while a run writes into it.
 
-- `conf/train.yaml` sets `hydra.output_subdir: null`, so Hydra writes nothing into the run folder
-  but its log file before the run holds the folder's lock (`graytransfer.run.lock`);
-  `save_hydra_config` then writes `.hydra/config.yaml`, `hydra.yaml` and `overrides.yaml` (what
-  Hydra would have written) under the lock. A second process aimed at a folder in use is refused
-  before it writes anything: the first run's saved config stays its own.
-- `removed_if_start_fails(folder)`: a single run whose start fails before training (a guard, a
-  bad config value, unreadable data), in a folder that held nothing of a run when it began (only
-  Hydra's log file), leaves no folder behind: the folder is deleted, the one-line error says
-  why. A multirun job keeps its folder, where `graytransfer.run.sweep` records the failure
-  (`metrics.json`, `status: failed`); a folder that held a run before (a resume) is never
-  touched.
-- `leave_unused(folder, run_dir)`: a run that continues in its checkpoint's folder moves the log
-  there and removes the folder Hydra made for it, if nothing else is in it.
+`run_lock(folder)` takes `<folder>/.run.lock` (an OS file lock via `filelock`, released by the OS
+if the process dies) and writes the holder's pid to `<folder>/.run.lock.pid`. A second process
+that asks for the same folder is refused at once with a `UserError` naming the folder and the
+holder's pid. DDP ranks other than 0 re-run the same command in the same folder (Lightning's
+launcher, SLURM tasks); they never take the lock: rank 0 holds it for the whole run.
 """
 
 from __future__ import annotations
 
-import logging
 import os
-import shutil
+import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from filelock import FileLock, Timeout
-from omegaconf import DictConfig, OmegaConf
 
-from graytransfer.atomic import write_text_atomic
-from graytransfer.cli import EXISTING_FOLDERS
-from graytransfer.console import log_files
-from graytransfer.run.lock import LOCK_FILE, PID_FILE, RunFolderInUse, is_secondary_rank
-from graytransfer.run.sweep import hydra_runtime, in_multirun
+from graytransfer.errors import UserError
 
-#: where Hydra keeps a job's config (`hydra.output_subdir`'s usual value)
-HYDRA_SUBDIR = ".hydra"
+LOCK_FILE = ".run.lock"
+PID_FILE = ".run.lock.pid"
+#: environment variables a DDP launcher sets to a process' rank (any > 0: not the lock holder)
+RANK_VARIABLES = ("RANK", "LOCAL_RANK", "NODE_RANK", "SLURM_PROCID")
 
 
-class Start:
-    """Whether the run has begun training (set by the pipeline just before `Trainer.fit`)."""
-
-    def __init__(self) -> None:
-        self.training = False
-
-    def begin_training(self) -> None:
-        self.training = True
+class RunFolderInUse(UserError):
+    """Another process holds the run folder's lock; nothing may be written into the folder."""
 
 
-def _log_names(folder: Path) -> set[str]:
-    """Names of the configured log files that live in `folder`."""
-    folder = folder.resolve()
-    return {Path(h.baseFilename).name for h in log_files() if Path(h.baseFilename).parent == folder}
+def is_secondary_rank() -> bool:
+    """True in a DDP rank other than 0 (per the launcher's environment variables)."""
+    for name in RANK_VARIABLES:
+        value = os.environ.get(name, "").strip()
+        if value.isdigit() and int(value) > 0:
+            return True
+    return False
 
 
-def holds_no_run(folder: Path) -> bool:
-    """True when `folder` is missing or holds only what Hydra writes at a job's start (its log
-    file, `.hydra/`) and lock files: nothing a run wrote."""
+def lock_holder(folder: Path) -> str:
+    """Who holds the lock on `folder`, as written by the holder (`pid 1234 on host`)."""
+    try:
+        text = (Path(folder) / PID_FILE).read_text().strip()
+    except OSError:
+        text = ""
+    return text or "pid unknown"
+
+
+@contextmanager
+def run_lock(folder: Path) -> Iterator[None]:
+    """Hold the exclusive lock on run folder `folder` (created if missing) for the `with` block.
+
+    Raises `RunFolderInUse` (a `UserError`) at once if another process holds it. Secondary DDP
+    ranks pass through without locking. The lock is released when the block ends, also on an
+    exception or SystemExit (and by the OS if the process is killed)."""
+    if is_secondary_rank():
+        yield
+        return
     folder = Path(folder)
-    if not folder.is_dir():
-        return not folder.exists()
-    allowed = {LOCK_FILE, PID_FILE, HYDRA_SUBDIR} | _log_names(folder)
-    return all(entry.name in allowed for entry in folder.iterdir())
-
-
-def remove_folder(folder: Path) -> bool:
-    """Delete run folder `folder` (closing the log files in it) unless another process holds its
-    lock; True if it was deleted."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        return False
+    folder.mkdir(parents=True, exist_ok=True)
     lock = FileLock(str(folder / LOCK_FILE), timeout=0)
     try:
         lock.acquire()
     except Timeout:
-        return False
+        raise RunFolderInUse(
+            f"output folder '{folder}' is in use by another run ({lock_holder(folder)}); a run "
+            "folder belongs to one process: leave hydra.run.dir unset for a new folder or pick "
+            "another one"
+        ) from None
+    pid_file = folder / PID_FILE
     try:
-        _close_log_files(folder)
-        shutil.rmtree(folder)
+        pid_file.write_text(f"pid {os.getpid()} on {socket.gethostname()}\n")
+        yield
     finally:
+        pid_file.unlink(missing_ok=True)  # before the release: never a later holder's file
         lock.release()
-    return True
-
-
-def _close_log_files(folder: Path) -> None:
-    root = logging.getLogger()
-    for handler in log_files():
-        if Path(handler.baseFilename).parent == folder.resolve():
-            root.removeHandler(handler)
-            handler.close()
-
-
-#: the `Start` of the outermost `removed_if_start_fails` block running now
-_active: Start | None = None
-
-
-@contextmanager
-def removed_if_start_fails(folder: Path) -> Iterator[Start]:
-    """Run the block; if it raises before `Start.begin_training()` in a single run on rank 0,
-    and `folder` held no run when the block began (`holds_no_run`) and Hydra made it (not a
-    folder that existed before the command, `graytransfer.cli.EXISTING_FOLDERS`), delete
-    `folder`. A refusal because another process holds the folder (`RunFolderInUse`) never
-    deletes it.
-
-    Blocks nest (`train.py` around its checks, `train()` around its own): an inner block hands
-    out the outer block's `Start`, and only the outer one cleans up."""
-    global _active
-    if _active is not None:
-        yield _active
-        return
-    folder = Path(folder)
-    unused = holds_no_run(folder) and folder.resolve() not in EXISTING_FOLDERS
-    start = _active = Start()
-    try:
-        yield start
-    except RunFolderInUse:
-        raise
-    except BaseException:
-        if unused and not start.training and not is_secondary_rank() and not in_multirun():
-            remove_folder(folder)
-        raise
-    finally:
-        _active = None
-
-
-def leave_unused(folder: Path, run_dir: Path) -> None:
-    """The run continues in `run_dir`, not in `folder` (the one Hydra made): the log files move
-    to `run_dir` (appended to its own) and `folder` is deleted if it holds no run."""
-    folder, run_dir = Path(folder), Path(run_dir)
-    if folder.resolve() == run_dir.resolve() or is_secondary_rank():
-        return
-    unused = holds_no_run(folder)  # before the log files leave it
-    for handler in log_files():
-        if Path(handler.baseFilename).parent == folder.resolve():
-            handler.close()  # reopened (append mode) at the next message
-            handler.baseFilename = os.path.abspath(run_dir / Path(handler.baseFilename).name)
-    if unused:
-        remove_folder(folder)
-
-
-def save_hydra_config(cfg: DictConfig, folder: Path) -> None:
-    """Under `@hydra.main` and on rank 0: the job's config, Hydra's config and the command-line
-    overrides as `<folder>/.hydra/{config,hydra,overrides}.yaml`, each written atomically (call
-    it while holding the folder's lock). Outside Hydra, nothing."""
-    hydra = hydra_runtime()
-    if hydra is None or is_secondary_rank():
-        return
-    target = Path(folder) / str(hydra.output_subdir or HYDRA_SUBDIR)
-    for name, node in (
-        ("config.yaml", cfg),
-        ("hydra.yaml", OmegaConf.create({"hydra": hydra})),
-        ("overrides.yaml", hydra.overrides.task),
-    ):
-        write_text_atomic(target / name, OmegaConf.to_yaml(node))
