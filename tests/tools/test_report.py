@@ -14,9 +14,10 @@ from omegaconf import OmegaConf
 
 from graytransfer.config import compose
 from graytransfer.errors import UserError
-from graytransfer.tools.report import find_runs, group_runs, main, mean_std, write_report
-from graytransfer.tools.report_figure import figure
-from graytransfer.tools.run_groups import EXCLUDED_KEYS
+from graytransfer.study.groups import EXCLUDED_KEYS, group_runs
+from graytransfer.study.report_figure import figure
+from graytransfer.study.runs import find_runs
+from graytransfer.tools.report import main, mean_std, write_report
 
 
 def write_run(root: Path, name: str, **fields) -> None:

@@ -6,7 +6,12 @@ on grayscale, for any config), `report` (a table and chart of a sweep's runs), `
 activation maps: where the model looks, from a checkpoint alone), `shards` (any data module's
 splits as pre-decoded LitData shards for `data=shards`), `study` (the study's report: intervals
 over seeds, paired differences to `repeat` with Holm-adjusted p, learning curves, costs and
-commands).
+commands). `owned` (whose output a tool may replace) is shared by them; `depth_report` is
+`inspect`'s full-depth section.
+
+Each module parses its command line before it imports torch, Lightning or timm, so `--help` and
+a config error answer at Hydra's speed (tests/tools/test_entry_points.py). The report's and the
+study's machinery lives in `graytransfer.study`.
 
 The top layer: may import any other sub-package; nothing imports it.
 """

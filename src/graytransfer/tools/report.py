@@ -1,7 +1,7 @@
 """`python -m graytransfer.tools.report DIR`: compare the runs of a sweep from their `metrics.json`.
 
 Reads every `metrics.json` under DIR (a multirun folder, or any folder of runs) and groups the
-runs whose whole config is the same but for the seed (graytransfer.tools.run_groups: the run's
+runs whose whole config is the same but for the seed (graytransfer.study.groups: the run's
 `.hydra/config.yaml`, less paths, loggers and other keys that are not the experiment). Each seed
 counts once: of the runs of a group with the same seed only the newest `metrics.json` is kept
 (the report names the ones it left out). It writes `report.md` (per group: n runs, mean ± std of
@@ -16,19 +16,13 @@ Offline: it needs no W&B account. Failed and diverged runs are listed, not avera
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from graytransfer.cli import exit_on_user_error
-from graytransfer.errors import UserError
-from graytransfer.task.multilabel import label_metric
-from graytransfer.tools.owned import check_own_file
-from graytransfer.tools.report_figure import plot
-from graytransfer.tools.run_groups import (
+from graytransfer.study.groups import (
     EXCLUDED_KEYS,
     MISSING,
     PATH_LEAVES,
@@ -38,9 +32,11 @@ from graytransfer.tools.run_groups import (
     differing_keys,
     extra_columns,
     group_runs,
-    run_config,
     task_of,
 )
+from graytransfer.study.report_figure import plot
+from graytransfer.study.runs import failures_section, find_runs, repeats_section
+from graytransfer.tools.owned import check_own_file
 
 #: (column title, how to read it from a metrics.json record, number format)
 COLUMNS: list[tuple[str, tuple[str, ...], str]] = [
@@ -79,35 +75,14 @@ def columns_for(groups: list[Group]) -> list[tuple[str, tuple[str, ...], str]]:
     task = task_of(runs)
     if task not in TASK_COLUMNS:
         return COLUMNS
+    from graytransfer.task.multilabel import label_metric  # imports torch: not for --help
+
     labels = next((run["classes"] for run in runs if run.get("classes")), [])
     per_label = [
         (f"AUROC {name}", ("metrics", f"test/{label_metric('auroc', name)}"), ".3f")
         for name in (labels if task == "multilabel" else [])
     ]
     return [*TASK_COLUMNS[task], *per_label, *COLUMNS[3:]]
-
-
-def find_runs(root: Path) -> list[dict[str, Any]]:
-    """Every readable `metrics.json` under `root` (W&B folders skipped), with its folder (`_dir`),
-    its time (`_mtime`), its experiment config (`_config`) and where that was read (`_source`)."""
-    if not root.is_dir():
-        raise UserError(f"report: '{root}' is not a folder; give a multirun folder of runs")
-    runs = []
-    for path in sorted(root.rglob("metrics.json")):
-        if "wandb" in path.parts:
-            continue
-        try:
-            record = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError) as err:
-            print(f"report: skipping unreadable {path}: {err}", file=sys.stderr)
-            continue
-        record["_dir"] = str(path.parent.relative_to(root))
-        record["_mtime"] = path.stat().st_mtime
-        record["_config"], record["_source"] = run_config(path.parent, record)
-        runs.append(record)
-    if not runs:
-        raise UserError(f"report: no metrics.json under '{root}'; is it a run or multirun folder?")
-    return runs
 
 
 def mean_std(values: list[float], fmt: str) -> str:
@@ -166,27 +141,6 @@ def grouping_note(runs: list[dict[str, Any]]) -> str:
             "metrics.json only: " + ", ".join(f"`{d}`" for d in partial) + "."
         )
     return note + "\n"
-
-
-def repeats_section(repeats: list[tuple[dict[str, Any], dict[str, Any]]]) -> str:
-    if not repeats:
-        return ""
-    lines = ["**Repeated seeds** (only the newest run of a seed is counted):", ""]
-    for old, new in sorted(repeats, key=lambda pair: pair[0]["_dir"]):
-        lines.append(
-            f"- `{old['_dir']}` (seed {old.get('seed')}): left out for the newer `{new['_dir']}`"
-        )
-    return "\n".join(lines) + "\n"
-
-
-def failures_section(bad: list[dict[str, Any]]) -> str:
-    if not bad:
-        return ""
-    lines = ["**Runs that did not finish** (not averaged):", ""]
-    for run in bad:
-        error = str(run.get("error") or "").splitlines()[:1]
-        lines.append(f"- `{run['_dir']}`: {run.get('status')} {error[0] if error else ''}".rstrip())
-    return "\n".join(lines) + "\n"
 
 
 REPORT_TITLE = "# Report: "

@@ -1,133 +1,24 @@
 """`python -m graytransfer.tools.study ROOT --out docs/study.md`: the study's report.
 
 Reads the runs under ROOT (one folder per run of `python train.py -m experiment=study ...`),
-grouped by `graytransfer.tools.run_groups` (whole config but the seed; each seed once, the
-newest). Per dataset (and model) one table (`study_tables`): strategy, seeds, the test metric's
+grouped by `graytransfer.study.groups` (whole config but the seed; each seed once, the
+newest). Per dataset (and model) one table (`study.tables`): strategy, seeds, the test metric's
 mean with a 95% t-interval, the paired difference to `--reference` (default `repeat`; same
 config but the `adapt` group; seeds both have) with its bootstrap and t intervals, verdict and
-Holm-adjusted p (`study_stats`), macro F1 and the costs; the learning curves (`study_curves`,
-PNGs under `--figures`), the commands and the machine and load (`study_provenance`). A backbone
+Holm-adjusted p (`study.stats`), macro F1 and the costs; the learning curves (`study.curves`,
+PNGs under `--figures`), the commands and the machine and load (`study.provenance`). A backbone
 table compares the reference across models and weights; short groups, failed runs and
 unfinished folders are listed. One automatic summary line per panel is printed and written. The
-Markdown is written atomically; nothing under ROOT is changed.
+Markdown is written atomically (`graytransfer.study.document`); nothing under ROOT is changed.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
-from graytransfer.atomic import write_text_atomic
 from graytransfer.cli import exit_on_user_error
-from graytransfer.errors import UserError
-from graytransfer.tools.report import failures_section, find_runs, repeats_section
-from graytransfer.tools.run_groups import Group, by_data, extra_columns, group_runs, headline_metric
-from graytransfer.tools.study_curves import group_curve, plot_curves
-from graytransfer.tools.study_provenance import group_commands, machine_line, unfinished_runs
-from graytransfer.tools.study_tables import ADAPT_KEYS, backbone_table, label, study_table
-
-
-def panel(
-    groups: list[Group], title: str, png: Path, md_dir: Path, root: Path, args: dict[str, Any]
-) -> tuple[list[str], str]:
-    """One panel's Markdown (table, summary, curves, commands, machine) and its summary line."""
-    metric = headline_metric(run for g in groups for run in g.runs)
-    table, phrases = study_table(groups, args["reference"], metric, args["expected"])
-    summary = f"{title}: paired vs {args['reference']} (pp, bootstrap 95% CI): " + (
-        "; ".join(phrases) or f"no strategy paired with {args['reference']}"
-    )
-    lines = [*table, "", f"Summary (automatic): {summary}.", ""]
-    extra = [k for k in extra_columns(groups) if not k.startswith(ADAPT_KEYS)]
-    curves = [c for c in (group_curve(g, root, label(g, extra)) for g in groups) if c]
-    if curves:
-        plot_curves(curves, f"{title}: validation accuracy", png)
-        lines += [f"![learning curves, {title}]({os.path.relpath(png, md_dir)})", ""]
-        lines += ["Curves: mean over seeds, band from the lowest to the highest seed.", ""]
-    else:
-        lines += ["No learning curves: no run has a `csv/version_*/metrics.csv` log.", ""]
-    lines += ["Commands (from the runs' `.hydra/overrides.yaml`):", "", "```bash"]
-    lines += [cmd for g in groups for cmd in group_commands(g, root)] + ["```", ""]
-    lines += [f"Machine: {machine_line([run for g in groups for run in g.runs])}.", ""]
-    return lines, summary
-
-
-def write_study(
-    root: Path,
-    out: Path,
-    figures: Path | None = None,
-    reference: str = "repeat",
-    preface: Path | None = None,
-) -> tuple[Path, list[str]]:
-    """Write the study report for the runs under `root` to `out` (Markdown, figures under
-    `figures`, default: `out` without `.md`; the Markdown file `preface`, when given, opens it
-    in place of the generated title); returns (out, the automatic summary lines)."""
-    if out.suffix != ".md":
-        raise UserError(f"study: --out '{out}' is not a .md file; give e.g. --out docs/study.md")
-    command = f"python -m graytransfer.tools.study {root} --out {out}"
-    command += f" --figures {figures}" if figures else ""
-    command += f" --reference {reference}" if reference != "repeat" else ""
-    command += f" --preface {preface}" if preface else ""
-    if preface is not None and not preface.is_file():
-        raise UserError(f"study: --preface '{preface}' is not a file; give a Markdown file")
-    figures = figures or out.with_suffix("")
-    runs = find_runs(root)
-    groups, bad, repeats = group_runs(runs)
-    counts = Counter(len(g.runs) for g in groups)
-    expected = max(counts, key=lambda n: (counts[n], n)) if counts else 0
-    args = {"reference": reference, "expected": expected}
-    title = preface.read_text().rstrip() if preface else f"# Study: `{root}`"
-    body = [
-        title,
-        "",
-        f"Everything below is generated by `{command}` from "
-        f"{len(runs)} runs ({len(runs) - len(bad)} finished) in {len(groups)} groups. Means "
-        "with a 95% Student-t interval over seeds; paired differences to "
-        f"`{reference}` in percentage points, on the seeds both have, with a percentile "
-        "bootstrap 95% interval (10,000 resamples, seeded) and a t-interval; the verdict is "
-        "better (worse) when both intervals lie above (below) 0, leans better (worse) when only "
-        "the bootstrap's does (with few seeds it is too narrow), else no detectable difference. "
-        "Each verdict is one comparison; the paired t-test's p and its Holm adjustment over the "
-        "table say which calls survive comparing every strategy with the reference at once "
-        "(adjusted p < 0.05).",
-        "",
-    ]
-    summaries = []
-    for data, rows in by_data(groups).items():
-        models = sorted({g.model for g in rows})
-        body += [f"## data={data}", ""]
-        for model in models:
-            own = [g for g in rows if g.model == model]
-            title = f"data={data}" + (f", model={model}" if len(models) > 1 else "")
-            if len(models) > 1:
-                body += [f"### model={model}", ""]
-            name = f"{data}_{model}_curves.png" if len(models) > 1 else f"{data}_curves.png"
-            lines, summary = panel(own, title, figures / name, out.parent, root, args)
-            body += lines
-            summaries.append(summary)
-        if len({(g.model, g.weights) for g in rows if g.strategy == reference}) > 1:
-            metric = headline_metric(run for g in rows for run in g.runs)
-            table, phrases = backbone_table(rows, reference, metric)
-            summary = f"data={data}: {reference} across backbones (pp, bootstrap 95% CI): "
-            summary += "; ".join(phrases)
-            body += [f"### Backbones and weights ({reference})", "", *table, ""]
-            body += [f"Summary (automatic): {summary}.", ""]
-            summaries.append(summary)
-    short = [g for g in groups if len(g.runs) < expected]
-    if short:
-        body += [f"**Incomplete groups** (fewer than {expected} seeds):", ""]
-        body += [f"- data={g.data} {g.model} {label(g)}: {len(g.runs)} seeds" for g in short]
-        body.append("")
-    unfinished = unfinished_runs(root)
-    if unfinished:
-        body += ["**Run folders without metrics.json** (running or stopped):", ""]
-        body += [f"- `{d}`" for d in unfinished] + [""]
-    body += [repeats_section(repeats), failures_section(bad)]
-    write_text_atomic(out, "\n".join(body).rstrip() + "\n")
-    return out, summaries
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -144,6 +35,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--reference", default="repeat", help="the strategy to pair against")
     parser.add_argument("--preface", type=Path, default=None, help="Markdown to open OUT with")
     args = parser.parse_args(argv)
+    from graytransfer.study.document import write_study
+
     out, summaries = exit_on_user_error(
         lambda: write_study(args.root, args.out, args.figures, args.reference, args.preface)
     )

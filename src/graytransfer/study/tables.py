@@ -2,7 +2,7 @@
 t-interval, the paired difference to the reference strategy with bootstrap and t intervals, the
 verdict, the paired t-test's p with its Holm adjustment over the table, macro F1, costs, speed)
 and the reference strategy across backbones and weights (`backbone_table`). Cells come from
-`graytransfer.tools.run_groups.Group`s; the statistics from `study_stats`.
+`graytransfer.study.groups.Group`s; the statistics from `graytransfer.study.stats`.
 """
 
 from __future__ import annotations
@@ -10,14 +10,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from graytransfer.tools.run_groups import (
+from graytransfer.study.groups import (
     MISSING,
     Group,
     config_value,
     differing_keys,
     extra_columns,
 )
-from graytransfer.tools.study_stats import (
+from graytransfer.study.stats import (
     Interval,
     Paired,
     ci_text,

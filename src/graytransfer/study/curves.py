@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from graytransfer.tools.run_groups import Group
+from graytransfer.study.groups import Group
 
 #: the metric the curves show, as Lightning's CSVLogger names its column
 CURVE_METRIC = "val/acc"

@@ -1,10 +1,11 @@
 """Runs grouped by experiment: their whole config, less the keys that do not change the result.
 
-`graytransfer.tools.report` groups runs whose experiment configs are equal, so the runs of a group
-differ only by seed, and counts each seed once (the newest run of a repeated seed). A run's
-config is its folder's `.hydra/config.yaml` (what `train.py` wrote), else the
-`hyper_parameters.config` of the checkpoint its `metrics.json` names, else only the Hydra
-choices and names its `metrics.json` records (source `metrics.json`).
+The report and the study (`python -m graytransfer.tools.report`, `... study`) group runs whose
+experiment configs are equal, so the runs of a group differ only by seed, and count each seed
+once (the newest run of a repeated seed). A run's config is its folder's `.hydra/config.yaml`
+(what `train.py` wrote), else the `hyper_parameters.config` of the checkpoint its
+`metrics.json` names, else only the Hydra choices and names its `metrics.json` records (source
+`metrics.json`).
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ from typing import Any
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from graytransfer.errors import UserError
-from graytransfer.model.checkpoint_file import read_checkpoint
 from graytransfer.model.stored_config import check_stored_config
 
 #: config keys (and everything under them) that are not part of the experiment:
@@ -80,6 +80,8 @@ def checkpoint_config(path: Any) -> dict[str, Any] | None:
     fails the stored-config check (`graytransfer.model.stored_config`)."""
     if not path or not Path(str(path)).is_file():
         return None
+    from graytransfer.model.checkpoint_file import read_checkpoint  # torch: only for a checkpoint
+
     try:
         config = read_checkpoint(str(path)).get("hyper_parameters", {}).get("config")
         if not isinstance(config, dict):

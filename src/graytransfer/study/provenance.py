@@ -13,7 +13,7 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
-from graytransfer.tools.run_groups import Group
+from graytransfer.study.groups import Group
 
 NOT_RECORDED = "not recorded"
 

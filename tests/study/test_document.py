@@ -1,6 +1,7 @@
-"""graytransfer.tools.study: run folders as `train.py -m experiment=study` leaves them ->
-docs/study.md tables (t intervals, paired bootstrap differences, verdicts, costs), learning-curve
-PNGs, the commands that reproduce each group, the machine, incomplete/failed/unfinished runs."""
+"""graytransfer.study.document and `python -m graytransfer.tools.study`: run folders as
+`train.py -m experiment=study` leaves them -> docs/study.md tables (t intervals, paired bootstrap
+differences, verdicts, costs), learning-curve PNGs, the commands that reproduce each group, the
+machine, incomplete/failed/unfinished runs."""
 
 from __future__ import annotations
 
@@ -18,10 +19,12 @@ from scipy import stats
 
 from graytransfer.config import compose
 from graytransfer.errors import UserError
-from graytransfer.tools.report import find_runs, group_runs
-from graytransfer.tools.study import main, write_study
-from graytransfer.tools.study_curves import curve_styles, group_curve, read_curve
-from graytransfer.tools.study_stats import bootstrap_ci, paired_t_p
+from graytransfer.study.curves import curve_styles, group_curve, read_curve
+from graytransfer.study.document import write_study
+from graytransfer.study.groups import group_runs
+from graytransfer.study.runs import find_runs
+from graytransfer.study.stats import bootstrap_ci, paired_t_p
+from graytransfer.tools.study import main
 
 REPEAT = [0.880, 0.875, 0.890, 0.870, 0.885]
 GAIN = [0.006, 0.004, 0.008, 0.005, 0.007]  # colormap - repeat per seed: +0.60 pp on average

@@ -1,4 +1,4 @@
-"""graytransfer.tools.study_stats: t-interval of a mean over seeds, the paired difference to a
+"""graytransfer.study.stats: t-interval of a mean over seeds, the paired difference to a
 reference strategy (bootstrap and t intervals, only seeds both have), and the verdict."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from graytransfer.tools.study_stats import (
+from graytransfer.study.stats import (
     BETTER,
     LEANS_BETTER,
     LEANS_WORSE,

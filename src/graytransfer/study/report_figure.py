@@ -7,7 +7,7 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-from graytransfer.tools.run_groups import (
+from graytransfer.study.groups import (
     MISSING,
     Group,
     by_data,
