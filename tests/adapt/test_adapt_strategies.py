@@ -127,3 +127,21 @@ def test_repeat_and_keras_leave_the_backbone_untouched():
         strategy.adapt(net, data_config(net))
     after = net.state_dict()
     assert before.keys() == after.keys() and all(torch.equal(before[k], after[k]) for k in before)
+
+
+def test_every_strategy_keeps_itself_in_front_of_a_mapping_but_preset_windows(strategies):
+    """`Strategy.for_mapping` is the one hook `input_module` calls: the default is the strategy
+    itself; `windows` with CT presets returns new windows on the mapping's scale."""
+    from graytransfer.adapt.raw_maps import LinearMap
+
+    mapping = LinearMap(-1024.0, 3071.0, "int16")
+    for name, make in strategies.items():
+        strategy = make()
+        assert strategy.for_mapping(None) is strategy, name
+        assert strategy.for_mapping(mapping) is strategy, name
+    presets = Windows(presets=["lung", "mediastinum", "bone"])
+    placed = presets.for_mapping(mapping)
+    assert isinstance(placed, Windows) and placed is not presets and placed.presets is None
+    assert placed.centres == pytest.approx([mapping.fraction(c) for c in (-600.0, 50.0, 400.0)])
+    with pytest.raises(UserError, match="full-range mapping"):
+        presets.for_mapping(None)

@@ -12,11 +12,15 @@ import copy
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
 from graytransfer.errors import UserError
+
+if TYPE_CHECKING:  # raw_maps is a sibling; only the hook's annotation names it
+    from graytransfer.adapt.raw_maps import RawMapping
 
 
 @dataclass(frozen=True)
@@ -40,6 +44,13 @@ class Strategy(ABC):
     def adapt(self, backbone: nn.Module, data: BackboneDataConfig) -> nn.Module:
         """Patch `backbone` in place if the strategy changes its stem, and return the input
         module mapping uint8 (N, 1, H, W) to the tensor the (patched) backbone expects."""
+
+    def for_mapping(self, mapping: RawMapping | None) -> Strategy:
+        """The strategy to adapt with in front of `mapping` (the intensity mapping a full-depth
+        run chains before the input module; None at 8 bits). Called for every strategy before
+        `adapt`; the default is the strategy itself. A strategy whose settings depend on the
+        mapped scale (`windows` with CT `presets`) returns a new one built for it."""
+        return self
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"

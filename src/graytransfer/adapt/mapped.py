@@ -4,14 +4,11 @@ export, predict and inspect ask of it (its input dtype, test images, distinct le
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import torch
 from torch import nn
 
-from graytransfer.adapt.intensity import CT_PRESETS, InputValues, IntensityMapping, Unmapped
+from graytransfer.adapt.intensity import InputValues, IntensityMapping, Unmapped
 from graytransfer.adapt.raw_maps import LinearMap, RawMapping, WindowMap
-from graytransfer.errors import UserError
 
 
 class MappedInput(nn.Module):
@@ -30,25 +27,6 @@ class MappedInput(nn.Module):
         return self.strategy_input(self.intensity(x))
 
 
-def preset_windows(
-    presets: Sequence[str], mapping: RawMapping | None
-) -> tuple[list[float], list[float]]:
-    """Centres and widths (fractions of the mapped 0..1 scale) of named CT windows, for
-    `adapt=windows` on a linear full-range mapping."""
-    if not isinstance(mapping, LinearMap):
-        raise UserError(
-            f"adapt.presets {list(presets)}: windows initialised from CT presets need the "
-            "full-range mapping (intensity=range, data.bit_depth=16)"
-        )
-    unknown = [p for p in presets if p not in CT_PRESETS]
-    if unknown:
-        raise UserError(f"adapt.presets: {unknown} not among {sorted(CT_PRESETS)}")
-    low, high = mapping.bounds.tolist()
-    centres = [mapping.fraction(CT_PRESETS[p][0]) for p in presets]
-    widths = [CT_PRESETS[p][1] / (high - low) for p in presets]
-    return centres, widths
-
-
 def input_module(
     strategy, net: nn.Module, data_config, intensity: IntensityMapping | None,
     values: InputValues | None,
@@ -57,11 +35,7 @@ def input_module(
     `MappedInput(mapping, strategy's)` at full depth."""
     values = values or InputValues(restoring=True)
     mapping = (intensity or Unmapped()).build(values)
-    presets = getattr(strategy, "presets", None)
-    if presets:
-        centres, widths = preset_windows(presets, mapping)
-        strategy = type(strategy)(centres=centres, widths=widths)
-    module = strategy.adapt(net, data_config)
+    module = strategy.for_mapping(mapping).adapt(net, data_config)
     return module if mapping is None else MappedInput(mapping, module)
 
 

@@ -17,7 +17,28 @@ import torch
 from torch import nn
 
 from graytransfer.adapt.base import BackboneDataConfig, Strategy, gray_mean_std
+from graytransfer.adapt.intensity import CT_PRESETS
+from graytransfer.adapt.raw_maps import LinearMap, RawMapping
 from graytransfer.errors import UserError
+
+
+def preset_windows(
+    presets: Sequence[str], mapping: RawMapping | None
+) -> tuple[list[float], list[float]]:
+    """Centres and widths (fractions of the mapped 0..1 scale) of named CT windows, for
+    `adapt=windows` on a linear full-range mapping."""
+    if not isinstance(mapping, LinearMap):
+        raise UserError(
+            f"adapt.presets {list(presets)}: windows initialised from CT presets need the "
+            "full-range mapping (intensity=range, data.bit_depth=16)"
+        )
+    unknown = [p for p in presets if p not in CT_PRESETS]
+    if unknown:
+        raise UserError(f"adapt.presets: {unknown} not among {sorted(CT_PRESETS)}")
+    low, high = mapping.bounds.tolist()
+    centres = [mapping.fraction(CT_PRESETS[p][0]) for p in presets]
+    widths = [CT_PRESETS[p][1] / (high - low) for p in presets]
+    return centres, widths
 
 
 class SigmoidWindows(nn.Module):
@@ -77,6 +98,14 @@ class Windows(Strategy):
             raise UserError(f"adapt.widths: {widths} must be positive (fractions of 0..255)")
         self.centres = centres
         self.widths = widths
+
+    def for_mapping(self, mapping: RawMapping | None) -> Windows:
+        """With `presets`: windows starting at those CT windows on `mapping`'s scale (a
+        full-range `LinearMap`, else a UserError); without: this strategy unchanged."""
+        if not self.presets:
+            return self
+        centres, widths = preset_windows(self.presets, mapping)
+        return Windows(centres=centres, widths=widths)
 
     def adapt(self, backbone: nn.Module, data: BackboneDataConfig) -> nn.Module:
         return SigmoidWindows(self.centres, self.widths, *gray_mean_std(data))

@@ -13,7 +13,7 @@ writes and how it is checked) and `shard_remote` (s3/gs/azure roots).
 May import only the base modules (`errors`); nothing here knows the model.
 """
 
-from graytransfer.data.base import GrayscaleDataModule, as_size
+from graytransfer.data.base import GrayscaleDataModule, PixelValues, as_size
 from graytransfer.data.csvlist import CsvDataModule
 from graytransfer.data.digits import DigitsDataModule
 from graytransfer.data.folder import FolderDataModule
@@ -37,6 +37,7 @@ __all__ = [
     "KmnistDataModule",
     "MedMnistDataModule",
     "MnistDataModule",
+    "PixelValues",
     "ShardDataModule",
     "TexturesDataModule",
     "as_size",

@@ -7,6 +7,7 @@ import csv
 import json
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import lightning as L
@@ -23,6 +24,31 @@ from graytransfer.errors import UserError
 NATIVE = "native"
 BALANCE = ("none", "loss", "sampler")
 SPLITS = ("train", "val", "test")
+#: the dtypes a data module's batches may hold: 8 bits, or full depth (16-bit files, DICOM)
+PIXEL_DTYPES = (torch.uint8, torch.uint16, torch.int16)
+
+
+@dataclass(frozen=True)
+class PixelValues:
+    """What the model's intensity mapping needs to know about a data module's batches: their
+    `dtype` (uint8; uint16 / int16 at full depth), the measured `value_range` (min, max; 0..255
+    at 8 bits) and a DICOM set's own `voi_window` (center, width), else None. Checked when
+    made, so a module that sets them wrongly stops at setup, not at the first batch."""
+
+    dtype: torch.dtype = torch.uint8
+    value_range: tuple[float, float] = (0.0, 255.0)
+    voi_window: tuple[float, float] | None = None
+
+    def __post_init__(self) -> None:
+        if self.dtype not in PIXEL_DTYPES:
+            raise TypeError(f"pixel dtype {self.dtype} is not one of {list(PIXEL_DTYPES)}")
+        low, high = (float(v) for v in self.value_range)
+        if not low <= high:
+            raise ValueError(f"value_range ({low:g}, {high:g}): min is above max")
+        object.__setattr__(self, "value_range", (low, high))
+        if self.voi_window is not None:
+            center, width = (float(v) for v in self.voi_window)
+            object.__setattr__(self, "voi_window", (center, width))
 
 
 def as_size(image_size: int | Sequence[int], key: str = "data.image_size") -> tuple[int, int]:
@@ -58,11 +84,12 @@ class GrayscaleDataModule(L.LightningDataModule):
     `ids`) and `self.class_names` in `setup()`, giving the train set `self.train_transform`.
     Float conversion and normalisation are the model's job, on its device.
 
-    What the model's intensity mapping needs to know about the values is one contract that
-    every data module keeps (`input_values_of` in `graytransfer.model.build` reads it): `dtype`
-    (uint8 here; uint16 / int16 at full depth), `value_range` (the measured (min, max); 0..255
-    at 8 bits) and `voi_window` (a DICOM set's own (center, width), else None). A module that
-    holds full-depth data overrides all three, after `setup()`.
+    What the model's intensity mapping needs to know about the values is one typed property
+    that every data module has, `pixel_values` (a `PixelValues`; `input_values_of` in
+    `graytransfer.model.build` reads it and nothing else): made from `dtype` (uint8 here;
+    uint16 / int16 at full depth), `value_range` (the measured (min, max); 0..255 at 8 bits) and
+    `voi_window` (a DICOM set's own (center, width), else None). A module that holds full-depth
+    data sets all three in `setup()`.
 
     `augment`: `none|light|strong` (see `graytransfer.data.augment`), `hflip`/`vflip` off by
     default. `balance`: `none`; `loss` weights the cross-entropy by inverse class frequency
@@ -105,6 +132,11 @@ class GrayscaleDataModule(L.LightningDataModule):
     def dtype(self) -> torch.dtype:
         """The dtype of the image batches (uint8 unless a full-depth module says otherwise)."""
         return torch.uint8
+
+    @property
+    def pixel_values(self) -> PixelValues:
+        """The batches' dtype, measured value range and DICOM window (final after `setup()`)."""
+        return PixelValues(self.dtype, self.value_range, self.voi_window)
 
     @property
     def num_classes(self) -> int:

@@ -35,12 +35,18 @@ def resolve_image_size(cfg: DictConfig, backbone: Backbone) -> tuple[int, int]:
 
 
 def input_values_of(data: GrayscaleDataModule) -> InputValues:
-    """What a set-up data module hands the model: its `dtype`, measured `value_range` and DICOM
-    `voi_window` (the contract every `GrayscaleDataModule` keeps; no silent 8-bit fallback)."""
-    dtype = str(data.dtype).removeprefix("torch.")
-    low, high = data.value_range
-    window = data.voi_window
-    return InputValues(dtype, (float(low), float(high)), tuple(window) if window else None)
+    """What a set-up data module hands the model: its typed `pixel_values` (dtype, measured
+    value range, DICOM window), which every `GrayscaleDataModule` has. Anything else is a
+    TypeError: there is no silent 8-bit fallback."""
+    if not isinstance(data, GrayscaleDataModule):
+        raise TypeError(
+            f"{type(data).__name__} is not a GrayscaleDataModule: the model needs its "
+            "pixel_values (dtype, value range, DICOM window); derive the data module from "
+            "graytransfer.data.GrayscaleDataModule"
+        )
+    values = data.pixel_values
+    dtype = str(values.dtype).removeprefix("torch.")
+    return InputValues(dtype, values.value_range, values.voi_window)
 
 
 def build_classifier(
