@@ -11,28 +11,26 @@ at the checkpoint's thresholds and the true label.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import lightning as L
-import torch
 from hydra.utils import instantiate
-from lightning.pytorch.loggers import WandbLogger
-from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
 from graytransfer.cli import hydra_entry
-from graytransfer.data.base import GrayscaleDataModule
-from graytransfer.data.required import check_required
+from graytransfer.config import check_missing
 from graytransfer.errors import UserError
-from graytransfer.model.checkpoint_file import check_compatible
-from graytransfer.model.restore import TrainedModel, load_trained
-from graytransfer.run.loggers import build_loggers, finish_wandb
-from graytransfer.run.record import publish_record, to_float
-from graytransfer.tools.predict import write_decisions
+
+if TYPE_CHECKING:  # torch, Lightning and timm load in `evaluate`, after the command line
+    import lightning as L
+
+    from graytransfer.data.base import GrayscaleDataModule
+    from graytransfer.model.restore import TrainedModel
 
 
 def test_data(cfg: DictConfig, trained: TrainedModel) -> GrayscaleDataModule:
     """The data module whose test split is scored: `cfg.data`, else the checkpoint's own."""
+    from graytransfer.data.required import check_required
+
     data_cfg = cfg.get("data") or OmegaConf.create(trained.config["data"])
     check_required(data_cfg)
     seed = cfg.get("seed")
@@ -52,6 +50,10 @@ def test_data(cfg: DictConfig, trained: TrainedModel) -> GrayscaleDataModule:
 def write_test_decisions(trained: TrainedModel, data: GrayscaleDataModule, path: Path) -> None:
     """Multilabel/binary: every test image's probabilities, decisions (the checkpoint's
     thresholds) and true labels, one row each (`graytransfer.tools.predict.write_decisions`)."""
+    import torch
+
+    from graytransfer.tools.predict import write_decisions
+
     model = trained.model.eval()
     device = next(model.parameters()).device
     with torch.no_grad():
@@ -64,6 +66,8 @@ def write_test_decisions(trained: TrainedModel, data: GrayscaleDataModule, path:
 
 def wandb_info(loggers: list) -> dict[str, Any] | None:
     """The W&B run this evaluation logged to (id, job type, folder), if any."""
+    from lightning.pytorch.loggers import WandbLogger
+
     for logger in loggers:
         if isinstance(logger, WandbLogger) and trainer_is_rank_zero():
             run = logger.experiment
@@ -72,11 +76,20 @@ def wandb_info(loggers: list) -> dict[str, Any] | None:
 
 
 def trainer_is_rank_zero() -> bool:
+    from lightning.pytorch.utilities import rank_zero_only
+
     return getattr(rank_zero_only, "rank", 0) == 0
 
 
 def evaluate(cfg: DictConfig) -> dict[str, Any]:
-    """Score `cfg.ckpt_path` on the test split and return the record written to metrics.json."""
+    """Score `cfg.ckpt_path` on the test split and return the record written to metrics.json.
+    A value left at ??? (`ckpt_path`) stops it in one line before torch is imported."""
+    check_missing(cfg)
+    from graytransfer.model.checkpoint_file import check_compatible
+    from graytransfer.model.restore import load_trained
+    from graytransfer.run.loggers import build_loggers, finish_wandb
+    from graytransfer.run.record import publish_record, to_float
+
     trained = load_trained(cfg.ckpt_path)
     data = test_data(cfg, trained)
     check_compatible(

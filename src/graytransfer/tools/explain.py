@@ -22,27 +22,20 @@ import csv
 import io
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from omegaconf import DictConfig
 from PIL import Image
 
 from graytransfer.atomic import write_text_atomic
-from graytransfer.callbacks.activation_maps import (
-    METHODS,
-    activation_maps,
-    check_task,
-    predicted_classes,
-    stage_info,
-    target_layer,
-)
-from graytransfer.callbacks.map_drawing import save_grid, save_overlay
 from graytransfer.cli import hydra_entry
-from graytransfer.data.scan import ON_BAD_FILE
+from graytransfer.config import check_missing
 from graytransfer.errors import UserError
-from graytransfer.model.restore import TrainedModel, load_trained
 from graytransfer.tools.owned import check_own_folder
-from graytransfer.tools.predict import batches, list_inputs, read_batch, report_bad
+
+if TYPE_CHECKING:  # torch loads in `run`, after the command line (a fast --help)
+    from graytransfer.model.restore import TrainedModel
 
 #: maps.csv's header: a folder holding a maps.csv that starts so is an earlier explain output
 MAPS_HEADER = "path,file,target,predicted,probability"
@@ -85,6 +78,10 @@ def explain(
 ) -> tuple[list[list[str]], list]:
     """Write the overlays, grids (and maps) of the images at `paths` into `out`; return the
     rows of `maps.csv` and the files that could not be read."""
+    from graytransfer.callbacks.activation_maps import activation_maps, predicted_classes
+    from graytransfer.callbacks.map_drawing import save_grid, save_overlay
+    from graytransfer.tools.predict import batches, read_batch
+
     names = trained.class_names
     rows: list[list[str]] = []
     bad: list = []
@@ -121,7 +118,14 @@ def explain(
 
 
 def run(cfg: DictConfig) -> Path:
-    """Explain `cfg.input` with `cfg.ckpt_path`; return the folder written."""
+    """Explain `cfg.input` with `cfg.ckpt_path`; return the folder written. A value left at ???
+    (`ckpt_path`, `input`) stops it in one line before torch is imported."""
+    check_missing(cfg)
+    from graytransfer.callbacks.activation_maps import METHODS, check_task, stage_info, target_layer
+    from graytransfer.data.decode.scan import ON_BAD_FILE
+    from graytransfer.model.restore import load_trained
+    from graytransfer.tools.predict import list_inputs, read_batch, report_bad
+
     on_bad_file = str(cfg.get("on_bad_file", "skip"))
     if on_bad_file not in ON_BAD_FILE:
         raise UserError(f"on_bad_file: '{on_bad_file}' is not one of {list(ON_BAD_FILE)}")

@@ -22,36 +22,46 @@ import os
 import tempfile
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import torch
 from omegaconf import DictConfig
-from torch import nn
 
-from graytransfer.adapt.mapped import input_spec, random_images
 from graytransfer.atomic import write_text_atomic
 from graytransfer.cli import hydra_entry
+from graytransfer.config import check_missing
 from graytransfer.errors import UserError
-from graytransfer.model.restore import TrainedModel, load_trained
+
+if TYPE_CHECKING:  # torch loads in `run`, after the command line (a fast --help)
+    import numpy as np
+    import torch
+    from torch import nn
+
+    from graytransfer.model.restore import TrainedModel
 
 FORMATS = {"onnx": ".onnx", "torchscript": ".pt"}
 
 
-class UInt8Classifier(nn.Module):
-    """Stored-dtype (N, 1, H, W) (uint8, or uint16 / int16 at full depth) -> logits, the whole
-    trained classifier as one plain module."""
+def plain_classifier(classifier: nn.Module) -> nn.Module:
+    """`UInt8Classifier`: stored-dtype (N, 1, H, W) (uint8, or uint16 / int16 at full depth) ->
+    logits, the whole trained classifier as one plain module (a class made here, as torch loads
+    only after the command line; TorchScript names it `<this module>.UInt8Classifier`)."""
+    from torch import nn
 
-    def __init__(self, classifier: nn.Module) -> None:
-        super().__init__()
-        self.classifier = classifier
+    class UInt8Classifier(nn.Module):
+        def __init__(self, classifier: nn.Module) -> None:
+            super().__init__()
+            self.classifier = classifier
 
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.classifier(images)
+        def forward(self, images: torch.Tensor) -> torch.Tensor:
+            return self.classifier(images)
+
+    return UInt8Classifier(classifier)
 
 
 def export_onnx(module: nn.Module, example: torch.Tensor, path: Path, opset: int, dynamo: bool):
     """Write an ONNX graph with input `images` (batch size free) and output `logits`."""
+    import torch
+
     kwargs: dict[str, Any] = {"input_names": ["images"], "output_names": ["logits"]}
     if dynamo:
         kwargs["dynamic_shapes"] = ({0: torch.export.Dim("batch")},)
@@ -86,6 +96,8 @@ def run_onnx(path: Path, images: torch.Tensor) -> np.ndarray:
 def export_torchscript(module: nn.Module, example: torch.Tensor, path: Path) -> None:
     """Trace to TorchScript. Lightning's `_jit_is_scripting` flag keeps the tracer from touching
     the module's `trainer` property (as `LightningModule.to_torchscript` does)."""
+    import torch
+
     flagged = [m for m in module.modules() if hasattr(m, "_jit_is_scripting")]
     for each in flagged:
         each._jit_is_scripting = True
@@ -100,6 +112,8 @@ def export_torchscript(module: nn.Module, example: torch.Tensor, path: Path) -> 
 
 
 def run_torchscript(path: Path, images: torch.Tensor) -> np.ndarray:
+    import torch
+
     loaded = torch.jit.load(str(path), map_location="cpu")
     with torch.no_grad():
         return loaded(images).numpy()
@@ -184,7 +198,12 @@ def export_checked(
 ) -> dict[str, Any]:
     """Write the export to `output` and check its parity; the sidecar's record, or a UserError
     (the caller deletes `output`) when it differs by more than `tolerance`."""
-    module = UInt8Classifier(trained.model).eval()
+    import numpy as np
+    import torch
+
+    from graytransfer.adapt.mapped import input_spec, random_images
+
+    module = plain_classifier(trained.model).eval()
     spec = input_spec(trained.model.input_adapter)
     example = random_images(spec, trained.image_size, count=2, seed=1)
     check = random_images(spec, trained.image_size, count=4, seed=0)
@@ -226,10 +245,14 @@ def export_checked(
 
 
 def run(cfg: DictConfig) -> Path:
-    """Export `cfg.ckpt_path` in `cfg.format`; return the exported file's path."""
+    """Export `cfg.ckpt_path` in `cfg.format`; return the exported file's path. A value left at
+    ??? (`ckpt_path`) stops it in one line before torch is imported."""
     fmt = str(cfg.get("format", "onnx"))
     if fmt not in FORMATS:
         raise UserError(f"format: '{fmt}' is not one of {', '.join(FORMATS)}")
+    check_missing(cfg)
+    from graytransfer.model.restore import load_trained
+
     trained = load_trained(cfg.ckpt_path)
     default = Path(cfg.paths.output_dir) / f"model{FORMATS[fmt]}"
     output = Path(cfg.output) if cfg.get("output") else default

@@ -18,25 +18,29 @@ import argparse
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
-from torch import nn
 
-from graytransfer.adapt.base import Strategy, adapted_copy
-from graytransfer.adapt.cost import format_costs, strategy_cost
-from graytransfer.adapt.equivalence import equivalence_checks, format_checks
-from graytransfer.adapt.intensity import InputValues
-from graytransfer.adapt.preview import render_preview
 from graytransfer.cli import exit_on_user_error
 from graytransfer.config import compose, conf_dir
 from graytransfer.errors import UserError
-from graytransfer.model.backbone import Backbone
-from graytransfer.model.build import input_values_of, resolve_image_size
-from graytransfer.tools.depth_report import full_depth_section
 
-BN_TYPES = (nn.modules.batchnorm._BatchNorm, nn.GroupNorm, nn.LayerNorm)
+if TYPE_CHECKING:  # torch and timm load in `inspect`, after the config is composed
+    import torch
+    from torch import nn
+
+    from graytransfer.adapt.base import Strategy
+    from graytransfer.adapt.intensity import InputValues
+    from graytransfer.model.backbone import Backbone
+
+
+def norm_types() -> tuple[type, ...]:
+    """The normalisation layers `layer_rows` lists as one layer each."""
+    from torch import nn
+
+    return (nn.modules.batchnorm._BatchNorm, nn.GroupNorm, nn.LayerNorm)
 
 
 # --------------------------------------------------------------------------- the model
@@ -57,6 +61,11 @@ def sample_images(
 ) -> tuple[torch.Tensor, str, InputValues]:
     """`count` (1, H, W) images of the configured data (uint8, or uint16 / int16 at full depth)
     and what the data hands the model, else a synthetic uint8 test card."""
+    import torch
+
+    from graytransfer.adapt.intensity import InputValues
+    from graytransfer.model.build import input_values_of
+
     try:
         data = instantiate(cfg.data, image_size=list(size), seed=0)
         data.prepare_data()
@@ -72,6 +81,8 @@ def sample_images(
 
 def test_card(size: tuple[int, int], count: int) -> torch.Tensor:
     """Gradients, a disc and stripes: every gray level, hard edges and texture."""
+    import torch
+
     h, w = size
     y = torch.linspace(0, 1, h).view(h, 1)
     x = torch.linspace(0, 1, w).view(1, w)
@@ -95,11 +106,15 @@ class LayerRow:
 
 
 def is_leaf(module: nn.Module) -> bool:
-    return not list(module.children()) or isinstance(module, BN_TYPES) or hasattr(module, "conv")
+    return (
+        not list(module.children()) or isinstance(module, norm_types()) or hasattr(module, "conv")
+    )
 
 
 def layer_rows(input_module: nn.Module, net: nn.Module, image: torch.Tensor) -> list[LayerRow]:
     """The input module and the backbone's leaf layers in the order they run, with shapes."""
+    import torch
+
     rows: list[LayerRow] = []
 
     def hook(name: str) -> Callable:
@@ -163,8 +178,18 @@ def all_strategies() -> dict[str, Strategy]:
 
 
 def inspect(overrides: Sequence[str], out: Path | None = None, layers: int = 12) -> dict:
-    """Print the explanation for the composed config; return its parts (for tests)."""
+    """Print the explanation for the composed config; return its parts (for tests). A config
+    that does not compose stops it in one line before torch is imported."""
     cfg = compose(overrides)
+    import torch
+
+    from graytransfer.adapt.base import adapted_copy
+    from graytransfer.adapt.cost import format_costs, strategy_cost
+    from graytransfer.adapt.equivalence import equivalence_checks, format_checks
+    from graytransfer.adapt.preview import render_preview
+    from graytransfer.model.build import resolve_image_size
+    from graytransfer.tools.depth_report import full_depth_section
+
     torch.manual_seed(0)
     backbone, net, note = build_backbone(cfg)
     dc = backbone.data_config(net)

@@ -26,18 +26,21 @@ import io
 import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
 from omegaconf import DictConfig
 
-from graytransfer.adapt.mapped import input_spec
 from graytransfer.atomic import write_text_atomic
 from graytransfer.cli import hydra_entry
-from graytransfer.data.images import IMAGE_SUFFIXES, list_folder, read_gray
-from graytransfer.data.scan import ON_BAD_FILE, BadFile
+from graytransfer.config import check_missing
 from graytransfer.errors import UserError
-from graytransfer.model.restore import TrainedModel, load_trained
 from graytransfer.tools.owned import check_own_file
+
+if TYPE_CHECKING:  # torch loads in `run`, after the command line (a fast --help)
+    import torch
+
+    from graytransfer.data.decode.scan import BadFile
+    from graytransfer.model.restore import TrainedModel
 
 #: the first cells of every CSV this tool (and evaluate) writes: what marks one as replaceable
 HEADER = "path,label,prob_"
@@ -47,6 +50,9 @@ def list_inputs(source: str | Path) -> tuple[list[Path], list[BadFile]]:
     """The images named by `source` (one image, a folder searched recursively, or a CSV of
     paths) and the bad entries found while listing them: dangling symlinks, listed files that
     do not exist."""
+    from graytransfer.data.decode.gray import IMAGE_SUFFIXES, list_folder
+    from graytransfer.data.decode.scan import BadFile
+
     path = Path(str(source)).expanduser()
     bad: list[BadFile] = []
     if path.is_dir():
@@ -94,6 +100,12 @@ def read_batch(
     """(N, 1, H, W) at the checkpoint's size and 16-bit/DICOM settings, in the dtype the model
     takes (uint8, or uint16 / int16 at full depth; None when no file could be read), the paths
     read, and the files that could not be read."""
+    import torch
+
+    from graytransfer.adapt.mapped import input_spec
+    from graytransfer.data.decode.gray import read_gray
+    from graytransfer.data.decode.scan import BadFile
+
     data = trained.config.get("data") or {}
     dtype = input_spec(trained.model.input_adapter)[0]
     stored = None if dtype == torch.uint8 else str(dtype).removeprefix("torch.")
@@ -129,6 +141,8 @@ def predict(
     """Probabilities (N, outputs) for the readable images at `paths` (softmax over classes, or a
     sigmoid per label / the positive class), those N paths in order, and the files that could not
     be read."""
+    import torch
+
     if batch_size < 1:
         raise UserError(f"batch_size: {batch_size} must be at least 1")
     out, read, bad = [], [], []
@@ -171,6 +185,8 @@ def write_decisions(
     """Multilabel/binary: `path,label,prob_<output>...,pred_<output>...`, the decisions made
     with the checkpoint's thresholds; `label` lists the positive outputs (`|`-separated;
     binary: the class decided). `truth` (evaluate) adds `true_<output>...` (-1: unknown)."""
+    import torch
+
     thresholds = torch.tensor(trained.thresholds)
     decided = trained.model.task.decide(probabilities, thresholds).tolist()
     names = trained.output_names
@@ -205,7 +221,12 @@ def write_predictions(
 
 
 def run(cfg: DictConfig) -> Path:
-    """Classify `cfg.input` with `cfg.ckpt_path`; return the CSV's path."""
+    """Classify `cfg.input` with `cfg.ckpt_path`; return the CSV's path. A value left at ???
+    (`ckpt_path`, `input`) stops it in one line before torch is imported."""
+    check_missing(cfg)
+    from graytransfer.data.decode.scan import ON_BAD_FILE
+    from graytransfer.model.restore import load_trained
+
     on_bad_file = str(cfg.get("on_bad_file", "skip"))
     if on_bad_file not in ON_BAD_FILE:
         raise UserError(f"on_bad_file: '{on_bad_file}' is not one of {list(ON_BAD_FILE)}")

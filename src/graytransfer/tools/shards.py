@@ -3,7 +3,7 @@ data module's splits as pre-decoded LitData shards, for `data=shards data.root=D
 
 The data module is built exactly as `train.py` builds it (same seed, same split, same checks of
 every file), then each split is decoded once, at `image_size`, in `workers` processes, into
-LitData chunks (`graytransfer.data.shard_writer`). Run the same command again after an
+LitData chunks (`graytransfer.data.store.shard_writer`). Run the same command again after an
 interruption and it resumes; `manifest.json` appears only when every split is written.
 """
 
@@ -15,12 +15,8 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from graytransfer.cli import hydra_entry
-from graytransfer.data.base import as_size
-from graytransfer.data.required import check_required
-from graytransfer.data.shard_writer import convert
-from graytransfer.data.shards import ShardDataModule
+from graytransfer.config import check_missing
 from graytransfer.errors import UserError
-from graytransfer.run.pipeline import build_data
 
 
 def source_record(cfg: DictConfig, size: tuple[int, int]) -> dict[str, Any]:
@@ -30,10 +26,16 @@ def source_record(cfg: DictConfig, size: tuple[int, int]) -> dict[str, Any]:
 
 
 def run(cfg: DictConfig) -> dict[str, Any]:
-    """Convert `cfg.data` into `cfg.out`; return the manifest."""
+    """Convert `cfg.data` into `cfg.out`; return the manifest. A missing value (`out`,
+    `data.root`) stops it in one line before torch is imported."""
     if OmegaConf.is_missing(cfg, "out"):
         raise UserError("out is required: pass out=DIR, the folder to write the shards into")
-    check_required(cfg.data)
+    check_missing(cfg)  # data.root, ...: the line data.required gives, before torch loads
+    from graytransfer.data.base import as_size
+    from graytransfer.data.store.shard_writer import convert
+    from graytransfer.data.sources.shards import ShardDataModule
+    from graytransfer.run.pipeline import build_data
+
     if cfg.data.get("_target_", "").endswith(ShardDataModule.__name__):
         raise UserError("data=shards is already shards: pick the data module to convert")
     wanted = cfg.image_size
