@@ -24,8 +24,8 @@ import numpy as np
 from PIL import Image
 
 from bench.common import run_cli
-from graytransfer.data.idx import read_idx
-from graytransfer.data.mnist import DEBIAN_FASHION_MNIST, FashionMnistDataModule
+from graytransfer.data.decode.idx import read_idx
+from graytransfer.data.sources.mnist import DEBIAN_FASHION_MNIST, FashionMnistDataModule
 from graytransfer.errors import UserError
 
 SOURCES = ("digits", "fashion_mnist")

@@ -28,7 +28,7 @@ from graytransfer.adapt.intensity import (
     Window,
 )
 from graytransfer.adapt.mapped import MappedInput, distinct_levels, input_module
-from graytransfer.data.dicom import window_to_uint8
+from graytransfer.data.decode.dicom import window_to_uint8
 from graytransfer.errors import UserError
 from graytransfer.model.build import input_values_of
 

@@ -101,7 +101,7 @@ def convert_until_failure(png: str, out: str, source: str) -> None:
     `interrupted` and leave at once (the test then kills what is left of the process group)."""
     import os
 
-    from graytransfer.data.shard_writer import convert
+    from graytransfer.data.store.shard_writer import convert
 
     data = numbered_module(Path(png))
     data.train_set = Tripwire(data.train_set, at=50)

@@ -63,7 +63,7 @@ def test_shards_hand_the_model_what_their_source_measured(tmp_path: Path):
     pytest.importorskip("litdata", reason="the shards extra: pip install 'graytransfer[shards]'")
     pytest.importorskip("pydicom", reason="the dicom extra: pip install 'graytransfer[dicom]'")
     from graytransfer.data import ShardDataModule
-    from graytransfer.data.shard_writer import convert
+    from graytransfer.data.store.shard_writer import convert
 
     folder = write_full_depth_folder(tmp_path / "dicom", "dicom", count=8, size=16)
     source = FolderDataModule(str(folder), bit_depth=16, **SMALL)

@@ -1,31 +1,35 @@
-"""Data modules yielding single-channel uint8 (N, 1, H, W) batches, one per `data=NAME`.
+"""Data modules yielding single-channel integer (N, 1, H, W) batches, one per `data=NAME`.
 
-`base` (the shared LightningDataModule), the modules per source (`digits`, `folder`, `csvlist`,
-`mnist`, `medmnist`, `textures`: scikit-image's bundled photos cut into patches), and their
-parts: decoding (`images`, `dicom`, `idx`), the bad-file `scan`
-(and `jpeg`, its proof that a JPEG's pixels decode), `split` and `stratify` (multi-label and
-patient-group splits), `labels` (multi-label formats), `augment`, `transforms`, the
-in-memory cache (`memory`, `arrays`), the DDP evaluation `sampler` and `required` (the config keys
-a run must be given, checked before any work), and the LitData shards: `shards` (`data=shards`,
-streamed training), `shard_writer` and `shard_manifest` (what `python -m graytransfer.tools.shards`
-writes and how it is checked) and `shard_remote` (s3/gs/azure roots).
+Grouped by job, the way `adapt/` reads:
+- here, the shared base: `base` (`GrayscaleDataModule`, the typed `PixelValues` every module
+  hands the model), `augment` (presets), `resize`, `labels` (multi-label formats), `sampler`
+  (DDP evaluation) and `required` (the config keys a run must be given, checked first);
+- `sources/`: one module per data source (`folder`, `csvlist`, `mnist`, `medmnist`, `textures`,
+  `digits`, `shards`) and their two shared bases (`file_base`, `array_base`);
+- `decode/`: a file's pixels (`gray`, `depth`, `dicom`, `idx`, `jpeg`, `finite`) and the
+  pre-training bad-file `scan`;
+- `split/`: train/val/test splits (`by_class`, `stratify`: multi-label and patient groups);
+- `store/`: where images are held (`in_memory`, `file_images`) and the LitData shards
+  (`shard_writer`, `shard_manifest`, `shard_remote`).
 
-May import only the base modules (`errors`); nothing here knows the model.
+Imports point down: `sources` -> `store`, `split`, `decode` -> the shared base. This face
+exports every data module, so `conf/data/*.yaml` targets `graytransfer.data.<Class>`.
+May import only the base modules (`errors`, `atomic`); nothing here knows the model.
 """
 
 from graytransfer.data.base import GrayscaleDataModule, PixelValues, as_size
-from graytransfer.data.csvlist import CsvDataModule
-from graytransfer.data.digits import DigitsDataModule
-from graytransfer.data.folder import FolderDataModule
-from graytransfer.data.medmnist import MedMnistDataModule
-from graytransfer.data.mnist import (
+from graytransfer.data.sources.csvlist import CsvDataModule
+from graytransfer.data.sources.digits import DigitsDataModule
+from graytransfer.data.sources.folder import FolderDataModule
+from graytransfer.data.sources.medmnist import MedMnistDataModule
+from graytransfer.data.sources.mnist import (
     EmnistDataModule,
     FashionMnistDataModule,
     KmnistDataModule,
     MnistDataModule,
 )
-from graytransfer.data.shards import ShardDataModule
-from graytransfer.data.textures import TexturesDataModule
+from graytransfer.data.sources.shards import ShardDataModule
+from graytransfer.data.sources.textures import TexturesDataModule
 
 __all__ = [
     "CsvDataModule",

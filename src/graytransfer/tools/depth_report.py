@@ -11,8 +11,8 @@ from torch import nn
 from graytransfer.adapt.intensity import InputValues
 from graytransfer.adapt.mapped import distinct_levels
 from graytransfer.adapt.raw_maps import LinearMap
-from graytransfer.data.dicom import window_to_uint8
-from graytransfer.data.images import high_depth_to_uint8
+from graytransfer.data.decode.dicom import window_to_uint8
+from graytransfer.data.decode.gray import high_depth_to_uint8
 
 
 def eight_bit_view(raw: torch.Tensor, scale16: str, values: InputValues) -> torch.Tensor:

@@ -32,8 +32,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         raise UserError("out is required: pass out=DIR, the folder to write the shards into")
     check_missing(cfg)  # data.root, ...: the line data.required gives, before torch loads
     from graytransfer.data.base import as_size
-    from graytransfer.data.store.shard_writer import convert
     from graytransfer.data.sources.shards import ShardDataModule
+    from graytransfer.data.store.shard_writer import convert
     from graytransfer.run.pipeline import build_data
 
     if cfg.data.get("_target_", "").endswith(ShardDataModule.__name__):
