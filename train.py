@@ -19,13 +19,13 @@ from graytransfer.cli import hydra_entry
 
 def train_job(cfg: DictConfig) -> Any:
     """One job: the extras, then `graytransfer.run.pipeline.train` through the sweep wrapper.
-    A single run that fails before training leaves no run folder (graytransfer.run.folder)."""
+    A single run that fails before training leaves no run folder (graytransfer.run.start)."""
     from pathlib import Path
 
     from graytransfer.config import check_missing
     from graytransfer.run.extras import apply_extras
-    from graytransfer.run.folder import removed_if_start_fails
-    from graytransfer.run.sweep import run_job
+    from graytransfer.run.job import run_job
+    from graytransfer.run.start import removed_if_start_fails
 
     with removed_if_start_fails(Path(cfg.paths.output_dir)):
         check_missing(cfg)  # a value left at ??? (data.root, ...): one line, torch not loaded

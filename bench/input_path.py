@@ -43,7 +43,7 @@ from bench.common import (
 from bench.loop import loop_settings, seed_all, train_bare
 from graytransfer.config import conf_dir
 from graytransfer.errors import UserError
-from graytransfer.run.pipeline import build_data_and_model
+from graytransfer.run import build_data_and_model
 
 FLOAT3 = "float3"
 COLUMNS = (

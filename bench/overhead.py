@@ -45,7 +45,7 @@ from bench.loop import (
 )
 from bench.profiling import profile_shares
 from graytransfer.errors import UserError
-from graytransfer.run.pipeline import build_data_and_model
+from graytransfer.run import build_data_and_model, train
 
 #: what each Lightning variant adds to the overrides: `lean` has no logger, callbacks, checkpoints
 #: or progress bar (what the bare loop does not do either); `user` is `python train.py` as it
@@ -126,7 +126,6 @@ def bench_config(args: argparse.Namespace, device: str, mode: str, out_dir: Path
 
 def run_lightning(args: argparse.Namespace, device: str, mode: str) -> StepRecorder:
     """`pipeline.train(cfg)` with a `StepTimer` added to the configured callbacks."""
-    from graytransfer.run.pipeline import train
 
     with tempfile.TemporaryDirectory(prefix="gt-bench-") as tmp:
         timer_out = Path(tmp) / "steps.json"

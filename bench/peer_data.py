@@ -53,7 +53,7 @@ def load_split(overrides: Sequence[str], work: Path) -> dict[str, dict[str, Any]
     """The three splits as the project's data module builds them for `overrides` (its seeded,
     stratified subsets, resized once): split -> {x: uint8 (N, H, W), y: int64, ids: [str]}."""
     from graytransfer.config import compose
-    from graytransfer.run.pipeline import build_data
+    from graytransfer.run import build_data
 
     cfg = compose(list(overrides), output_dir=work / "compose")
     data = build_data(cfg, (int(cfg.data.image_size),) * 2)

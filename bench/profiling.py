@@ -6,7 +6,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from bench.loop import seed_all
-from graytransfer.run.pipeline import build_data_and_model
+from graytransfer.run import build_data_and_model
 
 #: where profiled time goes: (label, path fragment) checked in order; C calls are `~`
 PACKAGES = (

@@ -14,7 +14,7 @@ import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
-from graytransfer.run.sweep import finished_record
+from graytransfer.run import RunFolder
 
 #: the files of a run folder the study report reads, as globs relative to the run folder
 RECORD_FILES = ("metrics.json", ".hydra/*.yaml", "csv/version_*/metrics.csv")
@@ -27,7 +27,7 @@ def copy_records(src: Path, dst: Path) -> tuple[int, int]:
         run = marker.parent
         if "csv" in run.relative_to(src).parts or "wandb" in run.parts:
             continue
-        if finished_record(run) is None:
+        if not RunFolder(run).is_finished or RunFolder(run).record() is None:
             skipped += 1
             continue
         for pattern in RECORD_FILES:

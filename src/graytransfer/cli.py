@@ -135,7 +135,7 @@ ROOT_VARIABLE = "GRAYTRANSFER_ROOT"
 
 
 #: run folders that existed before Hydra would have made them (a user's own folder given as
-#: hydra.run.dir): `graytransfer.run.folder` never deletes one of these on a failed start
+#: hydra.run.dir): `graytransfer.run.start` never deletes one of these on a failed start
 EXISTING_FOLDERS: set[Path] = set()
 
 

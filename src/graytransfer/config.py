@@ -75,11 +75,12 @@ def compose(
     return cfg
 
 
-def check_missing(cfg: DictConfig) -> None:
+def check_missing(cfg: DictConfig, prefix: str = "") -> None:
     """Raise UserError (one line) naming the first value still `???` (e.g. `data.root` of
-    `data=folder`, `ckpt_path` of the evaluate tool), in config order. Needs no torch: an entry
-    point that runs it first answers a missing value at once (`train.py` does)."""
-    missing = next(_missing_keys(cfg, ""), None)
+    `data=folder`, `ckpt_path` of the evaluate tool), in config order; `prefix` names where a
+    sub-config sits (`check_missing(cfg.data, "data.")`). Needs no torch: an entry point that
+    runs it first answers a missing value at once (`train.py` does)."""
+    missing = next(_missing_keys(cfg, prefix), None)
     if missing is not None:
         what = REQUIRED_HINTS.get(missing, "VALUE")
         raise UserError(f"{missing} is required: pass {missing}={what}")

@@ -16,7 +16,7 @@ from sklearn.datasets import load_digits
 from graytransfer.model.backbone import Backbone
 from graytransfer.model.classifier import GrayscaleClassifier
 from graytransfer.model.head import ClassifierHead
-from graytransfer.run.pipeline import train
+from graytransfer.run import train
 
 STEPS = 6
 

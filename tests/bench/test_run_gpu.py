@@ -19,7 +19,7 @@ from omegaconf import OmegaConf
 
 from bench import collect_study
 from graytransfer.config import compose
-from graytransfer.run.loggers import finish_wandb
+from graytransfer.run import finish_wandb
 
 SCRIPT = REPO / "bench" / "run_gpu.sh"
 

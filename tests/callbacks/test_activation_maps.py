@@ -11,7 +11,7 @@ import torch
 
 from graytransfer.callbacks.activation_maps import ActivationMaps, activation_maps
 from graytransfer.errors import UserError
-from graytransfer.run.pipeline import train
+from graytransfer.run import train
 
 RUN = [
     "model=timm",

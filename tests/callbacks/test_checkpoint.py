@@ -14,7 +14,7 @@ from helpers.configs import compose_config
 from helpers.trained_fixture import TINY
 
 from graytransfer.callbacks.checkpoint import PARTIAL, ResumableCheckpoint
-from graytransfer.run.pipeline import train
+from graytransfer.run import train
 
 
 def load(path: Path) -> dict:

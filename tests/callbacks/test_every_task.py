@@ -16,7 +16,7 @@ from helpers.configs import CONF, TEST_NET, compose_config
 from helpers.task_data import TASKS, task_overrides
 
 from graytransfer.errors import UserError
-from graytransfer.run.pipeline import train
+from graytransfer.run import train
 
 #: a choice of conf/callbacks/ that is a set of callbacks, not one callback
 NOT_ONE_CALLBACK = ("default", "none")

@@ -11,9 +11,9 @@ import torch
 from helpers.configs import compose_config
 from helpers.trained_fixture import TINY
 
-from graytransfer.callbacks.nan_guard import LossNotFinite, first_non_finite
-from graytransfer.run.pipeline import train
-from graytransfer.run.sweep import failure_record
+from graytransfer.callbacks.nan_guard import first_non_finite
+from graytransfer.errors import LossNotFinite
+from graytransfer.run import failure_record, train
 
 POISON = [
     "+callbacks.poison._target_=helpers.integrity_helpers.PoisonBatchNormAfterEpoch",

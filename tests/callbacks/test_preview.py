@@ -21,7 +21,7 @@ from graytransfer.adapt.preview import (
     render_preview,
 )
 from graytransfer.model.backbone import Backbone
-from graytransfer.run.pipeline import train
+from graytransfer.run import train
 
 IMAGENET = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
 

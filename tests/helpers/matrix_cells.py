@@ -126,7 +126,7 @@ def in_process(cell: Mapping[str, str], root: Path, work: Path) -> Outcome:
 
     from graytransfer.cli import one_line
     from graytransfer.config import compose
-    from graytransfer.run.pipeline import train
+    from graytransfer.run import train
 
     stage = "train"
     try:

@@ -16,7 +16,7 @@ import pytest
 from omegaconf import DictConfig
 
 from graytransfer.config import compose
-from graytransfer.run.pipeline import train
+from graytransfer.run import train
 from helpers.configs import TEST_NET, compose_config
 
 #: timm's test EfficientNet at 16x16 on the digits, deterministic, 3 batches of 64 an epoch at a

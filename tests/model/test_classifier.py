@@ -18,7 +18,7 @@ from graytransfer.adapt import Repeat
 from graytransfer.model.backbone import Backbone
 from graytransfer.model.classifier import GrayscaleClassifier
 from graytransfer.model.head import ClassifierHead
-from graytransfer.run.pipeline import build_data_and_model
+from graytransfer.run import build_data_and_model
 
 #: the steps are called without a Trainer, so their `self.log` calls warn and log nothing
 pytestmark = pytest.mark.filterwarnings("ignore:You are trying to `self.log")

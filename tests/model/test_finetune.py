@@ -217,7 +217,7 @@ def test_channels_last_and_compile_compute_the_same(tmp_path) -> None:
 
 
 def test_pipeline_runs_with_every_control(make_cfg) -> None:
-    from graytransfer.run.pipeline import train
+    from graytransfer.run import train
 
     cfg = make_cfg(
         "callbacks=[default,freeze_backbone,ema]",

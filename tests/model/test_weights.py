@@ -228,7 +228,7 @@ def test_offline_without_cached_weights_fails_fast_with_one_message(
 ) -> None:
     import huggingface_hub.constants
 
-    from graytransfer.run.pipeline import train
+    from graytransfer.run import train
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "empty"))

@@ -12,7 +12,7 @@ import torch
 from helpers.configs import FAST, REPO, child_env, compose_config
 from helpers.errors import NO_DATA, user_message
 
-from graytransfer.run.pipeline import train
+from graytransfer.run import train
 
 NO_GPU = not torch.cuda.is_available()
 NO_MPS = not torch.backends.mps.is_available()

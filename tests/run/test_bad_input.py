@@ -20,8 +20,7 @@ from PIL import Image
 from graytransfer.callbacks.nan_guard import LossNotFinite
 from graytransfer.cli import user_error_in
 from graytransfer.config import compose
-from graytransfer.run.pipeline import train
-from graytransfer.run.resume import plan_resume
+from graytransfer.run import plan_resume, train
 from graytransfer.tools.evaluate import evaluate
 
 #: a tiny random-init model, so a case that gets as far as building the model stays fast

@@ -17,7 +17,7 @@ from rich.console import Console
 
 from graytransfer.callbacks.progress import CompactProgressBar, shown_metrics
 from graytransfer.config import compose
-from graytransfer.run.record import print_summary
+from graytransfer.run import print_summary
 
 
 def test_the_progress_bar_shows_the_loss_and_the_monitored_metric_only() -> None:

@@ -11,8 +11,7 @@ from helpers.configs import TEST_NET, compose_config
 from helpers.errors import user_message
 from helpers.wandb_records import logged_config
 
-from graytransfer.run.pipeline import train
-from graytransfer.run.resume import LAST, RUN_FILE
+from graytransfer.run import RunFolder, train
 
 #: timm's test EfficientNet at 16x16 on the digits, 3 batches an epoch, 2 epochs, W&B offline
 TINY = [
@@ -47,7 +46,7 @@ def test_a_finished_run_continues_in_a_new_folder_that_records_its_parent(tmp_pa
     parent = train(compose_config(TINY, parent_dir))
     assert parent["epochs"] == 2
     before = snapshot(parent_dir)
-    last = parent_dir / "checkpoints" / LAST
+    last = parent_dir / "checkpoints" / RunFolder.LAST
     parent_step = torch.load(last, map_location="cpu", weights_only=True)["global_step"]
     assert parent_step == 6  # 2 epochs of 3 batches
 
@@ -59,7 +58,7 @@ def test_a_finished_run_continues_in_a_new_folder_that_records_its_parent(tmp_pa
     )
 
     child = train(compose_config([*TINY, f"ckpt_path={last}", "trainer.max_epochs=3"], child_dir))
-    parent_wandb_id = json.loads((parent_dir / RUN_FILE).read_text())["wandb_id"]
+    parent_wandb_id = json.loads((parent_dir / RunFolder.RUN_FILE).read_text())["wandb_id"]
     expected = {
         "run_dir": str(parent_dir),
         "checkpoint": str(last),
@@ -68,11 +67,13 @@ def test_a_finished_run_continues_in_a_new_folder_that_records_its_parent(tmp_pa
     }
     # the epochs go on from the checkpoint's: one more epoch of 3 batches
     assert child["epochs"] == 3 and child["status"] == "ok"
-    child_last = torch.load(child_dir / "checkpoints" / LAST, map_location="cpu", weights_only=True)
+    child_last = torch.load(
+        child_dir / "checkpoints" / RunFolder.LAST, map_location="cpu", weights_only=True
+    )
     assert child_last["global_step"] == parent_step + 3
     # the parent is recorded in the record, the run file and the W&B config of a NEW W&B run
     assert json.loads((child_dir / "metrics.json").read_text())["parent"] == expected
-    child_run = json.loads((child_dir / RUN_FILE).read_text())
+    child_run = json.loads((child_dir / RunFolder.RUN_FILE).read_text())
     assert child_run["parent"] == expected and child_run["wandb_id"] != parent_wandb_id
     assert logged_config(wandb_log(child_dir))["parent"] == expected
     # the finished run is untouched, and the best checkpoint the child tested is its own

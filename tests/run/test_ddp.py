@@ -20,7 +20,7 @@ from helpers.configs import REPO
 from omegaconf import OmegaConf
 
 from graytransfer.model.restore import load_trained
-from graytransfer.run.pipeline import build_data
+from graytransfer.run import build_data
 
 
 @pytest.mark.slow

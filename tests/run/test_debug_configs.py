@@ -14,7 +14,7 @@ import torch
 from helpers.configs import REPO, TINY_MODEL, child_env, compose_config
 from hydra.utils import instantiate
 
-from graytransfer.run.pipeline import train
+from graytransfer.run import train
 
 #: what each debug config sets on top of debug/default (trainer keys)
 EXPECTED = {

@@ -15,8 +15,7 @@ from mlflow.tracking import MlflowClient
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from graytransfer.errors import UserError
-from graytransfer.run.loggers import build_loggers, logger_configs
-from graytransfer.run.pipeline import train
+from graytransfer.run import build_loggers, finish_wandb, logger_configs, train
 
 
 def scalars(folder: Path, tag: str) -> list[tuple[int, float]]:
@@ -103,8 +102,6 @@ def test_a_finished_wandb_run_has_its_offline_log_written_out(tmp_path: Path) ->
     finish() alone returned with a 7-byte header about 2 runs in 5 (a test reading the run's
     name straight after train() failed in CI). Four runs make a missed flush near-certain."""
     import wandb
-
-    from graytransfer.run.loggers import finish_wandb
 
     for attempt in range(4):
         name = f"flushed-run-{attempt}"

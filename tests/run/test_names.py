@@ -11,8 +11,7 @@ from pathlib import Path
 import pytest
 from helpers.configs import REPO, TEST_NET, compose_config
 
-from graytransfer.run.loggers import build_loggers, finish_wandb
-from graytransfer.run.sweep import run_name, short_override
+from graytransfer.run import build_loggers, finish_wandb, run_name, short_override
 
 TINY = [
     *TEST_NET,

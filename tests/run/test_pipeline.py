@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 
 from graytransfer.errors import UserError
-from graytransfer.run.pipeline import build_data, check_seed, train
+from graytransfer.run import build_data, check_seed, train
 
 
 def test_default_config_is_lite0_repeat_digits(make_cfg) -> None:

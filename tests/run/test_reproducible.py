@@ -9,7 +9,7 @@ import pytest
 from helpers.configs import compose_config
 from helpers.trained_fixture import TINY
 
-from graytransfer.run.pipeline import train
+from graytransfer.run import train
 
 
 def run_metrics(tmp_path: Path, name: str, seed: int) -> dict[str, float]:

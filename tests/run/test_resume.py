@@ -15,8 +15,7 @@ import torch
 from helpers.configs import REPO, TEST_NET, child_env, compose_config
 
 from graytransfer.errors import UserError
-from graytransfer.run.pipeline import train
-from graytransfer.run.resume import LAST, RUN_FILE, find_unfinished, plan_resume
+from graytransfer.run import RunFolder, find_unfinished, plan_resume, train
 
 #: a tiny, deterministic 3-epoch run: timm's test EfficientNet at 16x16, 3 batches an epoch
 TINY = [
@@ -92,7 +91,7 @@ def test_sigterm_then_resume_matches_an_uninterrupted_run(tmp_path: Path) -> Non
     output, _ = process.communicate(timeout=120)
     assert process.returncode == 143, output[-3000:]
     assert "stopped by SIGTERM after 1 finished epoch" in output and "ckpt_path=last" in output
-    assert (stopped_dir / "checkpoints" / LAST).is_file()
+    assert (stopped_dir / "checkpoints" / RunFolder.LAST).is_file()
     assert not (stopped_dir / "metrics.json").exists()
 
     resumed = run_train(tmp_path, stopped_dir, "ckpt_path=last")
@@ -108,7 +107,7 @@ def test_sigterm_then_resume_matches_an_uninterrupted_run(tmp_path: Path) -> Non
         for key in ours:
             assert torch.equal(ours[key], theirs[key]), f"{name}: {key} differs"
     # one W&B run, continued: both offline segments carry the id recorded in resume.json
-    run_id = json.loads((stopped_dir / RUN_FILE).read_text())["wandb_id"]
+    run_id = json.loads((stopped_dir / RunFolder.RUN_FILE).read_text())["wandb_id"]
     assert wandb_run_ids(stopped_dir) == [run_id, run_id]
     # a finished run is never resumed or overwritten
     with pytest.raises(UserError, match="already holds a finished run"):
@@ -119,8 +118,8 @@ def make_run(base: Path, name: str, key: str, finished: bool = False, age_s: flo
     """A run folder as train.py leaves it: resume.json, last.ckpt and maybe metrics.json."""
     run = base / "train" / "runs" / name
     (run / "checkpoints").mkdir(parents=True)
-    (run / RUN_FILE).write_text(json.dumps({"experiment": key, "wandb_id": name}))
-    last = run / "checkpoints" / LAST
+    (run / RunFolder.RUN_FILE).write_text(json.dumps({"experiment": key, "wandb_id": name}))
+    last = run / "checkpoints" / RunFolder.LAST
     last.write_bytes(b"checkpoint")
     stamp = time.time() - age_s
     os.utime(last, (stamp, stamp))
@@ -152,7 +151,7 @@ def test_ctrl_c_mid_epoch_saves_last_and_the_run_continues(tmp_path: Path, capsy
     finally:  # Lightning ignores SIGINT while it shuts down; give pytest its Ctrl-C back
         signal.signal(signal.SIGINT, handler)
     assert "stopped by Ctrl-C after 0 finished epoch(s), step 2" in capsys.readouterr().out
-    last = run_dir / "checkpoints" / LAST
+    last = run_dir / "checkpoints" / RunFolder.LAST
     assert torch.load(last, map_location="cpu", weights_only=True)["global_step"] == 2
     assert not list((run_dir / "checkpoints").glob(".*.partial"))
     info = train(compose_config([*overrides, "ckpt_path=last"], run_dir))

@@ -12,9 +12,7 @@ import pytest
 from helpers.configs import REPO, TEST_NET, child_env, compose_config
 from helpers.errors import user_message
 
-from graytransfer.run.folder import leave_unused
-from graytransfer.run.lock import run_lock
-from graytransfer.run.pipeline import train
+from graytransfer.run import RunFolder, leave_unused, train
 
 TINY = [
     *TEST_NET,
@@ -89,7 +87,7 @@ def test_a_process_refused_a_folder_in_use_leaves_its_config_files_alone(tmp_pat
     first = {name: f"the first run's {name}\n" for name in ("config.yaml", "overrides.yaml")}
     for name, text in first.items():
         (run_dir / ".hydra" / name).write_text(text)
-    with run_lock(run_dir):  # the first run, still running
+    with RunFolder(run_dir).lock():  # the first run, still running
         done = subprocess.run(
             [sys.executable, str(REPO / "train.py"), *TINY, f"hydra.run.dir={run_dir}", "seed=7"],
             env=child_env(tmp_path),

@@ -17,9 +17,7 @@ from helpers.errors import NO_DATA, user_message
 from helpers.trained_fixture import TINY
 from rich.console import Console
 
-from graytransfer.run.lock import LOCK_FILE, PID_FILE, RunFolderInUse, run_lock
-from graytransfer.run.pipeline import train
-from graytransfer.run.record import print_summary
+from graytransfer.run import RunFolder, RunFolderInUse, print_summary, train
 
 
 def in_use(folder: Path, pid: int) -> str:
@@ -73,18 +71,18 @@ def test_a_second_process_in_the_same_run_folder_stops_at_once(tmp_path: Path) -
         first.send_signal(signal.SIGTERM)
         output, _ = first.communicate(timeout=120)
     assert first.returncode == 143, output[-3000:]
-    assert not (run_dir / PID_FILE).exists()
-    with run_lock(run_dir):  # the OS released it with the process
+    assert not (run_dir / RunFolder.LOCK_HOLDER).exists()
+    with RunFolder(run_dir).lock():  # the OS released it with the process
         pass
 
 
 def test_a_locked_folder_is_refused_before_anything_is_written(tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
     cfg = compose_config([*FAST, *TINY[:3], "logger=none"], run_dir)
-    with run_lock(run_dir):  # another holder (this process, through another file handle)
+    with RunFolder(run_dir).lock():  # another holder (this process, through another file handle)
         message = user_message(lambda: train(cfg))
         assert message == in_use(run_dir, os.getpid())
-        assert sorted(p.name for p in run_dir.iterdir()) == [LOCK_FILE, PID_FILE]
+        assert sorted(p.name for p in run_dir.iterdir()) == [RunFolder.LOCK, RunFolder.LOCK_HOLDER]
 
 
 def test_a_resume_of_a_locked_folder_is_refused(tmp_path: Path) -> None:
@@ -93,29 +91,34 @@ def test_a_resume_of_a_locked_folder_is_refused(tmp_path: Path) -> None:
     (run_dir / "checkpoints" / "last.ckpt").write_bytes(b"not read before the lock")
     (run_dir / "resume.json").write_text('{"wandb_id": "abc"}')
     cfg = compose_config([*FAST, *TINY[:3], "logger=none", "ckpt_path=last"], run_dir)
-    with run_lock(run_dir):
+    with RunFolder(run_dir).lock():
         assert user_message(lambda: train(cfg)) == in_use(run_dir, os.getpid())
 
 
 def test_ddp_ranks_above_zero_pass_the_lock_rank_zero_does_not(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    with run_lock(tmp_path):
+    with RunFolder(tmp_path).lock():
         for name in ("LOCAL_RANK", "RANK", "NODE_RANK", "SLURM_PROCID"):
             monkeypatch.setenv(name, "1")
-            with run_lock(tmp_path):  # Lightning's re-launched rank: the same command and folder
+            with RunFolder(
+                tmp_path
+            ).lock():  # Lightning's re-launched rank: the same command and folder
                 pass
             monkeypatch.setenv(name, "0")
-            with pytest.raises(RunFolderInUse, match="in use by another run"), run_lock(tmp_path):
+            with (
+                pytest.raises(RunFolderInUse, match="in use by another run"),
+                RunFolder(tmp_path).lock(),
+            ):
                 pass
 
 
 def test_the_lock_is_released_when_the_run_fails(tmp_path: Path) -> None:
-    with pytest.raises(RuntimeError), run_lock(tmp_path):
-        assert (tmp_path / PID_FILE).read_text().startswith(f"pid {os.getpid()} ")
+    with pytest.raises(RuntimeError), RunFolder(tmp_path).lock():
+        assert (tmp_path / RunFolder.LOCK_HOLDER).read_text().startswith(f"pid {os.getpid()} ")
         raise RuntimeError("the run failed")
-    assert not (tmp_path / PID_FILE).exists()
-    with run_lock(tmp_path):
+    assert not (tmp_path / RunFolder.LOCK_HOLDER).exists()
+    with RunFolder(tmp_path).lock():
         pass
 
 

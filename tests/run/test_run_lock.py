@@ -12,8 +12,7 @@ import pytest
 from filelock import FileLock, Timeout
 from helpers.configs import TINY_RUN, compose_config
 
-from graytransfer.run import pipeline
-from graytransfer.run.lock import LOCK_FILE, PID_FILE
+from graytransfer.run import RunFolder, build, pipeline
 
 #: the hooks a run passes through in order, each of which must find the folder locked
 HOOKS = [
@@ -33,7 +32,7 @@ HOOKS = [
 def locked(folder: Path) -> bool:
     """Whether another holder has `folder`'s run lock: a lock of our own (another file handle,
     as a second process would take it) cannot be acquired. Released at once if it was free."""
-    probe = FileLock(str(folder / LOCK_FILE), timeout=0)
+    probe = FileLock(str(folder / RunFolder.LOCK), timeout=0)
     try:
         probe.acquire()
     except Timeout:
@@ -44,7 +43,7 @@ def locked(folder: Path) -> bool:
 
 def holder(folder: Path) -> str | None:
     try:
-        return (folder / PID_FILE).read_text().strip()
+        return (folder / RunFolder.LOCK_HOLDER).read_text().strip()
     except OSError:
         return None
 
@@ -93,7 +92,7 @@ def test_the_run_lock_is_held_from_setup_to_the_published_record(
     the folder's lock held by this process each time, and free once the run has returned."""
     run_dir = tmp_path / "run"
     seen: dict[str, tuple[bool, str | None]] = {}
-    build_callbacks, publish_record = pipeline.build_callbacks, pipeline.publish_record
+    build_callbacks, publish_record = build.build_callbacks, pipeline.publish_record
 
     def with_probe(*args: Any, **kwargs: Any) -> list[L.Callback]:
         return [*build_callbacks(*args, **kwargs), LockProbe(run_dir, seen)]
@@ -102,7 +101,7 @@ def test_the_run_lock_is_held_from_setup_to_the_published_record(
         seen.setdefault("publish_record", (locked(run_dir), holder(run_dir)))
         return publish_record(*args, **kwargs)
 
-    monkeypatch.setattr(pipeline, "build_callbacks", with_probe)
+    monkeypatch.setattr(build, "build_callbacks", with_probe)
     monkeypatch.setattr(pipeline, "publish_record", probed_publish)
     info = pipeline.train(compose_config([*TINY_RUN, "logger=none"], run_dir))
     assert info["metrics"]["test/acc"] is not None and (run_dir / "metrics.json").is_file()

@@ -14,7 +14,7 @@ from helpers.configs import REPO
 from omegaconf import OmegaConf, open_dict
 
 from graytransfer.config import compose
-from graytransfer.run.sweep import (
+from graytransfer.run import (
     FAILED_JOBS,
     FailedJob,
     SweepFailures,

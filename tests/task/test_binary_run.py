@@ -14,7 +14,7 @@ from PIL import Image
 from sklearn.datasets import load_digits
 
 from graytransfer.model.restore import load_trained
-from graytransfer.run.pipeline import train
+from graytransfer.run import train
 from graytransfer.tools import predict
 
 

@@ -17,7 +17,7 @@ from sklearn.metrics import f1_score
 from bench.multilabel_pairs import write_pairs
 from graytransfer.model.checkpoint_file import read_checkpoint
 from graytransfer.model.restore import load_trained
-from graytransfer.run.pipeline import build_data, train
+from graytransfer.run import build_data, train
 from graytransfer.task.thresholds import choose_thresholds
 from graytransfer.tools import evaluate, export, predict
 from graytransfer.tools.report import write_report

@@ -12,7 +12,7 @@ from PIL import Image
 
 from graytransfer.errors import UserError
 from graytransfer.model.stored_config import allowed_targets, check_stored_config
-from graytransfer.run.pipeline import build_data
+from graytransfer.run import build_data
 
 
 @pytest.mark.parametrize(

@@ -17,7 +17,7 @@ from sklearn.metrics import f1_score, recall_score
 
 from graytransfer.errors import UserError
 from graytransfer.model.restore import load_trained
-from graytransfer.run.pipeline import train
+from graytransfer.run import train
 from graytransfer.task.thresholds import choose_threshold, choose_thresholds
 from graytransfer.tools import predict
 

@@ -29,12 +29,8 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import WandbLogger
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
-from graytransfer.callbacks.nan_guard import (
-    ADVICE,
-    LossNotFinite,
-    first_non_finite,
-    kept_checkpoint,
-)
+from graytransfer.callbacks.nan_guard import ADVICE, first_non_finite, kept_checkpoint
+from graytransfer.errors import LossNotFinite
 
 PARTIAL = ".partial"
 

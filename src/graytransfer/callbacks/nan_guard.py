@@ -8,16 +8,10 @@ import lightning as L
 import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 
-from graytransfer.errors import UserError
+from graytransfer.errors import LossNotFinite
 
 #: what the user can do about a diverging run (never "turn the guard off")
 ADVICE = "Lower optim.lr, add scheduler warm-up or check the data for broken images"
-
-
-class LossNotFinite(UserError):
-    """The model diverged: the training loss, the validation loss or a parameter or buffer became
-    NaN or infinite. The run stopped without writing the bad state to a checkpoint. (A multirun
-    records a job that raises this as `diverged`, see `graytransfer.run.sweep`.)"""
 
 
 def first_non_finite(module: torch.nn.Module) -> str | None:

@@ -1,13 +1,82 @@
 """Running an experiment: what `python train.py` does, start to finish.
 
-`pipeline` (`train(cfg)`: build, fit, test, record), `resume` (which checkpoint and folder a run
-continues in, a finished run continued into a new folder), `folder` (Hydra's files written under
-the run's lock, no folder left by a failed start), `lock` (one process per run folder),
-`launch` (DDP inside a Hydra multirun), `sweep` (one job of a sweep: its identity, status and a
-finite objective), `guards` (checks before training), `record` (`metrics.json` and the
-end-of-run summary), `loggers` (W&B online/offline, MLflow's local store, the run's loggers),
-`extras` (the config tree at the start, the known upstream noise silenced, required tags).
+The public surface is this package's face (`from graytransfer.run import train, RunFolder`);
+names load on first use, so importing it costs nothing (no torch before the command line is
+read). Modules, top down:
+
+- `pipeline` — `train(cfg)`: plan (new or resumed) -> build -> fit and test -> the record;
+- `build` (the data, classifier, loggers, callbacks and trainer of a run: `RunParts`), `fit`
+  (fit and test, timed, with readable errors), `record` (`RunRecord`, `metrics.json` and the
+  end-of-run summary);
+- `resume` (which checkpoint and folder a run continues in), `start` (Hydra's files under the
+  lock, no folder left by a failed start), `folder` (`RunFolder`: every run-file name, the
+  folder's state by one rule, atomic writes, the lock);
+- `job` (one job of train.py: status, failure record, the sweeper's objective), `sweep` (a
+  sweep's W&B names and its failed-job summary), `launch` (DDP inside a Hydra multirun),
+  `hydra_job` (the running Hydra job and its choices);
+- `guards` (checks before training), `loggers` (W&B online/offline, MLflow's local store, the
+  run's loggers), `extras` (the config tree at the start, upstream noise silenced, required
+  tags), `machine` (the machine a run ran on), `optuna_sampler`.
 
 May import everything below it (`model`, `adapt`, `data`, `callbacks`, base modules); never
-`tools`.
+`tools` or `study`.
 """
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
+#: public name -> the module of this package that defines it
+_PUBLIC = {
+    "train": "pipeline",
+    "run_record": "pipeline",
+    "RunParts": "build",
+    "build_run": "build",
+    "build_data": "build",
+    "build_data_and_model": "build",
+    "build_callbacks": "build",
+    "FitOutcome": "fit",
+    "fit_and_test": "fit",
+    "RunRecord": "record",
+    "publish_record": "record",
+    "print_summary": "record",
+    "to_float": "record",
+    "ResumePlan": "resume",
+    "plan_resume": "resume",
+    "find_unfinished": "resume",
+    "experiment_key": "resume",
+    "RunFolder": "folder",
+    "RunState": "folder",
+    "RunFolderInUse": "folder",
+    "removed_if_start_fails": "start",
+    "leave_unused": "start",
+    "run_job": "job",
+    "run_status": "job",
+    "objective": "job",
+    "worst_objective": "job",
+    "failure_record": "job",
+    "run_name": "sweep",
+    "short_override": "sweep",
+    "sweep_identity": "sweep",
+    "FailedJob": "sweep",
+    "SweepFailures": "sweep",
+    "read_failed_jobs": "sweep",
+    "failure_summary": "sweep",
+    "swept_overrides": "sweep",
+    "FAILED_JOBS": "sweep",
+    "check_seed": "guards",
+    "build_loggers": "loggers",
+    "logger_configs": "loggers",
+    "finish_wandb": "loggers",
+}
+
+__all__ = sorted(_PUBLIC)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _PUBLIC:
+        raise AttributeError(f"module 'graytransfer.run' has no attribute '{name}'")
+    value = getattr(import_module(f"graytransfer.run.{_PUBLIC[name]}"), name)
+    globals()[name] = value
+    return value

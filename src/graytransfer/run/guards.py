@@ -1,13 +1,12 @@
-"""Guards that turn silent failures into one clear message before a run starts: a finished
-run's folder about to be overwritten, an accelerator torch cannot see, a config that trains no
-step, optimizer or schedule values that cannot work, an image size the backbone cannot take.
-(A diverging model is caught while training, by `graytransfer.callbacks.nan_guard`.)"""
+"""Guards that turn silent failures into one clear message before a run starts: a seed that is
+not an integer, an accelerator torch cannot see, a config that trains no step, optimizer or
+schedule values that cannot work, an image size the backbone cannot take. (A finished run's
+folder is guarded by `RunFolder.check_not_finished`; a diverging model is caught while
+training, by `graytransfer.callbacks.nan_guard`.)"""
 
 from __future__ import annotations
 
-import json
 import math
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -15,28 +14,14 @@ from omegaconf import DictConfig
 
 from graytransfer.errors import UserError
 
-FINISHED_MARKER = "metrics.json"
 
-
-def is_finished(run_dir: Path) -> bool:
-    """A run is finished when its `metrics.json` exists and does not record a failure."""
-    marker = Path(run_dir) / FINISHED_MARKER
-    if not marker.exists():
-        return False
-    try:
-        return json.loads(marker.read_text()).get("status") != "failed"
-    except (json.JSONDecodeError, AttributeError):
-        return True
-
-
-def check_not_finished(output_dir: Path) -> None:
-    """A folder holding a finished run (its `metrics.json`) is never written into again."""
-    marker = Path(output_dir) / FINISHED_MARKER
-    if is_finished(output_dir):
-        raise UserError(
-            f"output folder '{output_dir}' already holds a finished run ({marker.name}); it is "
-            "never overwritten: leave hydra.run.dir unset for a new folder or pick another one"
-        )
+def check_seed(seed: Any) -> int | None:
+    """`seed: null` means unseeded; any int, 0 included, seeds everything."""
+    if seed is None:
+        return None
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise UserError(f"seed: {seed!r} is not an integer (or null for no seeding)")
+    return seed
 
 
 def check_trains(cfg: DictConfig) -> None:

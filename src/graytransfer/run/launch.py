@@ -20,7 +20,7 @@ from typing import Any
 from omegaconf import read_write
 
 from graytransfer.errors import UserError
-from graytransfer.run.sweep import hydra_runtime, in_multirun
+from graytransfer.run.hydra_job import hydra_runtime, in_multirun
 
 #: set by Lightning's subprocess launcher in the main process; they must not leak into the next job
 DDP_ENV = ("MASTER_ADDR", "MASTER_PORT", "NODE_RANK", "LOCAL_RANK", "WORLD_SIZE")

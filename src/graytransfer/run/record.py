@@ -1,17 +1,51 @@
-"""What a finished run leaves behind: an atomic `metrics.json` and a one-screen summary."""
+"""What a finished run leaves behind: its typed record (`RunRecord`, written by the run folder as
+`metrics.json`) and a one-screen summary."""
 
 from __future__ import annotations
 
 import io
 import math
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
-from graytransfer.atomic import write_json_atomic
 from graytransfer.console import NON_TTY_WIDTH, console_width, to_log_files
+from graytransfer.run.folder import RunFolder
+
+
+@dataclass
+class RunRecord:
+    """A training run's record: what ran, its metrics, the monitored metric's best value and
+    where it came from, its checkpoint, folders, status, parent, input cost, timing and machine.
+    `as_dict()` is `metrics.json`, in this field order."""
+
+    model: str
+    pretrained: bool
+    weights: Any
+    strategy: str
+    data: str
+    classes: list[str]
+    image_size: list[int]
+    seed: int | None
+    choices: dict[str, str]
+    metrics: dict[str, float | None]
+    #: metric, mode, best, best_from ("best checkpoint": the one tested; else "last epoch")
+    monitor: dict[str, Any]
+    epochs: int
+    best_checkpoint: str | None
+    output_dir: str
+    wandb_dir: str | None
+    status: str
+    parent: dict[str, Any] | None
+    cost: dict[str, Any]
+    timing: dict[str, Any]
+    machine: dict[str, Any]
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 def to_float(value: Any) -> float | None:
@@ -92,8 +126,9 @@ def _best_label(monitor: dict[str, Any], tested: bool) -> str:
 
 
 def publish_record(record: dict[str, Any], output_dir: Path, is_global_zero: bool) -> None:
-    """Write `record` as the run's `metrics.json` (atomically) and print its summary, on rank 0
-    only: what `train.py` and `python -m graytransfer.tools.evaluate` leave behind."""
+    """Write `record` as the run folder's record (`RunFolder.write_record`, atomic) and print its
+    summary, on rank 0 only: what `train.py` and `python -m graytransfer.tools.evaluate` leave
+    behind."""
     if is_global_zero:
-        write_json_atomic(Path(output_dir) / "metrics.json", record)
+        RunFolder(output_dir).write_record(record)
         print_summary(record)

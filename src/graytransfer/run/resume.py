@@ -26,26 +26,28 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from graytransfer.atomic import write_json_atomic
 from graytransfer.console import say
 from graytransfer.errors import UserError
 from graytransfer.model.checkpoint_file import read_checkpoint
-from graytransfer.run.guards import FINISHED_MARKER, check_not_finished, is_finished
+from graytransfer.run.folder import RunFolder, RunState
 
-RUN_FILE = "resume.json"
-LAST = "last.ckpt"
 VOLATILE_KEYS = ("ckpt_path", "resume", "paths")
 
 
 @dataclass(frozen=True)
 class ResumePlan:
-    """Where the run writes, the checkpoint `Trainer.fit` resumes from, the W&B run it continues
-    and the finished run it trains on from (`parent`: run_dir, checkpoint, epochs, wandb_id)."""
+    """The run folder the run writes in, the checkpoint `Trainer.fit` resumes from, the W&B run
+    it continues and the finished run it trains on from (`parent`: run_dir, checkpoint, epochs,
+    wandb_id)."""
 
-    output_dir: Path
+    folder: RunFolder
     ckpt_path: Path | None = None
     wandb_id: str | None = None
     parent: dict[str, Any] | None = None
+
+    @property
+    def output_dir(self) -> Path:
+        return self.folder.path
 
     @property
     def resuming(self) -> bool:
@@ -62,58 +64,40 @@ def experiment_key(cfg: DictConfig) -> str:
     return hashlib.sha1(json.dumps(plain, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def read_run_file(run_dir: Path) -> dict[str, Any]:
-    try:
-        return json.loads((run_dir / RUN_FILE).read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
-        return {}
-
-
-def write_run_file(
-    output_dir: Path,
-    cfg: DictConfig,
-    wandb_id: str | None,
-    parent: dict[str, Any] | None = None,
-) -> None:
-    """Record what a later resume needs: the experiment key, the W&B run id and the parent run."""
-    write_json_atomic(
-        output_dir / RUN_FILE,
-        {
-            "experiment": experiment_key(cfg),
-            "task_name": cfg.get("task_name"),
-            "wandb_id": wandb_id,
-            "parent": parent,
-        },
-    )
-
-
-def run_dir_of(ckpt: Path) -> Path | None:
-    """The run folder a checkpoint belongs to (`<run>/checkpoints/x.ckpt`), if it is one."""
-    parent = ckpt.resolve().parent
-    if parent.name == "checkpoints" and (parent.parent / RUN_FILE).exists():
-        return parent.parent
-    return None
+def run_file_content(
+    cfg: DictConfig, wandb_id: str | None, parent: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """What a later resume needs (`resume.json`): the experiment key, the W&B run id and the
+    parent run."""
+    return {
+        "experiment": experiment_key(cfg),
+        "task_name": cfg.get("task_name"),
+        "wandb_id": wandb_id,
+        "parent": parent,
+    }
 
 
 def find_unfinished(log_dir: Path, task_name: str, key: str) -> Path | None:
-    """The newest `last.ckpt` of an unfinished run with experiment `key` under
-    `<log_dir>/<task_name>/runs/*` or `.../multiruns/*/*`."""
+    """The newest `last.ckpt` of an interrupted or failed run with experiment `key` under
+    `<log_dir>/<task_name>/runs/*` or `.../multiruns/*/*` (a run another process holds is not
+    one to resume)."""
     base = Path(log_dir) / task_name
     candidates = []
-    for run_file in [*base.glob(f"runs/*/{RUN_FILE}"), *base.glob(f"multiruns/*/*/{RUN_FILE}")]:
-        run_dir = run_file.parent
-        last = run_dir / "checkpoints" / LAST
-        if is_finished(run_dir) or not last.is_file():
-            continue
-        if read_run_file(run_dir).get("experiment") == key:
-            candidates.append(last)
+    for pattern in (f"runs/*/{RunFolder.RUN_FILE}", f"multiruns/*/*/{RunFolder.RUN_FILE}"):
+        for run_file in base.glob(pattern):
+            folder = RunFolder(run_file.parent)
+            resumable = folder.state in (RunState.INTERRUPTED, RunState.FAILED)
+            if not resumable or not folder.last_checkpoint.is_file():
+                continue
+            if folder.run_file().get("experiment") == key:
+                candidates.append(folder.last_checkpoint)
     return max(candidates, key=lambda p: p.stat().st_mtime) if candidates else None
 
 
 def plan_resume(cfg: DictConfig) -> ResumePlan:
     """Decide the run folder and checkpoint from `ckpt_path` / `resume`; refuse to write into a
     folder that holds a finished run."""
-    output_dir = Path(cfg.paths.output_dir)
+    output = RunFolder(cfg.paths.output_dir)
     ckpt = cfg.get("ckpt_path")
     mode = cfg.get("resume")
     if mode not in (None, False, "auto", "never"):
@@ -125,65 +109,61 @@ def plan_resume(cfg: DictConfig) -> ResumePlan:
                 f"resume=auto: no unfinished run of this experiment under "
                 f"{Path(cfg.paths.log_dir) / str(cfg.task_name)}; starting a new run"
             )
-            check_not_finished(output_dir)
-            return ResumePlan(output_dir)
+            output.check_not_finished()
+            return ResumePlan(output)
         ckpt = found
     elif ckpt == "last":
-        ckpt = output_dir / "checkpoints" / LAST
+        ckpt = output.last_checkpoint
         if not ckpt.is_file():
             raise UserError(
                 f"ckpt_path=last: '{ckpt}' does not exist; add hydra.run.dir=<the run's folder> "
                 "(outputs/train/runs/<time>), give ckpt_path=PATH, or use resume=auto"
             )
     if ckpt is None:
-        check_not_finished(output_dir)
-        return ResumePlan(output_dir)
+        output.check_not_finished()
+        return ResumePlan(output)
     ckpt = Path(str(ckpt)).expanduser()
     if not ckpt.is_file():
         raise UserError(f"ckpt_path: '{ckpt}' is not a file; give the path of a .ckpt file")
-    run_dir = run_dir_of(ckpt)
-    if run_dir is not None and is_finished(run_dir):
-        return _continue_finished(cfg, output_dir, run_dir, ckpt)
-    run_dir = run_dir or output_dir
-    check_not_finished(run_dir)
-    run_file = read_run_file(run_dir)
+    run_folder = RunFolder.of_checkpoint(ckpt)
+    if run_folder is not None and run_folder.is_finished:
+        return _continue_finished(cfg, output, run_folder, ckpt)
+    run_folder = run_folder or output
+    run_folder.check_not_finished()
+    run_file = run_folder.run_file()
     wandb_id = run_file.get("wandb_id") or read_checkpoint(ckpt).get("wandb_id")
-    say(f"resuming from {ckpt} in {run_dir}")
-    return ResumePlan(run_dir, ckpt, wandb_id, run_file.get("parent"))
+    say(f"resuming from {ckpt} in {run_folder.path}")
+    return ResumePlan(run_folder, ckpt, wandb_id, run_file.get("parent"))
 
 
-def _continue_finished(cfg: DictConfig, output_dir: Path, run_dir: Path, ckpt: Path) -> ResumePlan:
-    """A new run in `output_dir` training on from `ckpt` of finished run `run_dir`."""
-    if output_dir.resolve() == run_dir.resolve():
+def _continue_finished(
+    cfg: DictConfig, output: RunFolder, finished: RunFolder, ckpt: Path
+) -> ResumePlan:
+    """A new run in `output` training on from `ckpt` of the finished run in `finished`."""
+    if output == finished:
         raise UserError(
-            f"output folder '{output_dir}' already holds a finished run ({FINISHED_MARKER}); it "
-            f"is never overwritten: to train it further, give ckpt_path={ckpt} without "
+            f"output folder '{output.path}' already holds a finished run ({RunFolder.RECORD}); "
+            f"it is never overwritten: to train it further, give ckpt_path={ckpt} without "
             "hydra.run.dir (a new run folder that records this run as its parent)"
         )
-    check_not_finished(output_dir)
-    epochs = finished_epochs(run_dir)
+    output.check_not_finished()
+    epochs = finished.finished_epochs()
     trainer = cfg.get("trainer") or {}
     max_epochs, max_steps = trainer.get("max_epochs"), trainer.get("max_steps", -1)
     by_epochs = max_epochs not in (None, -1) and max_steps in (None, -1)
     if epochs is not None and by_epochs and int(max_epochs) <= epochs:
         raise UserError(
-            f"trainer.max_epochs={max_epochs}: the run in '{run_dir}' already trained "
+            f"trainer.max_epochs={max_epochs}: the run in '{finished.path}' already trained "
             f"{epochs} epochs; set trainer.max_epochs above {epochs} to continue it"
         )
     parent = {
-        "run_dir": str(run_dir),
+        "run_dir": str(finished.path),
         "checkpoint": str(ckpt),
         "epochs": epochs,
-        "wandb_id": read_run_file(run_dir).get("wandb_id"),
+        "wandb_id": finished.run_file().get("wandb_id"),
     }
-    say(f"continuing the finished run {run_dir} from {ckpt} in the new run folder {output_dir}")
-    return ResumePlan(output_dir, ckpt, None, parent)
-
-
-def finished_epochs(run_dir: Path) -> int | None:
-    """The epochs a finished run trained (its `metrics.json`), if recorded."""
-    try:
-        epochs = json.loads((Path(run_dir) / FINISHED_MARKER).read_text()).get("epochs")
-    except (OSError, json.JSONDecodeError, AttributeError):
-        return None
-    return int(epochs) if isinstance(epochs, int) else None
+    say(
+        f"continuing the finished run {finished.path} from {ckpt} in the new run folder "
+        f"{output.path}"
+    )
+    return ResumePlan(output, ckpt, None, parent)

@@ -1,8 +1,8 @@
-"""A run folder holds a run, or nothing: Hydra's files written under the run's lock, and no stub
-folder left by a start that fails.
+"""A run's start: Hydra's files written under the run's lock, and no stub folder left by a start
+that fails.
 
 - `conf/train.yaml` sets `hydra.output_subdir: null`, so Hydra writes nothing into the run folder
-  but its log file before the run holds the folder's lock (`graytransfer.run.lock`);
+  but its log file before the run holds the folder's lock (`RunFolder.lock`);
   `save_hydra_config` then writes `.hydra/config.yaml`, `hydra.yaml` and `overrides.yaml` (what
   Hydra would have written) under the lock. A second process aimed at a folder in use is refused
   before it writes anything: the first run's saved config stays its own.
@@ -20,22 +20,16 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from filelock import FileLock, Timeout
 from omegaconf import DictConfig, OmegaConf
 
-from graytransfer.atomic import write_text_atomic
 from graytransfer.cli import EXISTING_FOLDERS
 from graytransfer.console import log_files
-from graytransfer.run.lock import LOCK_FILE, PID_FILE, RunFolderInUse, is_secondary_rank
-from graytransfer.run.sweep import hydra_runtime, in_multirun
-
-#: where Hydra keeps a job's config (`hydra.output_subdir`'s usual value)
-HYDRA_SUBDIR = ".hydra"
+from graytransfer.run.folder import RunFolder, RunFolderInUse, is_secondary_rank
+from graytransfer.run.hydra_job import hydra_runtime, in_multirun
 
 
 class Start:
@@ -55,32 +49,19 @@ def _log_names(folder: Path) -> set[str]:
 
 
 def holds_no_run(folder: Path) -> bool:
-    """True when `folder` is missing or holds only what Hydra writes at a job's start (its log
-    file, `.hydra/`) and lock files: nothing a run wrote."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        return not folder.exists()
-    allowed = {LOCK_FILE, PID_FILE, HYDRA_SUBDIR} | _log_names(folder)
-    return all(entry.name in allowed for entry in folder.iterdir())
+    """True when `folder` holds nothing a run wrote: only what Hydra writes at a job's start (its
+    log file, `.hydra/`) and lock files (`RunFolder.holds_no_run`)."""
+    return RunFolder(folder).holds_no_run(also_allowed=_log_names(Path(folder)))
 
 
 def remove_folder(folder: Path) -> bool:
     """Delete run folder `folder` (closing the log files in it) unless another process holds its
     lock; True if it was deleted."""
-    folder = Path(folder)
-    if not folder.is_dir():
+    run_folder = RunFolder(folder)
+    if not run_folder.path.is_dir() or run_folder.is_locked():
         return False
-    lock = FileLock(str(folder / LOCK_FILE), timeout=0)
-    try:
-        lock.acquire()
-    except Timeout:
-        return False
-    try:
-        _close_log_files(folder)
-        shutil.rmtree(folder)
-    finally:
-        lock.release()
-    return True
+    _close_log_files(run_folder.path)
+    return run_folder.remove_if_unlocked()
 
 
 def _close_log_files(folder: Path) -> None:
@@ -139,17 +120,16 @@ def leave_unused(folder: Path, run_dir: Path) -> None:
         remove_folder(folder)
 
 
-def save_hydra_config(cfg: DictConfig, folder: Path) -> None:
-    """Under `@hydra.main` and on rank 0: the job's config, Hydra's config and the command-line
-    overrides as `<folder>/.hydra/{config,hydra,overrides}.yaml`, each written atomically (call
-    it while holding the folder's lock). Outside Hydra, nothing."""
+def save_hydra_config(cfg: DictConfig, folder: RunFolder) -> None:
+    """Under `@hydra.main`: the job's config, Hydra's config and the command-line overrides as
+    `<folder>/.hydra/{config,hydra,overrides}.yaml` (call it while holding the folder's lock).
+    Outside Hydra, nothing."""
     hydra = hydra_runtime()
-    if hydra is None or is_secondary_rank():
+    if hydra is None:
         return
-    target = Path(folder) / str(hydra.output_subdir or HYDRA_SUBDIR)
-    for name, node in (
-        ("config.yaml", cfg),
-        ("hydra.yaml", OmegaConf.create({"hydra": hydra})),
-        ("overrides.yaml", hydra.overrides.task),
-    ):
-        write_text_atomic(target / name, OmegaConf.to_yaml(node))
+    files = {
+        "config.yaml": OmegaConf.to_yaml(cfg),
+        "hydra.yaml": OmegaConf.to_yaml(OmegaConf.create({"hydra": hydra})),
+        "overrides.yaml": OmegaConf.to_yaml(hydra.overrides.task),
+    }
+    folder.save_hydra_config(files, subdir=str(hydra.output_subdir or RunFolder.HYDRA))

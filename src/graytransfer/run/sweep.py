@@ -1,26 +1,21 @@
-"""One job of a Hydra sweep: its W&B group and name, its status, and a finite objective.
+"""A sweep's jobs: their W&B group and name, and the list of jobs that failed.
 
-A sweep must survive its jobs. A job that raises is recorded (`metrics.json` with
-`status: failed`, the error and its traceback) and the sweep goes on; a job whose loss or monitored
-metric is NaN/inf is recorded as `diverged`. Either way the sweeper gets a finite *worst* value
-instead of NaN, which Optuna would otherwise turn into an aborted study.
-
-A sweep with a failed job still exits non-zero: each failed job adds a line (its number,
-overrides and one-line reason) to `<sweep dir>/failed_jobs.jsonl`, and `SweepFailures` (a Hydra
-callback, `hydra.callbacks` in conf/train.yaml) prints the summary once every job has run and
-exits with status 1 (`sweep.fail_exit=false`: the summary only, exit 0). The file is written by
-the job's own process, so jobs that another launcher runs elsewhere (submitit) are counted too.
-A diverged job (NaN) is a result, not a failure: it does not change the exit status.
+`sweep_identity` names a multirun job in W&B (its sweep's group, its number and overrides);
+`run_name` names a single run. A sweep with a failed job exits non-zero: each failed job adds a
+line (its number, overrides and one-line reason) to `<sweep dir>/failed_jobs.jsonl`
+(`graytransfer.run.job` records the failure), and `SweepFailures` (a Hydra callback,
+`hydra.callbacks` in conf/train.yaml) prints the summary once every job has run and exits with
+status 1 (`sweep.fail_exit=false`: the summary only, exit 0). The file is written by the job's
+own process, so jobs that another launcher runs elsewhere (submitit) are counted too. A
+diverged job (NaN) is a result, not a failure: it does not change the exit status.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import re
 import sys
-import traceback
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -28,29 +23,7 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from graytransfer.atomic import write_json_atomic
-from graytransfer.run.lock import RunFolderInUse
-
-#: the objective a failed or diverged job reports when `sweep.failed_objective` is null
-WORST = {"max": -1.0e9, "min": 1.0e9}
-
-
-def hydra_runtime() -> Any | None:
-    """The running Hydra job's `hydra` node, or None outside `@hydra.main`."""
-    try:
-        from hydra.core.hydra_config import HydraConfig
-
-        return HydraConfig.get()
-    except ValueError:
-        return None
-
-
-def in_multirun() -> bool:
-    """True inside a job launched by `python train.py -m ...` (any sweeper, any launcher)."""
-    from hydra.types import RunMode
-
-    hydra_cfg = hydra_runtime()
-    return hydra_cfg is not None and hydra_cfg.mode == RunMode.MULTIRUN
+from graytransfer.run.hydra_job import hydra_choices, hydra_runtime, in_multirun
 
 
 def sweep_identity(task_name: str = "train") -> dict[str, str] | None:
@@ -98,11 +71,11 @@ def run_name(cfg: DictConfig) -> str | None:
     model, adapt = cfg.get("model"), cfg.get("adapt")
     if not model or not adapt or not model.get("name"):
         return None
-    choices = _choices()
+    choices = hydra_choices()
     parts = [
         str(model.name),
         choices.get("adapt") or _target_name(adapt),
-        _data_name(cfg.get("data"), choices.get("data")),
+        _data_label(cfg.get("data"), choices.get("data")),
     ]
     if cfg.get("seed") is not None:
         parts.append(f"s{cfg.seed}")
@@ -116,7 +89,9 @@ def _target_name(node: Any) -> str | None:
     return target.rsplit(".", 1)[-1].removesuffix("DataModule").lower() or None
 
 
-def _data_name(data: Any, choice: str | None) -> str | None:
+def _data_label(data: Any, choice: str | None) -> str | None:
+    """The data part of a run's name: the folder's or CSV's name, the MedMNIST subset, else the
+    data choice."""
     if not data:
         return None
     for key, part in (("root", "name"), ("csv", "stem"), ("subset", None)):
@@ -124,116 +99,6 @@ def _data_name(data: Any, choice: str | None) -> str | None:
             value = str(data.get(key))
             return getattr(Path(value.rstrip("/")), part) if part else value
     return choice or _target_name(data)
-
-
-def worst_objective(cfg: DictConfig) -> float:
-    """The finite value a failed or diverged job returns to the sweeper."""
-    configured = (cfg.get("sweep") or {}).get("failed_objective")
-    if configured is not None:
-        return float(configured)
-    return WORST[str(cfg.monitor.mode)]
-
-
-def run_status(metrics: Mapping[str, Any], monitor_best: Any) -> str:
-    """`ok`, or `diverged` when any logged loss or the monitored best is NaN/inf (or missing)."""
-    losses = [v for k, v in metrics.items() if "loss" in k.rsplit("/", 1)[-1]]
-    values = [*losses, monitor_best]
-    for value in values:
-        try:
-            if value is None or not math.isfinite(float(value)):
-                return "diverged"
-        except (TypeError, ValueError):
-            return "diverged"
-    return "ok"
-
-
-def objective(record: Mapping[str, Any], cfg: DictConfig) -> float:
-    """The monitored metric's best value, or the worst value for a run that did not finish ok."""
-    best = (record.get("monitor") or {}).get("best")
-    if record.get("status", "ok") != "ok" or best is None or not math.isfinite(float(best)):
-        return worst_objective(cfg)
-    return float(best)
-
-
-def failure_record(cfg: DictConfig, error: BaseException) -> dict[str, Any]:
-    """What `metrics.json` says about a job that raised."""
-    diverged = (
-        type(error).__name__ == "LossNotFinite"
-    )  # graytransfer.run.guards.NanGuard stopped it
-    return {
-        "status": "diverged" if diverged else "failed",
-        "error": f"{type(error).__name__}: {error}",
-        "traceback": "".join(traceback.format_exception(error)),
-        "seed": cfg.get("seed"),
-        "choices": _choices(),
-        "monitor": {"metric": cfg.monitor.metric, "mode": cfg.monitor.mode, "best": None},
-        "output_dir": str(cfg.paths.output_dir),
-    }
-
-
-def run_job(cfg: DictConfig, train: Callable[[DictConfig], Mapping[str, Any]]) -> float:
-    """Run `train(cfg)` and return the sweeper's objective.
-
-    In a multirun with `sweep.skip_finished`, a job whose folder already holds a finished run
-    (`metrics.json` without `status: failed`) is not trained again: that record's objective is
-    returned, so a sweep interrupted or extended later re-runs only what is missing.
-    In a multirun with `sweep.continue_on_failure` (the default), an exception is recorded in the
-    job's `metrics.json` and reported on stderr, and the worst objective is returned so the sweep
-    goes on. In a single run the exception propagates (train.py prints it)."""
-    sweep = cfg.get("sweep") or {}
-    finished = finished_record(Path(cfg.paths.output_dir))
-    if in_multirun() and sweep.get("skip_finished", False) and finished is not None:
-        print(
-            f"graytransfer: {cfg.paths.output_dir} already holds a finished run; skipped "
-            "(sweep.skip_finished=true), its metrics.json answers the sweeper",
-            file=sys.stderr,
-        )
-        return objective(finished, cfg)
-    if not in_multirun() or not sweep.get("continue_on_failure", True):
-        return objective(train(cfg), cfg)
-    try:
-        return objective(train(cfg), cfg)
-    except RunFolderInUse:  # the folder is another process' own: write nothing into it
-        raise
-    except Exception as error:  # noqa: BLE001 - any job failure is recorded, the sweep goes on
-        record = failure_record(cfg, error)
-        target = Path(cfg.paths.output_dir) / "metrics.json"
-        if _is_rank_zero() and not target.exists():  # never overwrite a finished run's record
-            write_json_atomic(target, record)
-        if record["status"] == "failed" and _is_rank_zero():
-            add_failed_job(failure_reason(error))
-        print(
-            f"graytransfer: job failed ({record['error'].splitlines()[0]}); recorded in "
-            f"{cfg.paths.output_dir}/metrics.json, the sweep goes on",
-            file=sys.stderr,
-        )
-        return worst_objective(cfg)
-
-
-def finished_record(run_dir: Path) -> dict[str, Any] | None:
-    """The `metrics.json` record of the finished run in `run_dir`, or None when there is none
-    (no file, unreadable, or `status: failed`)."""
-    try:
-        record = json.loads((run_dir / "metrics.json").read_text())
-    except (OSError, json.JSONDecodeError):
-        return None
-    if not isinstance(record, dict) or record.get("status") == "failed":
-        return None
-    return record
-
-
-def _choices() -> dict[str, str]:
-    hydra_cfg = hydra_runtime()
-    if hydra_cfg is None:
-        return {}
-    choices = hydra_cfg.runtime.choices
-    return {k: str(v) for k, v in choices.items() if not k.startswith("hydra/") and v is not None}
-
-
-def _is_rank_zero() -> bool:
-    from lightning.pytorch.utilities import rank_zero_only
-
-    return getattr(rank_zero_only, "rank", 0) == 0
 
 
 #: the file in a sweep's folder that lists its failed jobs, one JSON object a line

@@ -1,0 +1,176 @@
+"""RunFolder.state, one rule for every reader (resume, the finished-run guard, a sweep's
+skip_finished): new, running, interrupted, finished, failed. Fast tests read folders made by
+hand; the slow ones read folders that real runs left: finished, killed, failed and diverged."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from helpers.configs import REPO, TEST_NET, child_env
+
+from graytransfer.errors import UserError
+from graytransfer.run import RunFolder, RunState
+
+
+def folder_with(tmp_path: Path, files: dict[str, str], folders: tuple[str, ...] = ()) -> RunFolder:
+    """A run folder holding `files` (name -> text) and empty `folders`."""
+    run = tmp_path / "run"
+    run.mkdir()
+    for name in folders:
+        (run / name).mkdir()
+    for name, text in files.items():
+        (run / name).write_text(text)
+    return RunFolder(run)
+
+
+def test_a_missing_folder_or_one_with_only_hydras_start_files_is_new(tmp_path: Path) -> None:
+    assert RunFolder(tmp_path / "nowhere").state is RunState.NEW
+    folder = folder_with(tmp_path, {"train.log": "", ".run.lock": ""}, (".hydra",))
+    assert folder.state is RunState.NEW
+
+
+@pytest.mark.parametrize(
+    ("record", "state"),
+    [
+        ({"status": "ok", "epochs": 3}, RunState.FINISHED),
+        ({"status": "diverged"}, RunState.FINISHED),  # a result: never trained again
+        ({"status": "failed", "error": "UserError: ..."}, RunState.FAILED),
+        ({"epochs": 3}, RunState.FINISHED),  # an older record without status
+    ],
+)
+def test_the_record_decides_finished_or_failed(
+    tmp_path: Path, record: dict, state: RunState
+) -> None:
+    folder = folder_with(tmp_path, {"resume.json": "{}"})
+    folder.write_record(record)
+    assert folder.state is state and folder.record() == record
+    assert folder.is_finished == (state is RunState.FINISHED)
+
+
+def test_an_unreadable_record_counts_as_finished_and_is_never_overwritten(tmp_path: Path) -> None:
+    """The one rule both old readers disagreed on (the guard said finished, the sweep not)."""
+    folder = folder_with(tmp_path, {"metrics.json": '{"status": "ok", "ep'})
+    assert folder.state is RunState.FINISHED and folder.record() is None
+    with pytest.raises(UserError, match="already holds a finished run"):
+        folder.check_not_finished()
+    assert folder.write_failure({"status": "failed"}) is False
+    assert folder.record_file.read_text() == '{"status": "ok", "ep'
+
+
+def test_a_folder_with_a_run_and_no_record_is_interrupted_or_running(tmp_path: Path) -> None:
+    folder = folder_with(tmp_path, {"resume.json": "{}", "train.log": ""})
+    assert folder.state is RunState.INTERRUPTED
+    with folder.lock():  # held (here by this process; the state reads it as another holder)
+        assert folder.state is RunState.RUNNING
+    assert folder.state is RunState.INTERRUPTED
+    assert not (folder.path / RunFolder.LOCK_HOLDER).exists()
+
+
+def test_reading_the_state_creates_no_file(tmp_path: Path) -> None:
+    folder = folder_with(tmp_path, {"resume.json": "{}"})
+    before = sorted(p.name for p in folder.path.iterdir())
+    assert folder.state is RunState.INTERRUPTED
+    assert sorted(p.name for p in folder.path.iterdir()) == before
+
+
+def test_a_checkpoint_knows_its_run_folder(tmp_path: Path) -> None:
+    folder = folder_with(tmp_path, {"resume.json": "{}"}, ("checkpoints",))
+    folder.last_checkpoint.write_bytes(b"")
+    assert RunFolder.of_checkpoint(folder.last_checkpoint) == folder
+    loose = tmp_path / "model.ckpt"
+    loose.write_bytes(b"")
+    assert RunFolder.of_checkpoint(loose) is None
+
+
+def test_the_split_files_are_written_whole(tmp_path: Path) -> None:
+    folder = RunFolder(tmp_path / "run")
+    folder.path.mkdir()
+    folder.write_split({"classes": ["a", "b"]}, "split,id\r\ntrain,x.png\r\n", ["bad.png"])
+    assert json.loads((folder.path / RunFolder.CLASSES).read_text()) == {"classes": ["a", "b"]}
+    assert (folder.path / RunFolder.SPLIT).read_bytes() == b"split,id\r\ntrain,x.png\r\n"
+    assert (folder.path / RunFolder.BAD_FILES).read_text() == "bad.png\n"
+    assert sorted(p.name for p in folder.path.iterdir()) == sorted(
+        [RunFolder.CLASSES, RunFolder.SPLIT, RunFolder.BAD_FILES]
+    )
+
+
+#: a tiny run of timm's test EfficientNet: 2 epochs of 2 batches
+TINY = [
+    *TEST_NET,
+    "data.batch_size=32",
+    "trainer.max_epochs=2",
+    "trainer.limit_train_batches=2",
+    "trainer.limit_val_batches=1",
+    "trainer.limit_test_batches=1",
+    "trainer.enable_progress_bar=false",
+    "callbacks=[model_checkpoint,nan_guard]",
+]
+
+
+def train_cli(*args: str, env_root: Path, timeout: int = 420) -> subprocess.CompletedProcess:
+    command = [sys.executable, str(REPO / "train.py"), *TINY, *args]
+    return subprocess.run(
+        command, env=child_env(env_root), capture_output=True, text=True, timeout=timeout
+    )
+
+
+@pytest.mark.slow
+def test_folders_left_by_finished_failed_and_diverged_sweep_jobs(tmp_path: Path) -> None:
+    """A real sweep: batch size 0 fails (twice), lr 1e30 diverges, the fourth job finishes."""
+    sweep = tmp_path / "sweep"
+    done = train_cli(
+        "-m",
+        "data.batch_size=0,32",
+        "optim.lr=0.001,1e30",
+        f"hydra.sweep.dir={sweep}",
+        f"paths.log_dir={tmp_path}/logs",
+        env_root=tmp_path,
+    )
+    assert done.returncode == 1, done.stderr[-3000:]  # a failed job: exit status 1
+    states = {int(p.name): RunFolder(p).state for p in sweep.iterdir() if p.name.isdigit()}
+    assert states == {
+        0: RunState.FAILED,
+        1: RunState.FAILED,
+        2: RunState.FINISHED,
+        3: RunState.FINISHED,
+    }
+    assert RunFolder(sweep / "2").record()["status"] == "ok"
+    assert RunFolder(sweep / "3").record()["status"] == "diverged"
+
+
+@pytest.mark.slow
+def test_a_killed_run_is_running_while_alive_and_interrupted_after(tmp_path: Path) -> None:
+    run = RunFolder(tmp_path / "run")
+    marker = tmp_path / "epoch0.done"
+    command = [
+        sys.executable,
+        str(REPO / "train.py"),
+        *TINY,
+        f"hydra.run.dir={run.path}",
+        "+callbacks.pause._target_=helpers.resume_helpers.PauseAfterEpoch",
+        f"+callbacks.pause.marker={marker}",
+    ]
+    process = subprocess.Popen(
+        command,
+        env=child_env(tmp_path),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 300
+        while not marker.exists() and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert marker.exists(), process.communicate(timeout=60)[0][-3000:]
+        assert run.state is RunState.RUNNING
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.communicate(timeout=60)
+    assert run.state is RunState.INTERRUPTED
+    assert run.run_file()["experiment"] and not run.record_file.exists()
