@@ -12,7 +12,7 @@ from helpers.datafiles import class_folders
 from hydra.utils import instantiate
 
 from graytransfer.data import GrayscaleDataModule
-from graytransfer.run.pipeline import train
+from graytransfer.run import train
 
 CONF_DATA = CONF / "data"
 

@@ -73,7 +73,7 @@ def test_skip_replaces_a_corrupt_image_counts_and_names_it(tmp_path, workers):
 def test_skip_in_a_real_run_warns_naming_the_file_and_counts_it(tmp_path):
     class_folders(tmp_path / "images", {"a": 4, "b": 4})
     broken = truncate(tmp_path / "images" / "a" / "003.png")
-    from graytransfer.run.pipeline import train
+    from graytransfer.run import train
 
     cfg = compose_config(
         [

@@ -18,7 +18,7 @@ from test_data_dicom import write_dicom
 
 from graytransfer.adapt.mapped import MappedInput
 from graytransfer.model.restore import load_trained
-from graytransfer.run.pipeline import train
+from graytransfer.run import train
 from graytransfer.tools import export, predict
 
 #: a real timm EfficientNet, small, one short epoch with a checkpoint

@@ -18,7 +18,7 @@ from helpers.datafiles import numbered_pngs, write_table
 from graytransfer.cli import user_error_in
 from graytransfer.data import CsvDataModule
 from graytransfer.errors import UserError
-from graytransfer.run.pipeline import train
+from graytransfer.run import train
 
 #: a tiny random-init model, so a case that gets as far as building the model stays fast
 SMALL = ["model=timm", "model.name=test_efficientnet", "model.pretrained=false", "logger=none"]

@@ -19,7 +19,7 @@ from skimage.data import astronaut
 from graytransfer.data import TexturesDataModule
 from graytransfer.data.sources.textures import load_gray, split_bands
 from graytransfer.errors import UserError
-from graytransfer.run.pipeline import train
+from graytransfer.run import train
 
 #: three photos of different sizes (text is 172x448, coins 303x384, brick 512x512)
 SMALL = {

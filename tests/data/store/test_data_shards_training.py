@@ -16,7 +16,7 @@ from helpers.shard_helpers import read_seen, write_numbered_folder
 
 from graytransfer.data import FolderDataModule
 from graytransfer.data.store.shard_writer import convert
-from graytransfer.run.pipeline import train
+from graytransfer.run import train
 
 #: timm's tiny test EfficientNet on the 16x16 numbered images
 TINY = [

@@ -21,7 +21,7 @@ from graytransfer.data.store.shard_manifest import MANIFEST
 from graytransfer.data.store.shard_writer import convert
 from graytransfer.errors import UserError
 from graytransfer.model.build import build_classifier, input_values_of
-from graytransfer.run.pipeline import build_data
+from graytransfer.run import build_data
 
 pytest.importorskip("litdata", reason="the shards extra: pip install 'graytransfer[shards]'")
 
