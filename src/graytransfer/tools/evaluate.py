@@ -29,10 +29,10 @@ if TYPE_CHECKING:  # torch, Lightning and timm load in `evaluate`, after the com
 
 def test_data(cfg: DictConfig, trained: TrainedModel) -> GrayscaleDataModule:
     """The data module whose test split is scored: `cfg.data`, else the checkpoint's own."""
-    from graytransfer.data.required import check_required
+    from graytransfer.config import check_missing
 
     data_cfg = cfg.get("data") or OmegaConf.create(trained.config["data"])
-    check_required(data_cfg)
+    check_missing(data_cfg, "data.")
     seed = cfg.get("seed")
     if seed is None:
         seed = trained.config.get("seed")

@@ -30,7 +30,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     `data.root`) stops it in one line before torch is imported."""
     if OmegaConf.is_missing(cfg, "out"):
         raise UserError("out is required: pass out=DIR, the folder to write the shards into")
-    check_missing(cfg)  # data.root, ...: the line data.required gives, before torch loads
+    check_missing(cfg)  # data.root, ...: one line, before torch loads
     from graytransfer.data.base import as_size
     from graytransfer.data.sources.shards import ShardDataModule
     from graytransfer.data.store.shard_writer import convert

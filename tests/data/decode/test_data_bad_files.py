@@ -19,8 +19,8 @@ from helpers.datafiles import (
     write_png8,
 )
 
+from graytransfer.config import check_missing
 from graytransfer.data import CsvDataModule, FolderDataModule
-from graytransfer.data.required import check_required
 from graytransfer.data.split.by_class import stratified_split
 from graytransfer.errors import UserError
 
@@ -198,5 +198,5 @@ def test_too_many_classes_for_the_split_gets_the_right_advice():
 def test_folder_without_root_is_named_before_any_work(tmp_path):
     cfg = compose_config(["data=folder"], tmp_path)
     with pytest.raises(UserError, match=r"^data.root is required: pass data.root=DIR"):
-        check_required(cfg.data)
-    check_required(compose_config(["data=digits"], tmp_path).data)  # nothing missing
+        check_missing(cfg.data, "data.")
+    check_missing(compose_config(["data=digits"], tmp_path).data, "data.")  # nothing missing
