@@ -12,7 +12,7 @@ from helpers.trained_fixture import compose_task, trained_run  # noqa: F401 - th
 from omegaconf import OmegaConf
 
 from graytransfer.errors import UserError
-from graytransfer.run.loggers import build_loggers
+from graytransfer.run import build_loggers
 from graytransfer.tools.evaluate import evaluate
 
 

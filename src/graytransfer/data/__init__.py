@@ -3,7 +3,7 @@
 Grouped by job, the way `adapt/` reads:
 - here, the shared base: `base` (`GrayscaleDataModule`, the typed `PixelValues` every module
   hands the model), `augment` (presets), `resize`, `labels` (multi-label formats), `sampler`
-  (DDP evaluation) and `required` (the config keys a run must be given, checked first);
+  (DDP evaluation);
 - `sources/`: one module per data source (`folder`, `csvlist`, `mnist`, `medmnist`, `textures`,
   `digits`, `shards`) and their two shared bases (`file_base`, `array_base`);
 - `decode/`: a file's pixels (`gray`, `depth`, `dicom`, `idx`, `jpeg`, `finite`) and the

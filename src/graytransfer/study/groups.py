@@ -23,6 +23,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from graytransfer.errors import UserError
 from graytransfer.model.stored_config import check_stored_config
+from graytransfer.run import RunFolder
 
 #: config keys (and everything under them) that are not part of the experiment:
 #: the replicate (`seed`), where files go (`paths`, `hydra`, `task_name`), how a run was continued
@@ -60,9 +61,9 @@ MISSING = "–"
 
 def run_config(run_dir: Path, record: dict[str, Any]) -> tuple[dict[str, Any], str]:
     """(the run's experiment config as flat `dotted.key: value` pairs, where it was read from)."""
-    saved = run_dir / ".hydra" / "config.yaml"
+    saved = run_dir / RunFolder.HYDRA / "config.yaml"
     if saved.is_file():
-        return experiment_keys(OmegaConf.load(saved)), ".hydra/config.yaml"
+        return experiment_keys(OmegaConf.load(saved)), f"{RunFolder.HYDRA}/config.yaml"
     config = checkpoint_config(record.get("best_checkpoint"))
     if config is not None:
         return experiment_keys(OmegaConf.create(config)), "checkpoint"
@@ -72,7 +73,7 @@ def run_config(run_dir: Path, record: dict[str, Any]) -> tuple[dict[str, Any], s
         name=record.get("model"), pretrained=record.get("pretrained"), weights=record.get("weights")
     )
     fallback.setdefault("adapt", {})["strategy"] = record.get("strategy")
-    return experiment_keys(OmegaConf.create(fallback)), "metrics.json"
+    return experiment_keys(OmegaConf.create(fallback)), RunFolder.RECORD
 
 
 def checkpoint_config(path: Any) -> dict[str, Any] | None:

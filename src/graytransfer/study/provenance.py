@@ -13,6 +13,7 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
+from graytransfer.run import RunFolder
 from graytransfer.study.groups import Group
 
 NOT_RECORDED = "not recorded"
@@ -111,8 +112,8 @@ def machine_line(runs: list[dict[str, Any]]) -> str:
 def unfinished_runs(root: Path) -> list[str]:
     """Run folders under `root` (a `.hydra/overrides.yaml`) without a `metrics.json`: still
     running, or stopped before the end; relative to `root`, sorted."""
+    saved = root.rglob(f"{RunFolder.HYDRA}/overrides.yaml")
+    folders = (RunFolder(path.parent.parent) for path in saved)
     return sorted(
-        str(path.parent.parent.relative_to(root))
-        for path in root.rglob(".hydra/overrides.yaml")
-        if not (path.parent.parent / "metrics.json").is_file()
+        str(folder.path.relative_to(root)) for folder in folders if not folder.record_file.is_file()
     )

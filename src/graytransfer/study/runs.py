@@ -4,12 +4,12 @@ the runs left out: repeated seeds and runs that did not finish."""
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Any
 
 from graytransfer.errors import UserError
+from graytransfer.run import RunFolder
 from graytransfer.study.groups import run_config
 
 
@@ -19,17 +19,14 @@ def find_runs(root: Path) -> list[dict[str, Any]]:
     if not root.is_dir():
         raise UserError(f"report: '{root}' is not a folder; give a multirun folder of runs")
     runs = []
-    for path in sorted(root.rglob("metrics.json")):
-        if "wandb" in path.parts:
+    for folder in RunFolder.all_under(root):
+        record = folder.record()
+        if record is None:
+            print(f"report: skipping unreadable {folder.record_file}", file=sys.stderr)
             continue
-        try:
-            record = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError) as err:
-            print(f"report: skipping unreadable {path}: {err}", file=sys.stderr)
-            continue
-        record["_dir"] = str(path.parent.relative_to(root))
-        record["_mtime"] = path.stat().st_mtime
-        record["_config"], record["_source"] = run_config(path.parent, record)
+        record["_dir"] = str(folder.path.relative_to(root))
+        record["_mtime"] = folder.record_file.stat().st_mtime
+        record["_config"], record["_source"] = run_config(folder.path, record)
         runs.append(record)
     if not runs:
         raise UserError(f"report: no metrics.json under '{root}'; is it a run or multirun folder?")

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from graytransfer.cli import exit_on_user_error
+from graytransfer.run import RunFolder
 from graytransfer.study.groups import (
     EXCLUDED_KEYS,
     MISSING,
@@ -134,7 +135,7 @@ def grouping_note(runs: list[dict[str, Any]]) -> str:
         "n counts the runs of a group, one per seed (each unseeded run counts); mean ± std is "
         "over them."
     )
-    partial = [r["_dir"] for r in runs if r["_source"] == "metrics.json"]
+    partial = [r["_dir"] for r in runs if r["_source"] == RunFolder.RECORD]
     if partial:
         note += (
             f" {len(partial)} run(s) have no saved config and are grouped by the choices in their "

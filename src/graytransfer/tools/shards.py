@@ -34,7 +34,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     from graytransfer.data.base import as_size
     from graytransfer.data.sources.shards import ShardDataModule
     from graytransfer.data.store.shard_writer import convert
-    from graytransfer.run.pipeline import build_data
+    from graytransfer.run import build_data
 
     if cfg.data.get("_target_", "").endswith(ShardDataModule.__name__):
         raise UserError("data=shards is already shards: pick the data module to convert")
