@@ -4,16 +4,14 @@ augmentation presets, class-imbalance options and the split record written to th
 from __future__ import annotations
 
 import csv
-import json
+import io
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import lightning as L
 import torch
 from lightning.pytorch.accelerators import CUDAAccelerator
-from lightning.pytorch.utilities import rank_zero_only
 from torch.utils.data import DataLoader, Dataset, WeightedRandomSampler
 
 from graytransfer.data.augment import build_augment
@@ -223,12 +221,10 @@ class GrayscaleDataModule(L.LightningDataModule):
             f"{sizes[0]}/{sizes[1]}/{sizes[2]}, {h}x{w}"
         )
 
-    @rank_zero_only
-    def save_split(self, output_dir: str | Path) -> None:
-        """Write `classes.json` (names, per-split class counts), `split.csv` (split, id, label,
-        class: one row per image) and, when files were skipped, `bad_files.txt`."""
-        out = Path(output_dir)
-        out.mkdir(parents=True, exist_ok=True)
+    def split_record(self) -> tuple[dict, str, list]:
+        """What the run folder keeps of the data (`RunFolder.write_split`): the classes record
+        (names, per-split class counts, image size, description), the split as CSV text (split,
+        id, label, class: one row per image) and the files skipped as bad."""
         splits = self._splits()
         counts = {
             name: class_counts(s.labels, self.num_classes).tolist() for name, s in splits.items()
@@ -239,12 +235,10 @@ class GrayscaleDataModule(L.LightningDataModule):
             "image_size": list(self.image_size),
             "data": self.describe(),
         }
-        (out / "classes.json").write_text(json.dumps(record, indent=2) + "\n")
-        with open(out / "split.csv", "w", newline="") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(["split", "id", "label", "class"])
-            for name, s in splits.items():
-                for item, label in zip(s.ids, s.labels.tolist(), strict=True):
-                    writer.writerow([name, item, *describe_label(label, self.class_names)])
-        if self.bad_files:
-            (out / "bad_files.txt").write_text("".join(f"{b}\n" for b in self.bad_files))
+        rows = io.StringIO(newline="")
+        writer = csv.writer(rows)
+        writer.writerow(["split", "id", "label", "class"])
+        for name, s in splits.items():
+            for item, label in zip(s.ids, s.labels.tolist(), strict=True):
+                writer.writerow([name, item, *describe_label(label, self.class_names)])
+        return record, rows.getvalue(), list(self.bad_files)

@@ -100,7 +100,8 @@ def build_run(cfg: DictConfig, plan: ResumePlan) -> RunParts:
     backbone: Backbone = instantiate(cfg.model)
     backbone.check_weights_available()  # before the data is read; build() does not ask again
     data, model = build_data_and_model(cfg, backbone)
-    data.save_split(plan.output_dir)  # classes.json, split.csv (and bad_files.txt)
+    if rank_zero_only.rank == 0:
+        plan.folder.write_split(*data.split_record())  # classes.json, split.csv, bad_files.txt
     check_input_size(model, data.image_size, str(cfg.model.name))
     if plan.resuming:
         check_compatible(

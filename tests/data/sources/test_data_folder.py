@@ -15,6 +15,7 @@ from PIL import Image
 
 from graytransfer.data import FolderDataModule
 from graytransfer.errors import UserError
+from graytransfer.run import RunFolder
 
 
 def make(root, **kwargs) -> FolderDataModule:
@@ -94,7 +95,7 @@ def test_skip_warns_once_with_the_count_and_records_them(tmp_path):
     assert len([w for w in record if "bad file" in str(w.message)]) == 1
     assert data.class_names == ["a", "b"]  # the empty class folder is dropped, not a class
     assert len(data.train_set) == 10
-    data.save_split(tmp_path / "run")
+    RunFolder(tmp_path / "run").write_split(*data.split_record())
     assert len((tmp_path / "run" / "bad_files.txt").read_text().splitlines()) == 3
 
 
@@ -154,9 +155,9 @@ def test_balance_loss_weights_and_sampler(tmp_path):
     assert abs(labels.float().mean().item() - 0.5) < 0.05  # classes drawn equally often
 
 
-def test_save_split_records_classes_and_every_image(tmp_path):
+def test_the_split_record_holds_classes_and_every_image(tmp_path):
     data = make(class_folders(tmp_path / "d", {"cat": 5, "dog": 5}), val_split=0.2, test_split=0.2)
-    data.save_split(tmp_path / "run")
+    RunFolder(tmp_path / "run").write_split(*data.split_record())
     record = json.loads((tmp_path / "run" / "classes.json").read_text())
     assert record["classes"] == ["cat", "dog"]
     assert record["counts"] == {"train": [3, 3], "val": [1, 1], "test": [1, 1]}

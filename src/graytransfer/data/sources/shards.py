@@ -37,7 +37,7 @@ if TYPE_CHECKING:  # litdata is the `shards` extra, imported when a loader is ma
 
 
 class ShardSplit(torch.utils.data.Dataset):
-    """One split's ids and labels, in shard index order (for `save_split`, class counts, loss
+    """One split's ids and labels, in shard index order (for `split_record`, class counts, loss
     weights), and random access to its items (`split[i]` -> `(image (1, H, W), label)`, e.g.
     for previews). Training and evaluation stream through `ShardDataModule`'s loaders."""
 
