@@ -135,9 +135,13 @@ def test_finishing_wandb_needs_no_wandb_when_a_run_never_used_it(monkeypatch):
     # the GPU box carries no wandb: a CSV-logged run must end without importing it
     monkeypatch.setitem(sys.modules, "wandb", None)  # `import wandb` would raise ImportError
     assert finish_wandb() is None
-    # a run that did use wandb is still finished
-    finished = []
-    fake = types.SimpleNamespace(run=object(), finish=lambda: finished.append(True))
+    # a run that did use wandb is still finished, and its service torn down (log written out)
+    calls = []
+    fake = types.SimpleNamespace(
+        run=object(),
+        finish=lambda: calls.append("finish"),
+        teardown=lambda: calls.append("teardown"),
+    )
     monkeypatch.setitem(sys.modules, "wandb", fake)
     finish_wandb()
-    assert finished == [True]
+    assert calls == ["finish", "teardown"]
