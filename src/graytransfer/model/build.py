@@ -1,4 +1,5 @@
-"""The one recipe that builds the classifier a composed config describes.
+"""The one recipe that builds the data module and the classifier a composed config describes,
+and checks that the backbone takes the image size.
 
 Training (`graytransfer.run.pipeline`), restoring a checkpoint (`graytransfer.model.restore`) and
 the benchmarks all build through `build_classifier`, so they hold the very same network,
@@ -10,11 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from graytransfer.adapt.intensity import InputValues
+from graytransfer.config import data_choice
 from graytransfer.data.base import NATIVE, GrayscaleDataModule, as_size
+from graytransfer.errors import UserError
 from graytransfer.model.backbone import Backbone
 from graytransfer.model.classifier import GrayscaleClassifier
 from graytransfer.task import MulticlassTask, Task
@@ -66,6 +70,7 @@ def build_classifier(
     fine-tuning options (no compile, no frozen BatchNorm) and the loss class weights.
     `input_values` (`input_values_of(data)`) sizes the intensity mapping; None when restoring."""
     finetune = cfg.get("finetune") if for_training else None
+    task = build_task(cfg)
     return GrayscaleClassifier(
         backbone=backbone,
         adapt=instantiate(cfg.adapt),
@@ -79,7 +84,67 @@ def build_classifier(
         finetune=instantiate(finetune) if finetune else None,
         class_weights=class_weights if for_training else None,
         image_size=tuple(int(v) for v in image_size),
-        task=build_task(cfg),
+        task=task,
         intensity=instantiate(cfg.intensity) if cfg.get("intensity") else None,
         input_values=input_values,
     )
+
+
+def build_data(cfg: DictConfig, image_size: tuple[int, int]) -> GrayscaleDataModule:
+    """Instantiate the data module at `image_size` (see `resolve_image_size`) and set it up."""
+    seed = cfg.seed if cfg.seed is not None else 0
+    data = instantiate(cfg.data, image_size=list(image_size), seed=seed)
+    data.prepare_data()
+    data.setup("fit")
+    build_task(cfg).check_data(data.class_names, data.train_set.labels, f"data={data_choice(cfg)}")
+    if data.num_classes < 2:
+        raise UserError(
+            f"data: found {data.num_classes} class(es) {data.class_names}; a classifier needs at "
+            "least 2: give every class its own sub-folder (or label) with images"
+        )
+    return data
+
+
+def build_data_and_model(
+    cfg: DictConfig, backbone: Backbone
+) -> tuple[GrayscaleDataModule, GrayscaleClassifier]:
+    """The data module (set up) and the classifier of `cfg`, at its resolved image size, for
+    the data's classes and loss class weights."""
+    image_size = resolve_image_size(cfg, backbone)
+    data = build_data(cfg, image_size)
+    input_values = input_values_of(data)
+    class_weights = data.loss_class_weights()
+    model = build_classifier(
+        cfg,
+        backbone,
+        class_names=data.class_names,
+        image_size=image_size,
+        class_weights=class_weights,
+        input_values=input_values,
+    )
+    return data, model
+
+
+def check_input_size(model: torch.nn.Module, size: tuple[int, int], model_name: str) -> None:
+    """Run one blank uint8 image of `size` (H, W) through `model` and fail clearly if the
+    backbone cannot take it (fixed-size transformers, sizes below what the stem can reduce)."""
+    height, width = size
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            blank = torch.zeros(1, 1, height, width, dtype=torch.uint8)
+            if all(hasattr(model, part) for part in ("input_adapter", "backbone", "head")):
+                # the plain path: never trigger a `finetune.compile` compilation for this probe
+                model.head(model.backbone.forward_features(model.input_adapter(blank)))
+            else:
+                model(blank)
+    except (RuntimeError, ValueError, AssertionError) as err:
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise UserError(
+            f"data.image_size {[height, width]} is too small or the wrong shape for model "
+            f"'{model_name}' ({reason}); use data.image_size=native (the model's own size) or a "
+            "larger size"
+        ) from err
+    finally:
+        model.train(was_training)

@@ -12,8 +12,7 @@ read). Modules, top down:
   lock, no folder left by a failed start), `folder` (`RunFolder`: every run-file name, the
   folder's state by one rule, atomic writes, the lock);
 - `job` (one job of train.py: status, failure record, the sweeper's objective), `sweep` (a
-  sweep's W&B names and its failed-job summary), `launch` (DDP inside a Hydra multirun),
-  `hydra_job` (the running Hydra job and its choices);
+  sweep's W&B names and its failed-job summary), `launch` (DDP inside a Hydra multirun);
 - `guards` (checks before training), `loggers` (W&B online/offline, MLflow's local store, the
   run's loggers), `extras` (the config tree at the start, upstream noise silenced, required
   tags), `machine` (the machine a run ran on), `optuna_sampler`.
@@ -27,14 +26,14 @@ from __future__ import annotations
 from importlib import import_module
 from typing import Any
 
-#: public name -> the module of this package that defines it
+#: public name -> the module of this package that defines it (or a full module path)
 _PUBLIC = {
     "train": "pipeline",
     "run_record": "pipeline",
     "RunParts": "build",
     "build_run": "build",
-    "build_data": "build",
-    "build_data_and_model": "build",
+    "build_data": "graytransfer.model.build",
+    "build_data_and_model": "graytransfer.model.build",
     "build_callbacks": "build",
     "FitOutcome": "fit",
     "fit_and_test": "fit",
@@ -77,6 +76,7 @@ __all__ = sorted(_PUBLIC)
 def __getattr__(name: str) -> Any:
     if name not in _PUBLIC:
         raise AttributeError(f"module 'graytransfer.run' has no attribute '{name}'")
-    value = getattr(import_module(f"graytransfer.run.{_PUBLIC[name]}"), name)
+    module = _PUBLIC[name]
+    value = getattr(import_module(module if "." in module else f"graytransfer.run.{module}"), name)
     globals()[name] = value
     return value

@@ -1,6 +1,6 @@
-"""Build a run's parts from its config: the data module, the classifier, the loggers, the
-callbacks and the trainer, checked against each other (image size, a resumed checkpoint) before
-any training."""
+"""Build a run's parts from its config: the data module and the classifier (through
+`graytransfer.model.build`), the loggers, the callbacks and the trainer, checked against each
+other (image size, a resumed checkpoint) before any training."""
 
 from __future__ import annotations
 
@@ -14,18 +14,10 @@ from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig
 
 from graytransfer.data.base import GrayscaleDataModule
-from graytransfer.errors import UserError
 from graytransfer.model.backbone import Backbone
-from graytransfer.model.build import (
-    build_classifier,
-    build_task,
-    input_values_of,
-    resolve_image_size,
-)
+from graytransfer.model.build import build_data_and_model, check_input_size
 from graytransfer.model.checkpoint_file import check_compatible, read_checkpoint
 from graytransfer.model.classifier import GrayscaleClassifier
-from graytransfer.run.guards import check_input_size
-from graytransfer.run.hydra_job import data_choice
 from graytransfer.run.loggers import build_loggers, wandb_run_id_of
 from graytransfer.run.resume import ResumePlan, run_file_content
 
@@ -40,39 +32,6 @@ class RunParts:
     model: GrayscaleClassifier
     loggers: list[Logger]
     trainer: L.Trainer
-
-
-def build_data(cfg: DictConfig, image_size: tuple[int, int]) -> GrayscaleDataModule:
-    """Instantiate the data module at `image_size` (see `resolve_image_size`) and set it up."""
-    seed = cfg.seed if cfg.seed is not None else 0
-    data = instantiate(cfg.data, image_size=list(image_size), seed=seed)
-    data.prepare_data()
-    data.setup("fit")
-    build_task(cfg).check_data(data.class_names, data.train_set.labels, f"data={data_choice(cfg)}")
-    if data.num_classes < 2:
-        raise UserError(
-            f"data: found {data.num_classes} class(es) {data.class_names}; a classifier needs at "
-            "least 2: give every class its own sub-folder (or label) with images"
-        )
-    return data
-
-
-def build_data_and_model(
-    cfg: DictConfig, backbone: Backbone
-) -> tuple[GrayscaleDataModule, GrayscaleClassifier]:
-    """The data module (set up) and the classifier of `cfg`, at its resolved image size, for
-    the data's classes and loss class weights."""
-    image_size = resolve_image_size(cfg, backbone)
-    data = build_data(cfg, image_size)
-    model = build_classifier(
-        cfg,
-        backbone,
-        class_names=data.class_names,
-        image_size=image_size,
-        class_weights=data.loss_class_weights(),
-        input_values=input_values_of(data),
-    )
-    return data, model
 
 
 def build_callbacks(cfg: DictConfig, with_logger: bool) -> list[L.Callback]:
@@ -100,8 +59,6 @@ def build_run(cfg: DictConfig, plan: ResumePlan) -> RunParts:
     backbone: Backbone = instantiate(cfg.model)
     backbone.check_weights_available()  # before the data is read; build() does not ask again
     data, model = build_data_and_model(cfg, backbone)
-    if rank_zero_only.rank == 0:
-        plan.folder.write_split(*data.split_record())  # classes.json, split.csv, bad_files.txt
     check_input_size(model, data.image_size, str(cfg.model.name))
     if plan.resuming:
         check_compatible(
@@ -112,6 +69,8 @@ def build_run(cfg: DictConfig, plan: ResumePlan) -> RunParts:
             data.class_names,
             task=model.task.name,
         )
+    if rank_zero_only.rank == 0:
+        plan.folder.write_split(*data.split_record())  # classes.json, split.csv, bad_files.txt
     loggers = build_loggers(cfg, wandb_id=plan.wandb_id)
     if rank_zero_only.rank == 0 and not (plan.resuming and plan.folder.has_run_file()):
         plan.folder.write_run_file(run_file_content(cfg, wandb_run_id_of(loggers), plan.parent))

@@ -1,7 +1,7 @@
 """Guards that turn silent failures into one clear message before a run starts: a seed that is
 not an integer, an accelerator torch cannot see, a config that trains no step, optimizer or
-schedule values that cannot work, an image size the backbone cannot take. (A finished run's
-folder is guarded by `RunFolder.check_not_finished`; a diverging model is caught while
+schedule values that cannot work. (The image size is checked by `graytransfer.model.build`, a
+finished run's folder by `RunFolder.check_not_finished`; a diverging model is caught while
 training, by `graytransfer.callbacks.nan_guard`.)"""
 
 from __future__ import annotations
@@ -121,28 +121,3 @@ def _check_range(
         fits = value <= high_closed
     if not fits:
         raise UserError(f"{key}={value} is not valid; use {expected}")
-
-
-def check_input_size(model: torch.nn.Module, size: tuple[int, int], model_name: str) -> None:
-    """Run one blank uint8 image of `size` (H, W) through `model` and fail clearly if the
-    backbone cannot take it (fixed-size transformers, sizes below what the stem can reduce)."""
-    height, width = size
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            blank = torch.zeros(1, 1, height, width, dtype=torch.uint8)
-            if all(hasattr(model, part) for part in ("input_adapter", "backbone", "head")):
-                # the plain path: never trigger a `finetune.compile` compilation for this probe
-                model.head(model.backbone.forward_features(model.input_adapter(blank)))
-            else:
-                model(blank)
-    except (RuntimeError, ValueError, AssertionError) as err:
-        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise UserError(
-            f"data.image_size {[height, width]} is too small or the wrong shape for model "
-            f"'{model_name}' ({reason}); use data.image_size=native (the model's own size) or a "
-            "larger size"
-        ) from err
-    finally:
-        model.train(was_training)

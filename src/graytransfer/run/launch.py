@@ -19,8 +19,8 @@ from typing import Any
 
 from omegaconf import read_write
 
+from graytransfer.config import hydra_runtime, in_multirun
 from graytransfer.errors import UserError
-from graytransfer.run.hydra_job import hydra_runtime, in_multirun
 
 #: set by Lightning's subprocess launcher in the main process; they must not leak into the next job
 DDP_ENV = ("MASTER_ADDR", "MASTER_PORT", "NODE_RANK", "LOCAL_RANK", "WORLD_SIZE")

@@ -11,13 +11,12 @@ from lightning.pytorch.loggers import WandbLogger
 from omegaconf import DictConfig
 
 from graytransfer.adapt.cost import input_cost
-from graytransfer.config import check_missing
+from graytransfer.config import check_missing, hydra_choices
 from graytransfer.console import route_library_logs
 from graytransfer.errors import UserError
 from graytransfer.run.build import RunParts, build_run
 from graytransfer.run.fit import FitOutcome, fit_and_test
 from graytransfer.run.guards import check_accelerator, check_optimizer, check_seed, check_trains
-from graytransfer.run.hydra_job import hydra_choices
 from graytransfer.run.job import run_status
 from graytransfer.run.loggers import finish_wandb
 from graytransfer.run.machine import machine_record
@@ -39,13 +38,13 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     hydra_dir = Path(cfg.paths.output_dir)
     with removed_if_start_fails(hydra_dir) as start:
         seed = check_seed(cfg.get("seed"))
-        check_missing(cfg)
         check_accelerator(cfg)
         check_trains(cfg)
         check_optimizer(cfg)
+        plan = plan_resume(cfg)  # a resumed run continues in its own folder
+        check_missing(cfg)  # a value left at ??? (data.root, ...): one line
         if seed is not None:
             L.seed_everything(seed, workers=True, verbose=False)
-        plan = plan_resume(cfg)  # a resumed run continues in its own folder
         if str(plan.output_dir) != str(cfg.paths.output_dir):
             cfg.paths.output_dir = str(plan.output_dir)
         with plan.folder.lock():

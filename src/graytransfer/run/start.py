@@ -27,9 +27,9 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from graytransfer.cli import EXISTING_FOLDERS
+from graytransfer.config import hydra_runtime, in_multirun
 from graytransfer.console import log_files
 from graytransfer.run.folder import RunFolder, RunFolderInUse, is_secondary_rank
-from graytransfer.run.hydra_job import hydra_runtime, in_multirun
 
 
 class Start:

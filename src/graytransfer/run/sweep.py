@@ -23,7 +23,7 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from graytransfer.run.hydra_job import hydra_choices, hydra_runtime, in_multirun
+from graytransfer.config import hydra_choices, hydra_runtime, in_multirun
 
 
 def sweep_identity(task_name: str = "train") -> dict[str, str] | None:
