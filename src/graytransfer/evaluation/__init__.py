@@ -1,0 +1,15 @@
+"""Evaluation of a tested model: what the test split's per-image predictions say, with how much
+certainty.
+
+- `predictions`: the probabilities and true labels of every test image, collected during
+  `Trainer.test` (`TestPredictions`, gathered across DDP ranks into the data's test order) and
+  laid out as the rows of `predictions.csv` (`Predictions.rows`; the run folder writes it);
+- `reference`: the headline metrics of each task with scikit-learn, the implementation reviewers
+  know (the point estimates);
+- `weighted`: the same metrics for many resamples at once (a resample is a count per image), equal
+  to scikit-learn's on each resample (tested), fast enough for 1000 resamples on every run;
+- `bootstrap`: `Bootstrap` (`eval=` in conf/): a seeded percentile bootstrap over test images, or
+  over whole groups (patients) when the data has a group column, and the intervals it gives.
+
+Imports `task` and base modules only; `run` and `tools` use it.
+"""
