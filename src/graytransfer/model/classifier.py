@@ -111,10 +111,11 @@ class GrayscaleClassifier(L.LightningModule):
         logits = self(images)
         weight = self.loss_weights if stage == "train" else None
         loss = self.task.loss(logits, labels, weight, self.hparams.label_smoothing)
-        self.task.update(metrics, self.task.probabilities(logits.detach()), labels)
+        probs = self.task.probabilities(logits.detach())
+        self.task.update(metrics, probs, labels)
         if stage in self.eval_losses:
             self.eval_losses[stage].update(loss.detach(), weight=labels.shape[0])
-            return loss
+            return loss, probs
         self.log(
             f"{stage}/loss",
             loss,
@@ -123,16 +124,18 @@ class GrayscaleClassifier(L.LightningModule):
             prog_bar=True,
             batch_size=labels.shape[0],
         )
-        return loss
+        return loss, probs
 
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
-        return self._step(batch, "train", self.train_metrics)
+        return self._step(batch, "train", self.train_metrics)[0]
 
     def validation_step(self, batch, batch_idx: int) -> None:
         self._step(batch, "val", self.val_metrics)
 
-    def test_step(self, batch, batch_idx: int) -> None:
-        self._step(batch, "test", self.test_metrics)
+    def test_step(self, batch, batch_idx: int) -> torch.Tensor:
+        """The batch's probabilities: `graytransfer.evaluation.collect.TestPredictions` keeps
+        them for `predictions.csv` and the test metrics' intervals."""
+        return self._step(batch, "test", self.test_metrics)[1]
 
     def _log_epoch(self, metrics: nn.Module) -> None:
         stage = str(metrics.prefix).rstrip("/")

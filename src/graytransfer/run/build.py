@@ -14,6 +14,7 @@ from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig
 
 from graytransfer.data.base import GrayscaleDataModule
+from graytransfer.evaluation.collect import TestPredictions
 from graytransfer.model.backbone import Backbone
 from graytransfer.model.build import build_data_and_model, check_input_size
 from graytransfer.model.checkpoint_file import check_compatible, read_checkpoint
@@ -76,6 +77,7 @@ def build_run(cfg: DictConfig, plan: ResumePlan) -> RunParts:
         plan.folder.write_run_file(run_file_content(cfg, wandb_run_id_of(loggers), plan.parent))
     for logger in loggers if plan.parent else ():  # a continued run names its parent
         logger.log_hyperparams({"parent": plan.parent})
-    callbacks = build_callbacks(cfg, with_logger=bool(loggers))
+    # the test's per-image predictions: predictions.csv and the intervals (run.evaluation)
+    callbacks = [*build_callbacks(cfg, with_logger=bool(loggers)), TestPredictions()]
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
     return RunParts(backbone, data, model, loggers, trainer)

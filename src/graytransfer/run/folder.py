@@ -5,8 +5,9 @@ What a run folder holds (names only here; no other module spells them):
 `metrics.json` (the run's record: written last, when the run ends, or by a sweep for a job that
 failed), `resume.json` (what a resume needs: experiment key, W&B id, parent run),
 `classes.json` and `split.csv` (the data's classes and exact split; `bad_files.txt` when files
-were skipped), `checkpoints/` (`last.ckpt`, best checkpoints), `.hydra/` (the job's config),
-`.run.lock` and `.run.lock.pid` (the lock and its holder).
+were skipped), `predictions.csv` (every test image's truth, probabilities and decisions:
+`graytransfer.evaluation.predictions`), `checkpoints/` (`last.ckpt`, best checkpoints),
+`.hydra/` (the job's config), `.run.lock` and `.run.lock.pid` (the lock and its holder).
 
 The state, one rule (`RunFolder.state`):
 - `finished`: `metrics.json` exists and does not say `status: failed` (a `diverged` run is a
@@ -25,11 +26,13 @@ same command in the same folder; they never take the lock and never write the fo
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import shutil
 import socket
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from enum import Enum
 from pathlib import Path
@@ -74,6 +77,7 @@ class RunFolder:
     CLASSES = "classes.json"
     SPLIT = "split.csv"
     BAD_FILES = "bad_files.txt"
+    PREDICTIONS = "predictions.csv"
     CHECKPOINTS = "checkpoints"
     LAST = "last.ckpt"
     HYDRA = ".hydra"
@@ -195,6 +199,15 @@ class RunFolder:
         bad = "".join(f"{b}\n" for b in bad_files)
         if bad:
             write_text_atomic(self.path / self.BAD_FILES, bad)
+
+    def write_predictions(self, rows: Iterable[Sequence[Any]]) -> Path:
+        """`predictions.csv` (rows, header first: `Predictions.rows()`), written atomically;
+        its path. The caller writes from rank 0 only."""
+        text = io.StringIO(newline="")
+        csv.writer(text).writerows(rows)
+        path = self.path / self.PREDICTIONS
+        write_text_atomic(path, text.getvalue())
+        return path
 
     def save_hydra_config(self, files: dict[str, str], subdir: str | None = None) -> None:
         """Hydra's job files (`config.yaml`, `hydra.yaml`, `overrides.yaml`: name -> YAML text)

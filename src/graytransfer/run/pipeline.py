@@ -15,6 +15,7 @@ from graytransfer.config import check_missing, hydra_choices
 from graytransfer.console import route_library_logs
 from graytransfer.errors import UserError
 from graytransfer.run.build import RunParts, build_run
+from graytransfer.run.evaluation import TestEvaluation, evaluate_test_split, with_evaluation
 from graytransfer.run.fit import FitOutcome, fit_and_test
 from graytransfer.run.guards import check_accelerator, check_optimizer, check_seed, check_trains
 from graytransfer.run.job import run_status
@@ -54,7 +55,16 @@ def train(cfg: DictConfig) -> dict[str, Any]:
             try:
                 parts = build_run(cfg, plan)
                 outcome = fit_and_test(cfg, parts, plan.ckpt_path, start)
-                record = run_record(cfg, parts, outcome, plan, started).as_dict()
+                tested = evaluate_test_split(  # predictions.csv, the intervals
+                    parts.trainer,
+                    parts.model,
+                    parts.data,
+                    cfg.get("eval"),
+                    seed,
+                    plan.folder,
+                    parts.loggers,
+                )
+                record = run_record(cfg, parts, outcome, plan, started, tested).as_dict()
                 publish_record(record, plan.output_dir, parts.trainer.is_global_zero)
                 return record
             finally:
@@ -62,9 +72,15 @@ def train(cfg: DictConfig) -> dict[str, Any]:
 
 
 def run_record(
-    cfg: DictConfig, parts: RunParts, outcome: FitOutcome, plan: ResumePlan, started: float
+    cfg: DictConfig,
+    parts: RunParts,
+    outcome: FitOutcome,
+    plan: ResumePlan,
+    started: float,
+    tested: TestEvaluation | None = None,
 ) -> RunRecord:
-    """The record of a fitted and tested run."""
+    """The record of a fitted and tested run (with the test metrics' intervals, `tested`)."""
+    tested = tested or TestEvaluation()
     trainer, model, data, backbone = parts.trainer, parts.model, parts.data, parts.backbone
     callback = trainer.checkpoint_callback
     best_score = getattr(callback, "best_model_score", None) if callback else None
@@ -86,7 +102,7 @@ def run_record(
         image_size=list(data.image_size),
         seed=cfg.get("seed"),
         choices=hydra_choices(),
-        metrics=outcome.metrics,
+        metrics=with_evaluation(outcome.metrics, tested),
         monitor={
             "metric": cfg.monitor.metric,
             "mode": cfg.monitor.mode,
@@ -110,6 +126,7 @@ def run_record(
             **machine_record(trainer.strategy.root_device.type),
             "load_at_start": outcome.load_at_start,
         },
+        intervals=tested.intervals,
     )
 
 

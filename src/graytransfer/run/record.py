@@ -19,8 +19,10 @@ from graytransfer.run.folder import RunFolder
 @dataclass
 class RunRecord:
     """A training run's record: what ran, its metrics, the monitored metric's best value and
-    where it came from, its checkpoint, folders, status, parent, input cost, timing and machine.
-    `as_dict()` is `metrics.json`, in this field order."""
+    where it came from, its checkpoint, folders, status, parent, input cost, timing, machine and
+    how the test metrics' confidence intervals were made (`intervals`: method, resampled unit,
+    resamples, seed, confidence; None without intervals). `as_dict()` is `metrics.json`, in this
+    field order."""
 
     model: str
     pretrained: bool
@@ -31,7 +33,8 @@ class RunRecord:
     image_size: list[int]
     seed: int | None
     choices: dict[str, str]
-    metrics: dict[str, float | None]
+    #: a test metric's interval is `test/<metric>_ci: [low, high]`, beside its value
+    metrics: dict[str, float | list[float] | None]
     #: metric, mode, best, best_from ("best checkpoint": the one tested; else "last epoch")
     monitor: dict[str, Any]
     epochs: int
@@ -43,6 +46,7 @@ class RunRecord:
     cost: dict[str, Any]
     timing: dict[str, Any]
     machine: dict[str, Any]
+    intervals: dict[str, Any] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -90,15 +94,22 @@ def summary_table(info: dict[str, Any]) -> Table:
         table.add_row(f"{monitor['metric']} ({label})", f"{monitor['best']:.4f}")
     metrics = info.get("metrics", {})
     for name, value in sorted(metrics.items()):
-        if name.startswith("test/") and value is not None:
-            table.add_row(name, f"{value:.4f}")
+        if name.startswith("test/") and isinstance(value, (int, float)):
+            table.add_row(name, f"{value:.4f}{_interval(metrics.get(f'{name}_ci'))}")
     for name, value in sorted(metrics.items()):
-        if name.startswith("val/") and value is not None:
+        if name.startswith("val/") and isinstance(value, (int, float)):
             table.add_row(f"{name} (last epoch)", f"{value:.4f}")
     timing = info.get("timing", {})
     if timing.get("fit_s") is not None:
         table.add_row("fit time", f"{timing['fit_s']:.1f} s")
     return table
+
+
+def _interval(bounds: Any) -> str:
+    """` [low, high]` of a metric's confidence interval, or nothing without one."""
+    if isinstance(bounds, (list, tuple)) and len(bounds) == 2 and None not in bounds:
+        return f" [{bounds[0]:.4f}, {bounds[1]:.4f}]"
+    return ""
 
 
 def summary_paths(info: dict[str, Any]) -> list[str]:

@@ -30,7 +30,8 @@ from graytransfer.run import RunFolder
 #: (`ckpt_path`, `resume`), where metrics are sent and their labels (`logger`, `tags`), what a sweep
 #: does with a failed job (`sweep`), display and logging (progress bar, logging interval, the
 #: learning-rate monitor, the confusion-matrix and input-preview pictures) and loader speed
-#: (`data.num_workers`), and permission to read a checkpoint (`model.trust_checkpoint`).
+#: (`data.num_workers`), permission to read a checkpoint (`model.trust_checkpoint`) and how the
+#: test metrics' intervals are made (`eval`: the same trained model, only its error bars).
 #: Everything else, accelerator and precision included, is the experiment.
 EXCLUDED_KEYS = (
     "seed",
@@ -50,6 +51,7 @@ EXCLUDED_KEYS = (
     "callbacks.input_preview",
     "data.num_workers",
     "model.trust_checkpoint",
+    "eval",
 )
 #: keys that name an output folder wherever they are (a checkpoint folder, a logger's folder)
 PATH_LEAVES = ("dirpath", "output_dir", "save_dir", "default_root_dir")

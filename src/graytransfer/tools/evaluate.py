@@ -3,9 +3,11 @@
 The model is rebuilt from the checkpoint alone (graytransfer.model.restore); the data is the one the
 checkpoint was trained on unless `data=` chooses another, always at the checkpoint's image size.
 The metrics are those `train.py` logs for its test split (`test/acc`, `test/f1`, ...), written to
-`metrics.json` in the eval run's folder and to W&B with job type `eval`. A multilabel or binary
-checkpoint also writes `test_predictions.csv`: per image and output the probability, the decision
-at the checkpoint's thresholds and the true label.
+`metrics.json` in the eval run's folder and to W&B with job type `eval`, each headline metric with
+its 95% confidence interval (`eval=`: conf/eval/, `graytransfer.evaluation.bootstrap`);
+`predictions.csv` holds every test image's truth, probabilities and decisions. A multilabel or
+binary checkpoint also writes `test_predictions.csv` (the earlier format): per image and output
+the probability, the decision at the checkpoint's thresholds and the true label.
 """
 
 from __future__ import annotations
@@ -85,8 +87,11 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     """Score `cfg.ckpt_path` on the test split and return the record written to metrics.json.
     A value left at ??? (`ckpt_path`) stops it in one line before torch is imported."""
     check_missing(cfg)
+    from graytransfer.evaluation.collect import TestPredictions
     from graytransfer.model.checkpoint_file import check_compatible
     from graytransfer.model.restore import load_trained
+    from graytransfer.run.evaluation import evaluate_test_split, with_evaluation
+    from graytransfer.run.folder import RunFolder
     from graytransfer.run.loggers import build_loggers, finish_wandb
     from graytransfer.run.record import publish_record, to_float
 
@@ -102,10 +107,15 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     output_dir = Path(cfg.paths.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     loggers = build_loggers(cfg)
-    trainer: L.Trainer = instantiate(cfg.trainer, logger=loggers or False, callbacks=[])
+    callbacks = [TestPredictions()]  # predictions.csv and the intervals
+    trainer: L.Trainer = instantiate(cfg.trainer, logger=loggers or False, callbacks=callbacks)
     try:
         trainer.test(trained.model, datamodule=data, verbose=False)
         metrics = {k: to_float(v) for k, v in trainer.callback_metrics.items()}
+        seed = cfg.get("seed") if cfg.get("seed") is not None else trained.config.get("seed")
+        model, folder = trained.model, RunFolder(output_dir)
+        tested = evaluate_test_split(trainer, model, data, cfg.get("eval"), seed, folder, loggers)
+        metrics = with_evaluation(metrics, tested)
         if trained.thresholds is not None and trainer.is_global_zero:
             write_test_decisions(trained, data, output_dir / "test_predictions.csv")
         record = {
@@ -118,6 +128,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
             "metrics": metrics,
             "output_dir": str(output_dir),
             "wandb": wandb_info(loggers),
+            "intervals": tested.intervals,
         }
         publish_record(record, output_dir, trainer.is_global_zero)
         return record

@@ -1,0 +1,91 @@
+"""A tested model's evaluation, after `Trainer.test` (train.py and tools.evaluate): every test
+image's row in `predictions.csv`, and the confidence intervals of the headline test metrics in
+the record (`test/<metric>_ci: [low, high]` beside each value) and on the loggers
+(`test/<metric>_ci_low`, `_ci_high`). The science is `graytransfer.evaluation`'s; this module
+only writes and logs it, on rank 0."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import lightning as L
+from hydra.utils import instantiate
+from lightning.pytorch.loggers import Logger
+
+from graytransfer.evaluation.bootstrap import Bootstrap, Intervals
+from graytransfer.evaluation.collect import TestPredictions
+from graytransfer.evaluation.reference import reference_metrics
+from graytransfer.run.folder import RunFolder
+from graytransfer.run.record import to_float
+
+PREFIX = "test/"
+
+
+@dataclass(frozen=True)
+class TestEvaluation:
+    """What the evaluation adds to a run's record: the intervals and the headline metrics the
+    task does not log itself (scikit-learn's values; `metrics`), and how the intervals were made
+    (`intervals`, None without them)."""
+
+    __test__ = False  # not a pytest class
+
+    metrics: dict[str, Any] = field(default_factory=dict)
+    intervals: dict[str, Any] | None = None
+
+
+def evaluate_test_split(
+    trainer: L.Trainer,
+    model: Any,
+    data: Any,
+    eval_cfg: Any,
+    run_seed: int | None,
+    folder: RunFolder,
+    loggers: list[Logger],
+) -> TestEvaluation:
+    """Write `predictions.csv` into `folder` and compute, log and return the intervals, from
+    the predictions `TestPredictions` kept during the test (rank 0; nothing when untested)."""
+    collector = TestPredictions.of(trainer)
+    if collector is None or not trainer.is_global_zero:
+        return TestEvaluation()
+    preds = collector.predictions(data, model.task.name, model.output_names)
+    if preds is None:
+        return TestEvaluation()
+    folder.write_predictions(preds.rows())
+    bootstrap: Bootstrap = instantiate(eval_cfg) if eval_cfg else Bootstrap()
+    intervals = bootstrap.intervals(preds, run_seed)
+    if intervals is None:
+        return TestEvaluation()
+    points = reference_metrics(preds)
+    added = {}
+    for name, bounds in intervals.bounds.items():
+        added[f"{PREFIX}{name}"] = to_float(points[name])
+        added[f"{PREFIX}{name}_ci"] = list(bounds) if bounds is not None else None
+    log_intervals(loggers, intervals, trainer.global_step)
+    return TestEvaluation(added, intervals.record())
+
+
+def with_evaluation(metrics: dict[str, Any], tested: TestEvaluation) -> dict[str, Any]:
+    """`metrics` with each interval beside its value; a headline metric the task does not log
+    (e.g. multiclass `test/balanced_acc`) is added with scikit-learn's value."""
+    merged: dict[str, Any] = {}
+    for name, value in metrics.items():
+        merged[name] = value
+        if f"{name}_ci" in tested.metrics:
+            merged[f"{name}_ci"] = tested.metrics[f"{name}_ci"]
+    for name, value in tested.metrics.items():
+        merged.setdefault(name, value)
+    return merged
+
+
+def log_intervals(loggers: list[Logger], intervals: Intervals, step: int) -> None:
+    """`test/<metric>_ci_low` and `_ci_high` to every logger."""
+    values = {}
+    for name, bounds in intervals.bounds.items():
+        if bounds is not None:
+            values[f"{PREFIX}{name}_ci_low"], values[f"{PREFIX}{name}_ci_high"] = bounds
+    if not values:
+        return
+    for logger in loggers:
+        logger.log_metrics(values, step=step)
+        logger.save()
