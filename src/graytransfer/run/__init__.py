@@ -6,8 +6,9 @@ read). Modules, top down:
 
 - `pipeline` — `train(cfg)`: plan (new or resumed) -> build -> fit and test -> the record;
 - `build` (the data, classifier, loggers, callbacks and trainer of a run: `RunParts`), `fit`
-  (fit and test, timed, with readable errors), `record` (`RunRecord`, `metrics.json` and the
-  end-of-run summary);
+  (fit and test, timed, with readable errors), `evaluation` (after the test: `predictions.csv`
+  and the metrics' confidence intervals, from `graytransfer.evaluation`), `record`
+  (`RunRecord`, `metrics.json` and the end-of-run summary);
 - `resume` (which checkpoint and folder a run continues in), `start` (Hydra's files under the
   lock, no folder left by a failed start), `folder` (`RunFolder`: every run-file name, the
   folder's state by one rule, atomic writes, the lock);
@@ -17,8 +18,8 @@ read). Modules, top down:
   run's loggers), `extras` (the config tree at the start, upstream noise silenced, required
   tags), `machine` (the machine a run ran on), `optuna_sampler`.
 
-May import everything below it (`model`, `adapt`, `data`, `callbacks`, base modules); never
-`tools` or `study`.
+May import everything below it (`model`, `adapt`, `data`, `callbacks`, `evaluation`, base
+modules); never `tools` or `study`.
 """
 
 from __future__ import annotations
