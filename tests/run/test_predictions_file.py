@@ -1,6 +1,7 @@
 """A real (tiny) run writes `predictions.csv`, one row per test image whose argmax agrees with
 `test/acc`, and `metrics.json` holds each test metric's 95% interval around its value; the
-summary shows `value [low, high]`; `tools.evaluate` of its checkpoint writes the same rows."""
+summary shows `value [low, high]`; `tools.evaluate` of its checkpoint writes the same rows and
+logs the bounds to its logger (csv)."""
 
 from __future__ import annotations
 
@@ -51,7 +52,7 @@ def test_tiny_run_writes_predictions_and_intervals(tmp_path: Path) -> None:
 
     # python -m graytransfer.tools.evaluate on the run's checkpoint: the same file and intervals
     out = tmp_path / "eval"
-    overrides = [f"ckpt_path={record['best_checkpoint']}", "logger=none", "eval.bootstrap=200"]
+    overrides = [f"ckpt_path={record['best_checkpoint']}", "logger=csv", "eval.bootstrap=200"]
     scored = evaluate(compose_task("evaluate", [*overrides, "trainer.limit_test_batches=1"], out))
     with (out / RunFolder.PREDICTIONS).open(newline="") as handle:
         again = list(csv.DictReader(handle))
@@ -59,3 +60,7 @@ def test_tiny_run_writes_predictions_and_intervals(tmp_path: Path) -> None:
     assert [r["pred"] for r in again] == [r["pred"] for r in rows]
     assert scored["metrics"]["test/acc_ci"] == pytest.approx(record["metrics"]["test/acc_ci"])
     assert scored["intervals"]["seed"] == cfg.seed  # the checkpoint's seed
+    (logged,) = out.glob("csv/version_*/metrics.csv")  # the loggers get _ci_low, _ci_high
+    logged_rows = list(csv.DictReader(logged.open(newline="")))
+    lows = [r["test/acc_ci_low"] for r in logged_rows if r.get("test/acc_ci_low")]
+    assert [float(v) for v in lows] == pytest.approx([scored["metrics"]["test/acc_ci"][0]])
