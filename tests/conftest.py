@@ -20,7 +20,7 @@ os.environ.setdefault("WANDB_SILENT", "true")
 def make_cfg(tmp_path: Path) -> Callable[..., DictConfig]:
     """`make_cfg("adapt=sum", ...)` composes the real config into this test's tmp folder."""
 
-    def make(*overrides: str, fast: bool = True) -> DictConfig:
+    def compose_run(*overrides: str, fast: bool = True) -> DictConfig:
         return compose_config([*(FAST if fast else []), *overrides], tmp_path / "run")
 
-    return make
+    return compose_run

@@ -68,7 +68,7 @@ def odd_backbone(name: str = "test_efficientnet") -> Backbone:
     return Backbone(name, pretrained=False, create_kwargs={"pretrained_cfg_overlay": overlay})
 
 
-def classifier(backbone: Backbone, strategy: Strategy) -> GrayscaleClassifier:
+def seeded_eval_classifier(backbone: Backbone, strategy: Strategy) -> GrayscaleClassifier:
     """The real module, its backbone built under seed 0 (see `original_stem`)."""
     torch.manual_seed(0)
     return GrayscaleClassifier(
@@ -88,7 +88,7 @@ def original_stem(backbone: Backbone) -> torch.Tensor:
 
 @pytest.mark.parametrize("name", list(STRATEGIES))
 def test_input_normalisation_comes_from_the_backbones_data_config(name):
-    model = classifier(odd_backbone(), STRATEGIES[name]())
+    model = seeded_eval_classifier(odd_backbone(), STRATEGIES[name]())
     assert (model.data_config.mean, model.data_config.std) == (ODD_MEAN, ODD_STD)
     with torch.no_grad():
         out = model.input_adapter.double()(PIXELS)
@@ -99,7 +99,7 @@ def test_input_normalisation_comes_from_the_backbones_data_config(name):
 
 def test_the_lite0_config_is_its_own_half_half_not_imagenet():
     """The project's default backbone: timm's pretrained_cfg says mean = std = 0.5."""
-    model = classifier(Backbone("tf_efficientnet_lite0", pretrained=False), Repeat())
+    model = seeded_eval_classifier(Backbone("tf_efficientnet_lite0", pretrained=False), Repeat())
     with torch.no_grad():
         out = model.input_adapter.double()(PIXELS)
     expected = torch.tensor([-1.0, -0.6, 1.0], dtype=torch.float64)  # (g - 0.5) / 0.5
@@ -120,7 +120,7 @@ def test_collapsed_stem_is_the_weighted_sum_of_the_rgb_kernels(name):
     backbone = odd_backbone()
     rgb = original_stem(backbone)
     assert rgb.shape[1] == 3
-    stem = classifier(backbone, make()).backbone.conv_stem
+    stem = seeded_eval_classifier(backbone, make()).backbone.conv_stem
     expected = w_r * rgb[:, 0:1] + w_g * rgb[:, 1:2] + w_b * rgb[:, 2:3]
     assert stem.weight.shape == expected.shape and stem.in_channels == 1
     assert torch.allclose(stem.weight.double(), expected, rtol=0, atol=1e-6)
@@ -130,7 +130,7 @@ def test_collapsed_stem_is_the_weighted_sum_of_the_rgb_kernels(name):
 def test_fold_stem_is_the_keras_formula_with_the_backbones_own_stats():
     backbone = odd_backbone()
     rgb = original_stem(backbone)
-    model = classifier(backbone, Fold()).double()
+    model = seeded_eval_classifier(backbone, Fold()).double()
     stem = model.backbone.conv_stem
     assert isinstance(stem, FoldedStem)
     r, g, b = rgb[:, 0:1], rgb[:, 1:2], rgb[:, 2:3]
@@ -150,6 +150,6 @@ def test_fold_stem_is_the_keras_formula_with_the_backbones_own_stats():
 def test_scratch_stem_is_new_and_single_channel():
     backbone = odd_backbone()
     rgb = original_stem(backbone)
-    stem = classifier(backbone, Scratch()).backbone.conv_stem
+    stem = seeded_eval_classifier(backbone, Scratch()).backbone.conv_stem
     assert isinstance(stem, nn.Conv2d) and stem.weight.shape == (rgb.shape[0], 1, 3, 3)
     assert not torch.allclose(stem.weight.double(), rgb.sum(dim=1, keepdim=True), atol=1e-3)

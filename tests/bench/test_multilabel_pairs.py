@@ -4,26 +4,23 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from helpers.datamodules import csv_module
 
 from bench.multilabel_pairs import main, write_pairs
-from graytransfer.data import CsvDataModule
 from graytransfer.errors import UserError
-
-
-def load(csv, **kwargs) -> CsvDataModule:
-    data = CsvDataModule(csv=str(csv), image_size=16, num_workers=0, val_split=0.0,
-                         test_split=0.0, **kwargs)  # fmt: skip
-    data.setup("fit")
-    return data
 
 
 def test_pipe_and_column_layouts_hold_the_same_labels(tmp_path, capsys) -> None:
     main(["--out", str(tmp_path / "pipe"), "--count", "40"])
     main(["--out", str(tmp_path / "cols"), "--count", "40", "--layout", "columns"])
     assert "wrote 40 images" in capsys.readouterr().out
-    pipe = load(tmp_path / "pipe" / "pairs.csv", label_column="Finding Labels",
-                label_separator="|")  # fmt: skip
-    cols = load(tmp_path / "cols" / "pairs.csv", label_columns=[str(d) for d in range(10)])
+    whole = {"val_split": 0.0, "test_split": 0.0}  # every image in the train set
+    pipe = csv_module(
+        tmp_path / "pipe" / "pairs.csv", label_column="Finding Labels", label_separator="|", **whole
+    )
+    cols = csv_module(
+        tmp_path / "cols" / "pairs.csv", label_columns=[str(d) for d in range(10)], **whole
+    )
     assert pipe.class_names == cols.class_names == [str(d) for d in range(10)]
     pairs = zip(pipe.train_set.ids, pipe.train_set.labels, strict=True)
     by_name = {p.split("/")[-1]: y.tolist() for p, y in pairs}

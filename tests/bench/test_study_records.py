@@ -8,7 +8,7 @@ from pathlib import Path
 from bench.study_records import copy_records, main
 
 
-def make_run(root: Path, name: str, status: str | None) -> Path:
+def write_run_files(root: Path, name: str, status: str | None) -> Path:
     run = root / "fashion_mnist" / "lite0" / name
     (run / ".hydra").mkdir(parents=True)
     (run / "csv" / "version_0").mkdir(parents=True)
@@ -25,9 +25,9 @@ def make_run(root: Path, name: str, status: str | None) -> Path:
 
 def test_only_finished_runs_and_only_their_report_files_are_copied(tmp_path: Path, capsys) -> None:
     src, dst = tmp_path / "outputs", tmp_path / "records"
-    make_run(src, "adapt=repeat,seed=0", "ok")
-    make_run(src, "adapt=sum,seed=0", "failed")
-    make_run(src, "adapt=fold,seed=0", None)  # still training
+    write_run_files(src, "adapt=repeat,seed=0", "ok")
+    write_run_files(src, "adapt=sum,seed=0", "failed")
+    write_run_files(src, "adapt=fold,seed=0", None)  # still training
     assert copy_records(src, dst) == (1, 1)
     copied = sorted(str(p.relative_to(dst)) for p in dst.rglob("*") if p.is_file())
     run = "fashion_mnist/lite0/adapt=repeat,seed=0"

@@ -17,7 +17,7 @@ from graytransfer.callbacks.checkpoint import PARTIAL, ResumableCheckpoint
 from graytransfer.run import train
 
 
-def load(path: Path) -> dict:
+def load_checkpoint(path: Path) -> dict:
     return torch.load(path, map_location="cpu", weights_only=True)
 
 
@@ -37,7 +37,7 @@ def test_a_write_that_fails_midway_keeps_the_previous_checkpoint(tmp_path: Path)
         train(cfg)
     folder = run_dir / "checkpoints"
     for name in ("last.ckpt", "best.ckpt"):
-        state = load(folder / name)  # whole and loadable: epoch 0's, the last good write
+        state = load_checkpoint(folder / name)  # whole and loadable: epoch 0's, the last good write
         assert state["global_step"] == 3 and state["epoch"] == 0
         assert all(torch.isfinite(v).all() for v in state["state_dict"].values())
     assert not list(folder.glob(f"*{PARTIAL}")) and not list(folder.glob(f".*{PARTIAL}"))

@@ -46,7 +46,7 @@ def callbacks_for(task: str) -> list[str]:
     return [c for c in every_callback() if task not in REFUSES.get(c, ())]
 
 
-def read_rows(path: Path) -> list[list[str]]:
+def read_row_lists(path: Path) -> list[list[str]]:
     with path.open(newline="") as handle:
         return list(csv.reader(handle))
 
@@ -58,7 +58,7 @@ def test_every_callback_runs_with_every_task(task: str, tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
     info = train(compose_config(overrides, run_dir))
     assert info["status"] == "ok" and (run_dir / "metrics.json").is_file()
-    matrix = read_rows(run_dir / "confusion_matrix.csv")
+    matrix = read_row_lists(run_dir / "confusion_matrix.csv")
     if task == "binary":  # one 2x2 matrix of the two classes, every test image counted once
         assert matrix[0] == ["true\\predicted", "normal", "pneumonia"]
         assert [row[0] for row in matrix[1:]] == ["normal", "pneumonia"]
@@ -78,8 +78,10 @@ def test_binary_confusion_matrix_counts_each_test_image_once(tmp_path: Path) -> 
     overrides += ["callbacks=[confusion_matrix]", "trainer.limit_test_batches=null"]
     run_dir = tmp_path / "run"
     info = train(compose_config(overrides, run_dir))
-    counts = [int(v) for row in read_rows(run_dir / "confusion_matrix.csv")[1:] for v in row[1:]]
-    test_images = sum(1 for row in read_rows(run_dir / "split.csv") if "test" in row)
+    counts = [
+        int(v) for row in read_row_lists(run_dir / "confusion_matrix.csv")[1:] for v in row[1:]
+    ]
+    test_images = sum(1 for row in read_row_lists(run_dir / "split.csv") if "test" in row)
     assert len(counts) == 4 and sum(counts) == test_images > 0
     assert info["metrics"]["test/acc"] == pytest.approx((counts[0] + counts[3]) / test_images)
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 from omegaconf import DictConfig, open_dict
@@ -69,3 +71,27 @@ def child_env(root: Path) -> dict[str, str]:
         PYTHONPATH=os.pathsep.join([str(REPO / "tests"), env.get("PYTHONPATH", "")]),
     )
     return env
+
+
+def train_command(*args: str) -> list[str]:
+    """`python train.py *args`, as a command line."""
+    return [sys.executable, str(REPO / "train.py"), *args]
+
+
+def run_train_py(
+    *args: str,
+    root: Path,
+    cwd: Path = REPO,
+    env: dict[str, str] | None = None,
+    timeout: int = 600,
+) -> subprocess.CompletedProcess:
+    """`python train.py *args` in a child process (`child_env(root)`, then `env`), run in
+    `cwd`; its output captured as text. The exit status is the caller's to check."""
+    return subprocess.run(
+        train_command(*args),
+        cwd=cwd,
+        env={**child_env(root), **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
+from sklearn.datasets import load_digits
 
 
 def write_png8(path: Path, array: np.ndarray) -> Path:
@@ -95,4 +96,59 @@ def write_table(path: Path, header: str, rows: list[tuple]) -> Path:
     """A CSV file: `header`, then one comma-joined line per row."""
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(header + "\n" + "".join(",".join(map(str, r)) + "\n" for r in rows))
+    return path
+
+
+def write_digits(folder: Path, count: int, size: int) -> list[Path]:
+    """`count` real digits (scikit-learn's 8x8, scaled to 0..255) as PNG files
+    `folder/digit_<i>.png`, resized to `size` x `size`."""
+    digits = load_digits()
+    folder.mkdir(parents=True)
+    paths = []
+    for i in range(count):
+        raw = np.round(digits.images[i] * (255.0 / 16.0)).astype(np.uint8)
+        path = folder / f"digit_{i:03d}.png"
+        Image.fromarray(raw).resize((size, size), Image.Resampling.BILINEAR).save(path)
+        paths.append(path)
+    return paths
+
+
+#: `write_dicom` arguments of a CT-like file: HU = stored - 1024, the soft-tissue window 40/400
+CT = {"intercept": -1024.0, "window": (40.0, 400.0)}
+
+
+def write_dicom(
+    path: Path,
+    stored: np.ndarray,
+    slope: float = 1.0,
+    intercept: float = 0.0,
+    window: tuple[float, float] | None = None,
+    photometric: str = "MONOCHROME2",
+) -> Path:
+    """A one-frame DICOM file (pydicom): uint16 `stored` values, rescale `slope` and
+    `intercept`, (centre, width) `window` if given, and `photometric` interpretation."""
+    import pydicom
+    from pydicom.dataset import FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid
+
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = SecondaryCaptureImageStorage
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = pydicom.Dataset()
+    ds.file_meta = meta
+    ds.SOPClassUID = meta.MediaStorageSOPClassUID
+    ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
+    ds.Rows, ds.Columns = stored.shape
+    ds.SamplesPerPixel = 1
+    ds.PhotometricInterpretation = photometric
+    ds.BitsAllocated = ds.BitsStored = 16
+    ds.HighBit = 15
+    ds.PixelRepresentation = 0
+    ds.RescaleSlope, ds.RescaleIntercept = slope, intercept
+    if window is not None:
+        ds.WindowCenter, ds.WindowWidth = window
+    ds.PixelData = stored.astype(np.uint16).tobytes()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ds.save_as(path, enforce_file_format=True)
     return path

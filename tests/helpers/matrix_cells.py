@@ -60,8 +60,7 @@ def write_data(root: Path) -> Path:
     """Every data path's files under `root`: 8- and 16-bit PNG class folders, a DICOM folder,
     single- and multi-label CSVs with their own images, and shards of both PNG folders (written
     by `graytransfer.tools.shards.run`, as `python -m graytransfer.tools.shards` writes them)."""
-    from helpers.datafiles import write_16bit, write_png8
-    from helpers.shard_helpers import write_dicom
+    from helpers.datafiles import CT, write_16bit, write_dicom, write_png8
 
     rng = np.random.default_rng(0)
     size = (24, 24)
@@ -78,6 +77,7 @@ def write_data(root: Path) -> Path:
             write_dicom(
                 root / "dicom" / f"c{k}" / f"{i:02d}.dcm",
                 rng.integers(800 + 200 * k, 1400 + 200 * k, size),
+                **CT,
             )
     single, multi = ["path,label"], ["path,A,B"]
     for i in range(40):

@@ -11,6 +11,8 @@ import numpy as np
 import torch
 from PIL import Image
 
+from helpers.datafiles import CT, write_dicom
+
 
 def write_numbered_folder(root: Path, count: int, classes: int = 2, size: int = 16) -> None:
     """`root/c<k>/<i>.png`: image i has i in its first two pixels (low byte, high byte), so a
@@ -124,33 +126,5 @@ def write_full_depth_folder(root: Path, kind: str, count: int = 24, size: int = 
             pixels = rng.integers(1000, 40001, (size, size)).astype(np.uint16)
             Image.fromarray(pixels).save(folder / f"{i:03d}.png")
         else:
-            write_dicom(folder / f"{i:03d}.dcm", rng.integers(0, 3001, (size, size)))
+            write_dicom(folder / f"{i:03d}.dcm", rng.integers(0, 3001, (size, size)), **CT)
     return root
-
-
-def write_dicom(path: Path, stored: np.ndarray, intercept: float = -1024.0) -> Path:
-    """A minimal CT-like DICOM file (pydicom): uint16 `stored`, slope 1, `intercept`, window
-    40/400."""
-    import pydicom
-    from pydicom.dataset import FileMetaDataset
-    from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid
-
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = SecondaryCaptureImageStorage
-    meta.MediaStorageSOPInstanceUID = generate_uid()
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds = pydicom.Dataset()
-    ds.file_meta = meta
-    ds.SOPClassUID, ds.SOPInstanceUID = (
-        SecondaryCaptureImageStorage,
-        meta.MediaStorageSOPInstanceUID,
-    )
-    ds.Rows, ds.Columns = stored.shape
-    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
-    ds.BitsAllocated = ds.BitsStored = 16
-    ds.HighBit, ds.PixelRepresentation = 15, 0
-    ds.RescaleSlope, ds.RescaleIntercept = 1.0, intercept
-    ds.WindowCenter, ds.WindowWidth = 40.0, 400.0
-    ds.PixelData = stored.astype(np.uint16).tobytes()
-    ds.save_as(path, enforce_file_format=True)
-    return path

@@ -61,3 +61,9 @@ def logged_config(path: Path) -> dict:
             for i in r.config.update:
                 config[_key(i)] = json.loads(i.value_json)
     return config
+
+
+def offline_log(wandb_dir: Path) -> Path:
+    """The transaction log of the one offline W&B run under `wandb_dir`."""
+    (log,) = wandb_dir.glob("offline-run-*/run-*.wandb")
+    return log

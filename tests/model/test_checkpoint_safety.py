@@ -141,7 +141,7 @@ def test_checkpoint_of_the_conf_tree_still_loads(trained_run) -> None:  # noqa: 
     assert "lightning.pytorch.Trainer" not in allowed_targets()["adapt"]
 
 
-def run_tool(args: list[str], root: Path) -> subprocess.CompletedProcess:
+def run_python(args: list[str], root: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "GRAYTRANSFER_ROOT": str(root), "WANDB_MODE": "offline"}
     return subprocess.run(
         [sys.executable, *args], capture_output=True, text=True, env=env, timeout=300, cwd=root
@@ -152,7 +152,7 @@ def run_tool(args: list[str], root: Path) -> subprocess.CompletedProcess:
 def test_evaluate_command_refuses_a_tampered_checkpoint(trained_run, tmp_path: Path) -> None:  # noqa: F811
     marker = tmp_path / "marker"
     path = crafted(best_of(trained_run), tmp_path / "evil.ckpt", {"head.pool": touch(marker)})
-    result = run_tool(["-m", "graytransfer.tools.evaluate", f"ckpt_path={path}"], tmp_path)
+    result = run_python(["-m", "graytransfer.tools.evaluate", f"ckpt_path={path}"], tmp_path)
     assert result.returncode == 2, result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"graytransfer: error: checkpoint '{path}'")
@@ -217,7 +217,7 @@ def test_weights_file_that_is_no_torch_file_says_so(trained_run, tmp_path: Path)
 @pytest.mark.slow
 def test_train_command_with_a_pickled_code_checkpoint_is_one_line(tmp_path: Path) -> None:
     path = unsafe_pickle(tmp_path / "unsafe.ckpt")
-    result = run_tool([str(REPO / "train.py"), f"ckpt_path={path}", "logger=none"], tmp_path)
+    result = run_python([str(REPO / "train.py"), f"ckpt_path={path}", "logger=none"], tmp_path)
     assert result.returncode == 2, result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr

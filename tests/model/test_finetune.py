@@ -23,7 +23,7 @@ from graytransfer.model.head import ClassifierHead
 from graytransfer.model.schedule import WarmupCosine
 
 
-def classifier(finetune: FineTuning | None = None, scheduler=None) -> GrayscaleClassifier:
+def seeded_classifier(finetune: FineTuning | None = None, scheduler=None) -> GrayscaleClassifier:
     torch.manual_seed(0)
     return GrayscaleClassifier(
         backbone=Backbone("test_efficientnet", pretrained=False),
@@ -57,7 +57,7 @@ def fit(model: GrayscaleClassifier, callbacks: list, epochs: int, root) -> L.Tra
     return trainer
 
 
-def snapshot(module: torch.nn.Module) -> dict[str, torch.Tensor]:
+def state_copy(module: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().clone() for k, v in module.state_dict().items()}
 
 
@@ -74,16 +74,16 @@ class Recorder(L.Callback):
         self.trainable: list[bool] = []
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:
-        self.backbone.append(snapshot(pl_module.backbone))
-        self.head.append(snapshot(pl_module.head))
+        self.backbone.append(state_copy(pl_module.backbone))
+        self.head.append(state_copy(pl_module.head))
         self.trainable.append(all(p.requires_grad for p in pl_module.backbone.parameters()))
 
 
 @pytest.mark.parametrize("drop_grads", [False, True], ids=["requires_grad", "ddp_way"])
 def test_freeze_then_unfreeze_really_freezes_and_unfreezes(tmp_path, drop_grads: bool) -> None:
     scheduler = partial(WarmupCosine, warmup_fraction=0.0)
-    model = classifier(scheduler=scheduler)
-    start_backbone, start_head = snapshot(model.backbone), snapshot(model.head)
+    model = seeded_classifier(scheduler=scheduler)
+    start_backbone, start_head = state_copy(model.backbone), state_copy(model.head)
     recorder = Recorder()
     freeze = FreezeBackbone(unfreeze_at_epoch=2, drop_grads=drop_grads)
     trainer = fit(model, [freeze, recorder], 3, tmp_path)
@@ -103,7 +103,7 @@ def test_freeze_then_unfreeze_really_freezes_and_unfreezes(tmp_path, drop_grads:
 
 
 def test_freeze_before_the_first_epoch_of_a_resumed_run_unfreezes_at_once() -> None:
-    model = classifier()
+    model = seeded_classifier()
     callback = FreezeBackbone(unfreeze_at_epoch=1)
     callback.freeze_before_training(model)
     optimizer = model.configure_optimizers()["optimizer"]
@@ -123,7 +123,7 @@ def group_of(optimizer: torch.optim.Optimizer, param: torch.Tensor) -> dict:
 
 
 def test_layer_decay_gives_earlier_layers_smaller_learning_rates() -> None:
-    model = classifier(FineTuning(layer_decay=0.5))
+    model = seeded_classifier(FineTuning(layer_decay=0.5))
     optimizer = model.configure_optimizers()["optimizer"]
     net = model.backbone
     lr = {
@@ -161,13 +161,13 @@ def test_layer_decay_out_of_range_is_named(value: float) -> None:
 
 
 def test_frozen_bn_stats_stay_fixed_while_bn_weights_train() -> None:
-    model = classifier(FineTuning(freeze_bn_stats=True)).train()
+    model = seeded_classifier(FineTuning(freeze_bn_stats=True)).train()
     norms = [m for m in model.backbone.modules() if isinstance(m, _BatchNorm)]
     assert norms and not any(m.training for m in norms)
-    before = snapshot(model.backbone)
+    before = state_copy(model.backbone)
     images, labels = next(iter(loader()))
     torch.nn.functional.cross_entropy(model(images), labels).backward()
-    after = snapshot(model.backbone)
+    after = state_copy(model.backbone)
     assert all(torch.equal(before[k], after[k]) for k in before if "running" in k)
     assert model.backbone.bn1.weight.grad is not None
     assert model.head.training and model.backbone.training
@@ -185,7 +185,7 @@ def test_ema_callback_from_config_averages_the_weights(make_cfg, tmp_path) -> No
             self.weights.append(pl_module.head.classifier[-1].weight.detach().clone())
 
     steps = Steps()
-    model = classifier()
+    model = seeded_classifier()
     last = ModelCheckpoint(dirpath=tmp_path, save_last=True)
     trainer = fit(model, [steps, ema, last], 1, tmp_path)
     expected = steps.weights[0]
@@ -207,8 +207,10 @@ def test_ema_callback_from_config_averages_the_weights(make_cfg, tmp_path) -> No
 
 
 def test_channels_last_and_compile_compute_the_same(tmp_path) -> None:
-    plain = classifier().eval()
-    fast = classifier(FineTuning(channels_last=True, compile=True, compile_backend="eager")).eval()
+    plain = seeded_classifier().eval()
+    fast = seeded_classifier(
+        FineTuning(channels_last=True, compile=True, compile_backend="eager")
+    ).eval()
     assert fast.backbone.conv_head.weight.is_contiguous(memory_format=torch.channels_last)
     images, _ = next(iter(loader()))
     with torch.no_grad():

@@ -6,36 +6,24 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from helpers.configs import REPO
+from helpers.errors import user_message
 from helpers.trained_fixture import TINY, compose_task, trained_run  # noqa: F401 - the fixture
 from hydra.errors import ConfigCompositionException, MissingConfigException
 from PIL import Image
 
 from graytransfer.callbacks.nan_guard import LossNotFinite
-from graytransfer.cli import user_error_in
 from graytransfer.config import compose
 from graytransfer.run import plan_resume, train
 from graytransfer.tools.evaluate import evaluate
 
 #: a tiny random-init model, so a case that gets as far as building the model stays fast
 SMALL = ["model=timm", "model.name=test_efficientnet", "model.pretrained=false", "logger=none"]
-
-
-def user_message(run: Callable[[], object]) -> str:
-    """The one-line UserError `run` raises (also when Hydra's instantiate wrapped it)."""
-    with pytest.raises(Exception) as info:
-        run()
-    found = user_error_in(info.value)
-    assert found is not None, f"not a UserError: {info.value!r}"
-    message = str(found)
-    assert "\n" not in message
-    return message
 
 
 def write_pngs(folder: Path, count: int, seed: int = 0) -> None:

@@ -9,7 +9,7 @@ import pytest
 import torch
 from helpers.configs import TEST_NET, compose_config
 from helpers.errors import user_message
-from helpers.wandb_records import logged_config
+from helpers.wandb_records import logged_config, offline_log
 
 from graytransfer.run import RunFolder, train
 
@@ -29,15 +29,11 @@ TINY = [
 ]
 
 
-def snapshot(folder: Path) -> dict[str, tuple[int, int]]:
+def file_stamps(folder: Path) -> dict[str, tuple[int, int]]:
     """Size and mtime of every file, but W&B's debug logs (its service process appends to them
     after the run has ended, for any later run of the process)."""
     files = [p for p in folder.rglob("*") if not p.name.startswith("debug")]
     return {str(p): (p.stat().st_size, p.stat().st_mtime_ns) for p in files}
-
-
-def wandb_log(run_dir: Path) -> Path:
-    return next((run_dir / "wandb").glob("offline-run-*/run-*.wandb"))
 
 
 @pytest.mark.slow
@@ -45,7 +41,7 @@ def test_a_finished_run_continues_in_a_new_folder_that_records_its_parent(tmp_pa
     parent_dir, child_dir = tmp_path / "parent", tmp_path / "child"
     parent = train(compose_config(TINY, parent_dir))
     assert parent["epochs"] == 2
-    before = snapshot(parent_dir)
+    before = file_stamps(parent_dir)
     last = parent_dir / "checkpoints" / RunFolder.LAST
     parent_step = torch.load(last, map_location="cpu", weights_only=True)["global_step"]
     assert parent_step == 6  # 2 epochs of 3 batches
@@ -75,7 +71,7 @@ def test_a_finished_run_continues_in_a_new_folder_that_records_its_parent(tmp_pa
     assert json.loads((child_dir / "metrics.json").read_text())["parent"] == expected
     child_run = json.loads((child_dir / RunFolder.RUN_FILE).read_text())
     assert child_run["parent"] == expected and child_run["wandb_id"] != parent_wandb_id
-    assert logged_config(wandb_log(child_dir))["parent"] == expected
+    assert logged_config(offline_log(child_dir / "wandb"))["parent"] == expected
     # the finished run is untouched, and the best checkpoint the child tested is its own
-    assert snapshot(parent_dir) == before
+    assert file_stamps(parent_dir) == before
     assert Path(child["best_checkpoint"]).parent == child_dir / "checkpoints"

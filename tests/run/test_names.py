@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from helpers.configs import REPO, TEST_NET, compose_config
+from helpers.wandb_records import offline_log
 
 from graytransfer.run import build_loggers, finish_wandb, run_name, short_override
 
@@ -19,12 +20,6 @@ TINY = [
     "trainer.enable_progress_bar=false",
     "~callbacks.rich_progress_bar",
 ]
-
-
-def wandb_log(wandb_dir: Path) -> bytes:
-    """The transaction log of the one offline W&B run under `wandb_dir` (it holds the run name)."""
-    (log,) = wandb_dir.glob("offline-run-*/run-*.wandb")
-    return log.read_bytes()
 
 
 @pytest.mark.parametrize(
@@ -83,7 +78,7 @@ def test_a_single_run_is_named_in_wandb_unless_the_config_names_it(tmp_path: Pat
             assert logger.experiment.name == name
         finally:
             finish_wandb()
-        assert name.encode() in wandb_log(out / "wandb")
+        assert name.encode() in offline_log(out / "wandb").read_bytes()
 
 
 @pytest.mark.slow
@@ -94,6 +89,6 @@ def test_a_sweep_job_name_rounds_optunas_floats(tmp_path: Path) -> None:
     cmd += [f"paths.log_dir={tmp_path}/logs", f"hydra.sweep.dir={tmp_path}/sweep"]
     done = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
-    log = wandb_log(tmp_path / "sweep" / "0" / "wandb")
+    log = offline_log(tmp_path / "sweep" / "0" / "wandb").read_bytes()
     assert b"0: optim.lr=0.00598 seed=7 model=timm" in log  # the name (the config keeps the lr)
     assert f"0: optim.lr={lr}".encode() not in log

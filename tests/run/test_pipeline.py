@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from PIL import Image
+from helpers.datafiles import class_folders
 
 from graytransfer.errors import UserError
 from graytransfer.run import build_data, check_seed, train
@@ -49,19 +49,13 @@ def test_adaptations_run_and_record_their_choice(make_cfg, adapt: str) -> None:
     }
 
 
-def write_folder(root: Path, classes: int = 3, per_class: int = 10, size=(84, 112)) -> Path:
-    rng = np.random.default_rng(0)
-    for label in range(classes):
-        folder = root / f"class_{label}"
-        folder.mkdir(parents=True)
-        for i in range(per_class):
-            pixels = rng.integers(0, 256, size=size, dtype=np.uint8) // (label + 1)
-            Image.fromarray(pixels).save(folder / f"{i}.png")
-    return root
+def three_class_folders(root: Path) -> Path:
+    """`root/class_<k>/`, 10 non-square 84x112 noise PNGs each, k < 3."""
+    return class_folders(root, {f"class_{k}": 10 for k in range(3)}, size=(84, 112))
 
 
 def test_folder_dataset_non_square_trains(make_cfg, tmp_path: Path) -> None:
-    root = write_folder(tmp_path / "images")
+    root = three_class_folders(tmp_path / "images")
     cfg = make_cfg(
         "data=folder",
         f"data.root={root}",
@@ -75,7 +69,7 @@ def test_folder_dataset_non_square_trains(make_cfg, tmp_path: Path) -> None:
 
 
 def test_folder_batches_are_uint8_single_channel(make_cfg, tmp_path: Path) -> None:
-    root = write_folder(tmp_path / "images")
+    root = three_class_folders(tmp_path / "images")
     cfg = make_cfg("data=folder", f"data.root={root}", "data.image_size=[84,112]")
     data = build_data(cfg, (84, 112))
     images, labels = next(iter(data.train_dataloader()))
@@ -86,7 +80,7 @@ def test_folder_batches_are_uint8_single_channel(make_cfg, tmp_path: Path) -> No
 
 
 def test_class_folder_without_images_is_named(make_cfg, tmp_path: Path) -> None:
-    root = write_folder(tmp_path / "images")
+    root = three_class_folders(tmp_path / "images")
     (root / "empty_class").mkdir()
     with pytest.raises(UserError, match="empty_class' holds no images"):
         train(make_cfg("data=folder", f"data.root={root}"))

@@ -6,13 +6,12 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 import torch
-from helpers.configs import REPO, TEST_NET, child_env, compose_config
+from helpers.configs import TEST_NET, child_env, compose_config, run_train_py, train_command
 
 from graytransfer.errors import UserError
 from graytransfer.run import RunFolder, find_unfinished, plan_resume, train
@@ -33,18 +32,8 @@ TINY = [
 ]
 
 
-def train_command(run_dir: Path, *extra: str) -> list[str]:
-    return [sys.executable, str(REPO / "train.py"), *TINY, f"hydra.run.dir={run_dir}", *extra]
-
-
-def run_train(root: Path, run_dir: Path, *extra: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        train_command(run_dir, *extra),
-        env=child_env(root),
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+def tiny_command(run_dir: Path, *extra: str) -> list[str]:
+    return train_command(*TINY, f"hydra.run.dir={run_dir}", *extra)
 
 
 def weights(ckpt: Path) -> dict[str, torch.Tensor]:
@@ -64,7 +53,7 @@ def wandb_run_ids(run_dir: Path) -> list[str]:
 def test_sigterm_then_resume_matches_an_uninterrupted_run(tmp_path: Path) -> None:
     # the uninterrupted run goes on beside the one that is stopped and resumed (2 cores)
     whole = subprocess.Popen(
-        train_command(tmp_path / "whole"),
+        tiny_command(tmp_path / "whole"),
         env=child_env(tmp_path),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -73,7 +62,7 @@ def test_sigterm_then_resume_matches_an_uninterrupted_run(tmp_path: Path) -> Non
     stopped_dir = tmp_path / "stopped"
     marker = tmp_path / "epoch0.done"
     process = subprocess.Popen(
-        train_command(
+        tiny_command(
             stopped_dir,
             "+callbacks.pause._target_=helpers.resume_helpers.PauseAfterEpoch",
             f"+callbacks.pause.marker={marker}",
@@ -94,7 +83,7 @@ def test_sigterm_then_resume_matches_an_uninterrupted_run(tmp_path: Path) -> Non
     assert (stopped_dir / "checkpoints" / RunFolder.LAST).is_file()
     assert not (stopped_dir / "metrics.json").exists()
 
-    resumed = run_train(tmp_path, stopped_dir, "ckpt_path=last")
+    resumed = run_train_py(*TINY, f"hydra.run.dir={stopped_dir}", "ckpt_path=last", root=tmp_path)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
 
     _, whole_err = whole.communicate(timeout=600)
@@ -114,7 +103,9 @@ def test_sigterm_then_resume_matches_an_uninterrupted_run(tmp_path: Path) -> Non
         plan_resume(compose_config([*TINY, "ckpt_path=last"], stopped_dir))
 
 
-def make_run(base: Path, name: str, key: str, finished: bool = False, age_s: float = 0) -> Path:
+def write_resumable_run(
+    base: Path, name: str, key: str, finished: bool = False, age_s: float = 0
+) -> Path:
     """A run folder as train.py leaves it: resume.json, last.ckpt and maybe metrics.json."""
     run = base / "train" / "runs" / name
     (run / "checkpoints").mkdir(parents=True)
@@ -129,10 +120,10 @@ def make_run(base: Path, name: str, key: str, finished: bool = False, age_s: flo
 
 
 def test_resume_auto_picks_the_newest_unfinished_run_of_the_same_experiment(tmp_path: Path) -> None:
-    older = make_run(tmp_path, "older", "same", age_s=100)
-    newer = make_run(tmp_path, "newer", "same", age_s=10)
-    make_run(tmp_path, "finished", "same", finished=True)
-    make_run(tmp_path, "other", "different")
+    older = write_resumable_run(tmp_path, "older", "same", age_s=100)
+    newer = write_resumable_run(tmp_path, "newer", "same", age_s=10)
+    write_resumable_run(tmp_path, "finished", "same", finished=True)
+    write_resumable_run(tmp_path, "other", "different")
     assert find_unfinished(tmp_path, "train", "same") == newer
     newer.unlink()
     assert find_unfinished(tmp_path, "train", "same") == older

@@ -7,12 +7,11 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
-from helpers.configs import REPO, TEST_NET, child_env
+from helpers.configs import TEST_NET, child_env, run_train_py, train_command
 
 from graytransfer.errors import UserError
 from graytransfer.run import RunFolder, RunState
@@ -113,24 +112,19 @@ TINY = [
 ]
 
 
-def train_cli(*args: str, env_root: Path, timeout: int = 420) -> subprocess.CompletedProcess:
-    command = [sys.executable, str(REPO / "train.py"), *TINY, *args]
-    return subprocess.run(
-        command, env=child_env(env_root), capture_output=True, text=True, timeout=timeout
-    )
-
-
 @pytest.mark.slow
 def test_folders_left_by_finished_failed_and_diverged_sweep_jobs(tmp_path: Path) -> None:
     """A real sweep: batch size 0 fails (twice), lr 1e30 diverges, the fourth job finishes."""
     sweep = tmp_path / "sweep"
-    done = train_cli(
-        "-m",
+    done = run_train_py(
+        "-m",  # before the overrides: argparse takes no option after them
+        *TINY,
         "data.batch_size=0,32",
         "optim.lr=0.001,1e30",
         f"hydra.sweep.dir={sweep}",
         f"paths.log_dir={tmp_path}/logs",
-        env_root=tmp_path,
+        root=tmp_path,
+        timeout=420,
     )
     assert done.returncode == 1, done.stderr[-3000:]  # a failed job: exit status 1
     states = {int(p.name): RunFolder(p).state for p in sweep.iterdir() if p.name.isdigit()}
@@ -148,14 +142,12 @@ def test_folders_left_by_finished_failed_and_diverged_sweep_jobs(tmp_path: Path)
 def test_a_killed_run_is_running_while_alive_and_interrupted_after(tmp_path: Path) -> None:
     run = RunFolder(tmp_path / "run")
     marker = tmp_path / "epoch0.done"
-    command = [
-        sys.executable,
-        str(REPO / "train.py"),
+    command = train_command(
         *TINY,
         f"hydra.run.dir={run.path}",
         "+callbacks.pause._target_=helpers.resume_helpers.PauseAfterEpoch",
         f"+callbacks.pause.marker={marker}",
-    ]
+    )
     process = subprocess.Popen(
         command,
         env=child_env(tmp_path),

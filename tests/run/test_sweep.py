@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from helpers.configs import REPO
+from helpers.configs import run_train_py
 from omegaconf import OmegaConf, open_dict
 
 from graytransfer.config import compose
@@ -36,33 +34,26 @@ TINY = [
 ]
 
 
-def train_cli(
+def sweep_cli(
     tmp_path: Path, *args: str, sweep: str = "sweep", timeout: int = 420, status: int = 0
 ) -> subprocess.CompletedProcess:
     """`python train.py -m ...` in the repo, writing under `tmp_path`, offline, one thread;
     asserts the exit `status`."""
-    env = {
-        **os.environ,
-        "HF_HUB_OFFLINE": "1",
-        "WANDB_MODE": "offline",
-        "WANDB_SILENT": "true",
-        "OMP_NUM_THREADS": "1",
-    }
-    cmd = [
-        sys.executable,
-        "train.py",
+    done = run_train_py(
         "-m",
         *args,
         *TINY,
         f"paths.log_dir={tmp_path}/logs",
         f"hydra.sweep.dir={tmp_path}/{sweep}",
-    ]
-    done = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
+        root=tmp_path,
+        env={"OMP_NUM_THREADS": "1"},
+        timeout=timeout,
+    )
     assert done.returncode == status, done.stdout[-3000:] + done.stderr[-3000:]
     return done
 
 
-def records(sweep: Path) -> dict[str, dict]:
+def metrics_by_job(sweep: Path) -> dict[str, dict]:
     return {
         str(p.parent.relative_to(sweep)): json.loads(p.read_text())
         for p in sweep.rglob("metrics.json")
@@ -88,9 +79,9 @@ def test_status_and_objective_rules() -> None:
 
 @pytest.mark.slow
 def test_grid_runs_every_job_grouped_in_wandb_and_reports(tmp_path: Path) -> None:
-    done = train_cli(tmp_path, "adapt=repeat,sum", "seed=0,1")
+    done = sweep_cli(tmp_path, "adapt=repeat,sum", "seed=0,1")
     sweep = tmp_path / "sweep"
-    runs = records(sweep)
+    runs = metrics_by_job(sweep)
     assert sorted(runs) == ["0", "1", "2", "3"]
     assert {(r["strategy"], r["seed"], r["status"]) for r in runs.values()} == {
         ("repeat", 0, "ok"),
@@ -114,10 +105,10 @@ def test_grid_runs_every_job_grouped_in_wandb_and_reports(tmp_path: Path) -> Non
 
 @pytest.mark.slow
 def test_a_widened_sweep_with_skip_finished_trains_only_the_missing_jobs(tmp_path: Path) -> None:
-    train_cli(tmp_path, "seed=0")
+    sweep_cli(tmp_path, "seed=0")
     first = (tmp_path / "sweep" / "0" / "metrics.json").read_bytes()
-    done = train_cli(tmp_path, "seed=0,1", "sweep.skip_finished=true")
-    runs = records(tmp_path / "sweep")
+    done = sweep_cli(tmp_path, "seed=0,1", "sweep.skip_finished=true")
+    runs = metrics_by_job(tmp_path / "sweep")
     assert (tmp_path / "sweep" / "0" / "metrics.json").read_bytes() == first  # not retrained
     assert runs["1"]["seed"] == 1 and runs["1"]["status"] == "ok"
     assert done.stderr.count("already holds a finished run; skipped") == 1
@@ -129,8 +120,8 @@ def test_a_widened_sweep_with_skip_finished_trains_only_the_missing_jobs(tmp_pat
 @pytest.mark.slow
 def test_a_job_that_raises_is_recorded_and_the_sweep_goes_on(tmp_path: Path) -> None:
     # job 0 raises (batch size 0), job 1 runs; the sweep then exits 1 naming job 0
-    done = train_cli(tmp_path, "data.batch_size=0,16", status=1)
-    runs = records(tmp_path / "sweep")
+    done = sweep_cli(tmp_path, "data.batch_size=0,16", status=1)
+    runs = metrics_by_job(tmp_path / "sweep")
     assert runs["0"]["status"] == "failed"
     assert "batch_size" in runs["0"]["error"]
     assert "Traceback" in runs["0"]["traceback"]
@@ -140,7 +131,7 @@ def test_a_job_that_raises_is_recorded_and_the_sweep_goes_on(tmp_path: Path) -> 
     assert summary[0].startswith("sweep job(s) failed, exit status 1")
     assert summary[1].startswith("  job 0 (data.batch_size=0): data.batch_size: 0 must be")
     assert len(summary) == 2 and "Traceback" not in done.stderr
-    again = train_cli(tmp_path, "data.batch_size=0,16", "sweep.fail_exit=false", sweep="old")
+    again = sweep_cli(tmp_path, "data.batch_size=0,16", "sweep.fail_exit=false", sweep="old")
     assert "1 sweep job(s) failed, exit status 0" in again.stderr
 
 
@@ -184,8 +175,8 @@ def test_a_sweep_with_a_failed_job_ends_with_its_summary_and_exit_status_1(
 
 @pytest.mark.slow
 def test_submitit_local_launcher_runs_a_job(tmp_path: Path) -> None:
-    train_cli(tmp_path, "hydra/launcher=local", "seed=3")
-    runs = records(tmp_path / "sweep")
+    sweep_cli(tmp_path, "hydra/launcher=local", "seed=3")
+    runs = metrics_by_job(tmp_path / "sweep")
     assert list(runs) == ["0"] and runs["0"]["status"] == "ok" and runs["0"]["seed"] == 3
     # the job ran in submitit's own process, with its logs in the sweep's .submitit folder
     assert list((tmp_path / "sweep" / ".submitit").rglob("*_result.pkl"))
@@ -198,11 +189,11 @@ def test_optuna_survives_a_diverged_trial_and_resumes_from_sqlite(tmp_path: Path
     storage = f"sqlite:///{tmp_path}/optuna.db"
     search = ["hparams_search=optuna", f"hydra.sweeper.storage={storage}", "hydra.sweeper.n_trials"]
     # 1 trial with an absurd learning rate: the loss turns NaN
-    train_cli(tmp_path, *search[:2], f"{search[2]}=1", "optim.lr=1e30")
-    (diverged,) = records(tmp_path / "sweep").values()
+    sweep_cli(tmp_path, *search[:2], f"{search[2]}=1", "optim.lr=1e30")
+    (diverged,) = metrics_by_job(tmp_path / "sweep").values()
     assert diverged["status"] == "diverged"
     # the same command goes on with the same study: 2 more trials
-    train_cli(tmp_path, *search[:2], f"{search[2]}=2", sweep="sweep2")
+    sweep_cli(tmp_path, *search[:2], f"{search[2]}=2", sweep="sweep2")
     study = optuna.load_study(study_name="graytransfer", storage=storage)
     values = sorted(t.value for t in study.trials)
     assert len(study.trials) == 3
@@ -247,8 +238,8 @@ def test_optuna_resumed_from_sqlite_goes_on_with_new_trials(tmp_path: Path) -> N
 
     storage = f"sqlite:///{tmp_path}/optuna.db"
     search = ["hparams_search=optuna", f"hydra.sweeper.storage={storage}"]
-    train_cli(tmp_path, *search, "hydra.sweeper.n_trials=2")
-    train_cli(tmp_path, *search, "hydra.sweeper.n_trials=2", sweep="sweep2")  # the same study
+    sweep_cli(tmp_path, *search, "hydra.sweeper.n_trials=2")
+    sweep_cli(tmp_path, *search, "hydra.sweeper.n_trials=2", sweep="sweep2")  # the same study
     study = optuna.load_study(study_name="graytransfer", storage=storage)
     assert len(study.trials) == 4
     params = [tuple(sorted(t.params.items())) for t in study.trials]

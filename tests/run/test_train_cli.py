@@ -3,35 +3,19 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from helpers.configs import FAST, REPO, TINY_RUN, compose_config
+from helpers.configs import FAST, TINY_RUN, compose_config, run_train_py
 from helpers.datafiles import class_folders
 from helpers.wandb_records import logged_config, logged_history
 
 from train import train_or_test
 
 
-def run_train(*overrides: str, tmp_path: Path, env: dict[str, str] | None = None, timeout=900):
-    full_env = {
-        **os.environ,
-        "WANDB_MODE": "offline",
-        "HF_HUB_OFFLINE": "1",
-        "GRAYTRANSFER_ROOT": str(tmp_path),
-        **(env or {}),
-    }
-    return subprocess.run(
-        [sys.executable, str(REPO / "train.py"), *overrides],
-        cwd=tmp_path,
-        env=full_env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+def run_train(*overrides: str, tmp_path: Path, env: dict[str, str] | None = None):
+    """`python train.py` as the user runs it, in `tmp_path` (its outputs there too)."""
+    return run_train_py(*overrides, root=tmp_path, cwd=tmp_path, env=env, timeout=900)
 
 
 def only_run_dir(tmp_path: Path) -> Path:

@@ -60,7 +60,9 @@ def composed(overrides: tuple[str, ...]) -> DictConfig:
     return OmegaConf.create(_composed(overrides))
 
 
-def write_run(root: Path, overrides: list[str], acc: float, model: str = "lite0", **record) -> Path:
+def write_study_run(
+    root: Path, overrides: list[str], acc: float, model: str = "lite0", **record
+) -> Path:
     """A run folder as `train.py -m experiment=study` writes it: `.hydra/config.yaml` (the
     composed config) and `overrides.yaml`, `metrics.json` and `csv/version_0/metrics.csv`."""
     seed = int(next(o for o in overrides if o.startswith("seed="))[5:])
@@ -108,15 +110,15 @@ def write_run(root: Path, overrides: list[str], acc: float, model: str = "lite0"
 def study(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("study")
     for seed, (rep, cmap) in enumerate(zip(REPEAT, COLORMAP, strict=True)):
-        write_run(root, [f"seed={seed}", "adapt=repeat"], rep, machine=MACHINE)
-        write_run(root, [f"seed={seed}", "adapt=colormap"], cmap)
+        write_study_run(root, [f"seed={seed}", "adapt=repeat"], rep, machine=MACHINE)
+        write_study_run(root, [f"seed={seed}", "adapt=colormap"], cmap)
     for seed in range(3):  # random init: 3 seeds of 5, one failed
-        write_run(root, [f"seed={seed}", "adapt=repeat", "model.pretrained=false"], 0.70)
-    failed = write_run(root, ["seed=3", "adapt=repeat", "model.pretrained=false"], 0.1)
+        write_study_run(root, [f"seed={seed}", "adapt=repeat", "model.pretrained=false"], 0.70)
+    failed = write_study_run(root, ["seed=3", "adapt=repeat", "model.pretrained=false"], 0.1)
     record = json.loads((failed / "metrics.json").read_text())
     record.update(status="failed", error="RuntimeError: out of memory")
     (failed / "metrics.json").write_text(json.dumps(record))
-    unfinished = write_run(root, ["seed=4", "adapt=repeat", "model.pretrained=false"], 0.1)
+    unfinished = write_study_run(root, ["seed=4", "adapt=repeat", "model.pretrained=false"], 0.1)
     (unfinished / "metrics.json").unlink()
     return root
 
@@ -225,10 +227,12 @@ def test_the_command_line_prints_the_summary(study: Path, capsys) -> None:
 
 def test_several_models_get_one_panel_each_and_a_backbone_table(tmp_path: Path) -> None:
     for seed in range(2):
-        write_run(tmp_path, [f"seed={seed}", "adapt=repeat"], 0.88 + seed / 100)
-        write_run(tmp_path, [f"seed={seed}", "adapt=repeat", "model=b0"], 0.9 + seed / 100, "b0")
+        write_study_run(tmp_path, [f"seed={seed}", "adapt=repeat"], 0.88 + seed / 100)
+        write_study_run(
+            tmp_path, [f"seed={seed}", "adapt=repeat", "model=b0"], 0.9 + seed / 100, "b0"
+        )
     # another experiment of the same strategy: its own row, told apart by the differing key
-    write_run(tmp_path, ["seed=0", "adapt=repeat", "trainer.max_epochs=5"], 0.5)
+    write_study_run(tmp_path, ["seed=0", "adapt=repeat", "trainer.max_epochs=5"], 0.5)
     out, summaries = write_study(tmp_path, tmp_path / "study.md")
     text = out.read_text()
     assert "| repeat trainer.max_epochs=5 | 1 (of 2) | 50.00 | reference |" in text
@@ -246,11 +250,11 @@ def test_each_model_is_paired_with_the_baseline_of_its_own_weights(tmp_path: Pat
     """B0 from random init is compared with Lite0 from random init, not with ImageNet Lite0;
     Lite0's random init with its ImageNet weights (what transfer gives)."""
     for seed in range(3):
-        write_run(tmp_path, [f"seed={seed}", "adapt=repeat"], 0.88 + seed / 100)
+        write_study_run(tmp_path, [f"seed={seed}", "adapt=repeat"], 0.88 + seed / 100)
         scratch = [f"seed={seed}", "adapt=repeat", "model.pretrained=false"]
-        write_run(tmp_path, scratch, 0.70 + seed / 100)
-        write_run(tmp_path, [*scratch, "model=b0"], 0.72 + seed / 100, "b0")
-        write_run(tmp_path, [f"seed={seed}", "adapt=repeat", "model=lite1"], 0.89, "lite1")
+        write_study_run(tmp_path, scratch, 0.70 + seed / 100)
+        write_study_run(tmp_path, [*scratch, "model=b0"], 0.72 + seed / 100, "b0")
+        write_study_run(tmp_path, [f"seed={seed}", "adapt=repeat", "model=lite1"], 0.89, "lite1")
     out, summaries = write_study(tmp_path, tmp_path / "study.md")
     table = out.read_text().split("### Backbones and weights (repeat)")[1]
     b0 = "| b0 | random init | 3 | 73.00 [70.52, 75.48] | +2.00 [+2.00, +2.00] |"
@@ -268,9 +272,9 @@ def test_p_values_are_holm_adjusted_over_the_strategies_of_a_table(tmp_path: Pat
     # two strategies against repeat on 3 seeds: colormap clearly ahead, sum noisily ahead
     repeat, colormap, noisy = [0.88, 0.87, 0.89], [0.005, 0.006, 0.004], [0.01, -0.002, 0.006]
     for seed in range(3):
-        write_run(tmp_path, [f"seed={seed}", "adapt=repeat"], repeat[seed])
-        write_run(tmp_path, [f"seed={seed}", "adapt=colormap"], repeat[seed] + colormap[seed])
-        write_run(tmp_path, [f"seed={seed}", "adapt=sum"], repeat[seed] + noisy[seed])
+        write_study_run(tmp_path, [f"seed={seed}", "adapt=repeat"], repeat[seed])
+        write_study_run(tmp_path, [f"seed={seed}", "adapt=colormap"], repeat[seed] + colormap[seed])
+        write_study_run(tmp_path, [f"seed={seed}", "adapt=sum"], repeat[seed] + noisy[seed])
     text = write_study(tmp_path, tmp_path / "study.md")[0].read_text()
     p_colormap, p_sum = paired_t_p(colormap), paired_t_p(noisy)  # 0.0198 and 0.3333
     assert p_colormap < p_sum  # so by hand: colormap x 2, then sum x 1 (not below colormap's)

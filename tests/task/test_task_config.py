@@ -3,11 +3,10 @@ name only the conf tree's task targets, and data that does not fit the task is o
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 from helpers.configs import compose_config
+from helpers.datafiles import class_folders
 from PIL import Image
 
 from graytransfer.errors import UserError
@@ -43,16 +42,6 @@ def test_stored_configs_may_name_only_the_task_targets_of_conf(tmp_path) -> None
         check_stored_config(config, tmp_path / "x.ckpt")
 
 
-def write_folder(root: Path, classes: int) -> Path:
-    rng = np.random.default_rng(0)
-    for label in range(classes):
-        (root / f"c{label}").mkdir(parents=True)
-        for i in range(10):
-            pixels = rng.integers(0, 256, (16, 16), dtype=np.uint8)
-            Image.fromarray(pixels).save(root / f"c{label}" / f"{i}.png")
-    return root
-
-
 @pytest.mark.parametrize(
     ("task", "classes", "message"),
     [
@@ -61,7 +50,7 @@ def write_folder(root: Path, classes: int) -> Path:
     ],
 )
 def test_data_that_does_not_fit_the_task_is_one_line(tmp_path, task, classes, message) -> None:
-    root = write_folder(tmp_path / "images", classes)
+    root = class_folders(tmp_path / "images", {f"c{k}": 10 for k in range(classes)}, (16, 16))
     cfg = compose_config(
         [f"task={task}", "data=folder", f"data.root={root}", "data.num_workers=0"], tmp_path
     )

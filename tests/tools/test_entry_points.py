@@ -61,7 +61,9 @@ def entry_points() -> list[str]:
     )
 
 
-def run_tool(name: str, args: list[str], root: Path) -> tuple[int, str, str, list[str]]:
+def run_tool_counting_imports(
+    name: str, args: list[str], root: Path
+) -> tuple[int, str, str, list[str]]:
     """(exit status, stdout, stderr less the report line, heavy modules imported)."""
     done = subprocess.run(
         [sys.executable, "-c", WRAPPER, f"graytransfer.tools.{name}", *args],
@@ -87,7 +89,7 @@ def test_the_tools_are_found_on_disk() -> None:
 
 @pytest.mark.parametrize("name", entry_points())
 def test_help_loads_no_torch(name: str, tmp_path: Path) -> None:
-    code, out, err, heavy = run_tool(name, ["--help"], tmp_path)
+    code, out, err, heavy = run_tool_counting_imports(name, ["--help"], tmp_path)
     assert code == 0, err[-2000:]
     hydra = "hydra_entry(" in (TOOLS_DIR / f"{name}.py").read_text()
     if hydra:
@@ -100,7 +102,7 @@ def test_help_loads_no_torch(name: str, tmp_path: Path) -> None:
 @pytest.mark.parametrize("name", entry_points())
 def test_a_config_error_is_one_line_and_loads_no_torch(name: str, tmp_path: Path) -> None:
     args, line, status = CONFIG_ERRORS[name]
-    code, _, err, heavy = run_tool(name, args, tmp_path)
+    code, _, err, heavy = run_tool_counting_imports(name, args, tmp_path)
     assert code == status, err[-2000:]
     assert "Traceback" not in err, err[-2000:]
     last = err.strip().splitlines()[-1]

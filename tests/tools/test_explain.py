@@ -17,11 +17,10 @@ import numpy as np
 import pytest
 import torch
 from helpers.configs import compose_config
+from helpers.datafiles import write_digits
 from helpers.trained_fixture import compose_task, trained_run  # noqa: F401 - the fixture
 from hydra.utils import instantiate
-from PIL import Image
 from scipy.stats import spearmanr
-from sklearn.datasets import load_digits
 from torch.utils.data import DataLoader, TensorDataset
 
 from graytransfer.callbacks.activation_maps import METHODS, activation_maps, target_layer
@@ -154,19 +153,6 @@ def test_randomising_head_and_last_stage_changes_the_map(quadrant_model, method:
     )
     assert len(rho) >= len(images) // 2
     assert np.mean(rho) < MAX_SPEARMAN
-
-
-def write_digits(folder: Path, count: int, size: int) -> list[Path]:
-    """`count` real digits as PNG files at `size` x `size`."""
-    digits = load_digits()
-    folder.mkdir(parents=True)
-    paths = []
-    for i in range(count):
-        raw = np.round(digits.images[i] * (255.0 / 16.0)).astype(np.uint8)
-        path = folder / f"digit_{i:03d}.png"
-        Image.fromarray(raw).resize((size, size), Image.Resampling.BILINEAR).save(path)
-        paths.append(path)
-    return paths
 
 
 @pytest.mark.slow

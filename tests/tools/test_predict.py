@@ -8,31 +8,21 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from helpers.datafiles import write_digits
 from helpers.trained_fixture import compose_task, trained_run  # noqa: F401 - the fixture
 from PIL import Image
-from sklearn.datasets import load_digits
 
 from graytransfer.errors import UserError
 from graytransfer.model.restore import load_trained
 from graytransfer.tools.predict import run
 
 
-def write_digits(folder: Path, count: int, size: int) -> tuple[list[Path], torch.Tensor]:
-    """`count` real digits as PNG files at `size` x `size`, and the same images as uint8."""
-    digits = load_digits()
-    folder.mkdir(parents=True)
-    paths, arrays = [], []
-    for i in range(count):
-        raw = np.round(digits.images[i] * (255.0 / 16.0)).astype(np.uint8)
-        image = Image.fromarray(raw).resize((size, size), Image.Resampling.BILINEAR)
-        path = folder / f"digit_{i:03d}.png"
-        image.save(path)
-        paths.append(path)
-        arrays.append(np.asarray(image))
-    return paths, torch.from_numpy(np.stack(arrays)).unsqueeze(1)
+def pixels(paths: list[Path]) -> torch.Tensor:
+    """The images at `paths`, as uint8 (N, 1, H, W)."""
+    return torch.from_numpy(np.stack([np.asarray(Image.open(p)) for p in paths])).unsqueeze(1)
 
 
-def read_rows(path: Path) -> list[dict[str, str]]:
+def read_row_dicts(path: Path) -> list[dict[str, str]]:
     with path.open(newline="") as handle:
         return list(csv.DictReader(handle))
 
@@ -43,13 +33,14 @@ def test_predict_on_a_folder_writes_the_models_labels(trained_run, tmp_path: Pat
     best = run_dir / "checkpoints" / "best.ckpt"
     trained = load_trained(best)
     assert trained.image_size == (16, 16)
-    paths, images = write_digits(tmp_path / "images", 12, 16)
+    paths = write_digits(tmp_path / "images", 12, 16)
+    images = pixels(paths)
     with torch.no_grad():
         probabilities = trained.model(images).softmax(dim=-1)
     expected = [trained.class_names[i] for i in probabilities.argmax(dim=-1).tolist()]
 
     cfg = compose_task("predict", [f"ckpt_path={best}", f"input={tmp_path / 'images'}"], tmp_path)
-    rows = read_rows(run(cfg))
+    rows = read_row_dicts(run(cfg))
     assert [Path(r["path"]) for r in rows] == paths
     assert [r["label"] for r in rows] == expected
     names = [f"prob_{c}" for c in trained.class_names]
@@ -64,12 +55,12 @@ def test_predict_on_a_folder_writes_the_models_labels(trained_run, tmp_path: Pat
     cfg = compose_task(
         "predict", [f"ckpt_path={best}", f"input={listing}", f"output={out}"], tmp_path
     )
-    assert [r["label"] for r in read_rows(run(cfg))] == expected[:3]
+    assert [r["label"] for r in read_row_dicts(run(cfg))] == expected[:3]
     out = tmp_path / "one.csv"
     cfg = compose_task(
         "predict", [f"ckpt_path={best}", f"input={paths[5]}", f"output={out}"], tmp_path
     )
-    assert [r["label"] for r in read_rows(run(cfg))] == [expected[5]]
+    assert [r["label"] for r in read_row_dicts(run(cfg))] == [expected[5]]
 
 
 @pytest.mark.slow
@@ -80,7 +71,7 @@ def test_predict_skips_bad_files_naming_each_and_fails_only_when_none_is_read(
     run_dir, _ = trained_run
     best = run_dir / "checkpoints" / "best.ckpt"
     folder = tmp_path / "images"
-    paths, _ = write_digits(folder, 4, 16)
+    paths = write_digits(folder, 4, 16)
     broken = folder / "broken.png"
     broken.write_bytes(paths[0].read_bytes()[:60])
     (folder / "gone.png").symlink_to(tmp_path / "nowhere.png")
@@ -90,7 +81,7 @@ def test_predict_skips_bad_files_naming_each_and_fails_only_when_none_is_read(
 
     cfg = compose_task("predict", [f"ckpt_path={best}", f"input={folder}"], tmp_path / "a")
     with pytest.warns(UserWarning) as record:
-        rows = read_rows(run(cfg))
+        rows = read_row_dicts(run(cfg))
     assert [Path(r["path"]) for r in rows] == paths  # every readable image, no hidden one
     skipped = sorted(str(w.message) for w in record if "predict: skipped" in str(w.message))
     assert len(skipped) == 2 and all("\n" not in line for line in skipped)
@@ -107,7 +98,7 @@ def test_predict_skips_bad_files_naming_each_and_fails_only_when_none_is_read(
     listing.write_text(f"path\n{paths[1]}\nmissing.png\n")
     cfg = compose_task("predict", [f"ckpt_path={best}", f"input={listing}"], tmp_path / "d")
     with pytest.warns(UserWarning, match=r"skipped '.*missing\.png' is listed in .* not exist"):
-        assert [Path(r["path"]) for r in read_rows(run(cfg))] == [paths[1]]
+        assert [Path(r["path"]) for r in read_row_dicts(run(cfg))] == [paths[1]]
 
     only_bad = tmp_path / "only_bad"
     only_bad.mkdir()
@@ -145,5 +136,5 @@ def test_output_is_never_a_users_file_or_a_folder_and_an_earlier_csv_is_replaced
 
     earlier = tmp_path / "earlier.csv"
     earlier.write_text("path,label,prob_0\nold.png,0,1.0\n")  # what an earlier predict wrote
-    assert len(read_rows(predict_to(earlier))) == 4
+    assert len(read_row_dicts(predict_to(earlier))) == 4
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temp left

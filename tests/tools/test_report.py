@@ -20,7 +20,7 @@ from graytransfer.study.runs import find_runs
 from graytransfer.tools.report import main, mean_std, write_report
 
 
-def write_run(root: Path, name: str, **fields) -> None:
+def write_run_record(root: Path, name: str, **fields) -> None:
     record = {
         "status": "ok",
         "model": "tf_efficientnet_lite0",
@@ -40,12 +40,12 @@ def write_run(root: Path, name: str, **fields) -> None:
 def test_groups_seeds_and_averages(tmp_path: Path) -> None:
     accs = [0.90, 0.92, 0.97]
     for seed, acc in enumerate(accs):
-        write_run(
+        write_run_record(
             tmp_path, f"digits/adapt=fold,seed={seed}", strategy="fold", metrics={"test/acc": acc}
         )
-    write_run(tmp_path, "digits/adapt=repeat,seed=0", metrics={"test/acc": 0.5})
-    write_run(tmp_path, "digits/scratch", pretrained=False, metrics={"test/acc": 0.3})
-    write_run(tmp_path, "fashion/adapt=fold,seed=0", data="fashion_mnist", strategy="fold")
+    write_run_record(tmp_path, "digits/adapt=repeat,seed=0", metrics={"test/acc": 0.5})
+    write_run_record(tmp_path, "digits/scratch", pretrained=False, metrics={"test/acc": 0.3})
+    write_run_record(tmp_path, "fashion/adapt=fold,seed=0", data="fashion_mnist", strategy="fold")
     # a W&B folder's files are never read as runs
     (tmp_path / "digits/scratch/wandb").mkdir()
     (tmp_path / "digits/scratch/wandb/metrics.json").write_text("{}")
@@ -70,9 +70,11 @@ def test_groups_seeds_and_averages(tmp_path: Path) -> None:
 
 
 def test_failed_and_diverged_runs_are_listed_not_averaged(tmp_path: Path) -> None:
-    write_run(tmp_path, "ok", metrics={"test/acc": 0.8})
-    write_run(tmp_path, "bad", status="failed", error="UserError: data.image_size: [3, 3] ...")
-    write_run(tmp_path, "nan", status="diverged", metrics={"test/acc": 0.1})
+    write_run_record(tmp_path, "ok", metrics={"test/acc": 0.8})
+    write_run_record(
+        tmp_path, "bad", status="failed", error="UserError: data.image_size: [3, 3] ..."
+    )
+    write_run_record(tmp_path, "nan", status="diverged", metrics={"test/acc": 0.1})
     groups, bad, repeats = group_runs(find_runs(tmp_path))
     assert [len(g.runs) for g in groups] == [1]
     assert sorted(r["_dir"] for r in bad) == ["bad", "nan"]
@@ -89,7 +91,7 @@ def test_mean_std_formats() -> None:
 
 
 def test_cli_writes_to_out_and_errors_in_one_line(tmp_path: Path, capsys) -> None:
-    write_run(tmp_path / "runs", "a")
+    write_run_record(tmp_path / "runs", "a")
     assert main([str(tmp_path / "runs"), "--out", str(tmp_path / "docs")]) == 0
     assert (tmp_path / "docs/report.md").exists() and (tmp_path / "docs/report.png").exists()
     with pytest.raises(SystemExit) as exit_info:
@@ -103,7 +105,7 @@ def test_cli_writes_to_out_and_errors_in_one_line(tmp_path: Path, capsys) -> Non
 
 
 def test_an_earlier_report_is_replaced_and_a_users_report_md_never(tmp_path: Path) -> None:
-    write_run(tmp_path / "runs", "a")
+    write_run_record(tmp_path / "runs", "a")
     write_report(tmp_path / "runs", tmp_path / "docs")
     write_report(tmp_path / "runs", tmp_path / "docs")  # its own earlier report: replaced
     users = tmp_path / "mine" / "report.md"

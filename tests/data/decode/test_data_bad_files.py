@@ -18,6 +18,7 @@ from helpers.datafiles import (
     write_jpeg,
     write_png8,
 )
+from helpers.datamodules import folder_module
 
 from graytransfer.config import check_missing
 from graytransfer.data import CsvDataModule, FolderDataModule
@@ -28,13 +29,6 @@ from graytransfer.errors import UserError
 UNCHECKED = {"scan": "none", "cache": False, "val_split": 0.0, "test_split": 0.0}
 
 
-def make(root, **kwargs) -> FolderDataModule:
-    kwargs = {"image_size": 16, "num_workers": 0, "batch_size": 4, **kwargs}
-    data = FolderDataModule(root=str(root), **kwargs)
-    data.setup("fit")
-    return data
-
-
 def every_batch(data: FolderDataModule) -> list[tuple[torch.Tensor, torch.Tensor]]:
     return list(data.test_dataloader()) if len(data.test_set) else list(data.train_dataloader())
 
@@ -43,7 +37,7 @@ def every_batch(data: FolderDataModule) -> list[tuple[torch.Tensor, torch.Tensor
 def test_corrupt_image_mid_epoch_is_one_line_naming_it(tmp_path, workers):
     class_folders(tmp_path, {"a": 4, "b": 4})
     broken = truncate(tmp_path / "b" / "002.png")
-    data = make(tmp_path, num_workers=workers, **UNCHECKED)
+    data = folder_module(tmp_path, batch_size=4, num_workers=workers, **UNCHECKED)
     with pytest.raises(UserError) as err:
         every_batch(data)
     message = str(err.value)
@@ -56,7 +50,7 @@ def test_skip_replaces_a_corrupt_image_counts_and_names_it(tmp_path, workers):
     class_folders(tmp_path, {"a": 4, "b": 4})
     broken = truncate(tmp_path / "b" / "001.png")
     options = {**UNCHECKED, "test_split": 0.5}  # test: an unshuffled loader, fixed order
-    data = make(tmp_path, num_workers=workers, on_bad_file="skip", **options)
+    data = folder_module(tmp_path, batch_size=4, num_workers=workers, on_bad_file="skip", **options)
     batches = every_batch(data)
     assert [len(y) for _, y in batches] == [4]  # the batch keeps its size
     assert data.runtime_bad_files() == [broken]  # seen by the main process, also from a worker
@@ -113,11 +107,15 @@ def test_full_scan_proves_jpeg_pixels_decode(tmp_path, options):
     write_jpeg(tmp_path / "a" / "gray.jpg", noise(1, (64, 48)), **options)
     write_jpeg(tmp_path / "b" / "colour.jpg", rng.integers(0, 256, (40, 56, 3)), **options)
     write_jpeg(tmp_path / "b" / "flat.jpg", np.full((32, 32), 128), **options)
-    assert len(make(tmp_path, val_split=0.0, test_split=0.0).train_set) == 9  # none flagged
+    assert (
+        len(folder_module(tmp_path, batch_size=4, val_split=0.0, test_split=0.0).train_set) == 9
+    )  # none flagged
     truncate_keep_end_marker(tmp_path / "a" / "gray.jpg")
     with pytest.raises(UserError, match=r"^1 bad file\(s\) .*gray\.jpg' .*image data ends early"):
-        make(tmp_path)
-    quick = make(tmp_path, scan="quick", cache=False, val_split=0.0, test_split=0.0)
+        folder_module(tmp_path, batch_size=4)
+    quick = folder_module(
+        tmp_path, batch_size=4, scan="quick", cache=False, val_split=0.0, test_split=0.0
+    )
     assert len(quick.train_set) == 9  # the structure checks cannot see it: the full scan must
 
 
@@ -131,7 +129,7 @@ def test_hidden_files_and_folders_are_ignored_at_every_depth(tmp_path):
         hidden.parent.mkdir(parents=True, exist_ok=True)
         hidden.write_bytes(b"not an image")
     write_png8(tmp_path / "b" / "scans" / "visible.png", noise(9))
-    data = make(tmp_path, val_split=0.0, test_split=0.0)
+    data = folder_module(tmp_path, batch_size=4, val_split=0.0, test_split=0.0)
     names = sorted("/".join(Path(p).parts[-2:]) for p in data.train_set.ids)
     assert names == [
         "a/000.png", "a/001.png", "a/002.png",
@@ -144,9 +142,11 @@ def test_dangling_symlink_is_a_bad_file(tmp_path):
     link = tmp_path / "a" / "moved.png"
     link.symlink_to(tmp_path / "elsewhere" / "moved.png")
     with pytest.raises(UserError, match=r"^1 bad file\(s\) .*moved\.png' is a dangling symlink"):
-        make(tmp_path)
+        folder_module(tmp_path, batch_size=4)
     with pytest.warns(UserWarning, match=r"skipping 1 bad file.*moved\.png"):
-        data = make(tmp_path, on_bad_file="skip", val_split=0.0, test_split=0.0)
+        data = folder_module(
+            tmp_path, batch_size=4, on_bad_file="skip", val_split=0.0, test_split=0.0
+        )
     assert len(data.train_set) == 6
 
 
@@ -155,7 +155,7 @@ def test_skip_never_drops_a_class_silently(tmp_path):
     for name in ("000.png", "001.png"):
         truncate(tmp_path / "b" / name)
     with pytest.warns(UserWarning, match="skipping 2 bad file"), pytest.raises(UserError) as err:
-        make(tmp_path, on_bad_file="skip")
+        folder_module(tmp_path, batch_size=4, on_bad_file="skip")
     message = str(err.value)
     assert "\n" not in message
     assert message.startswith("class 'b' has no readable training image left: all 2 of its")
@@ -176,7 +176,7 @@ def test_a_class_with_no_training_rows_is_named(tmp_path):
 def test_single_image_class_warns_and_the_others_stay_stratified(tmp_path):
     class_folders(tmp_path, {"a": 10, "b": 10, "lonely": 1})
     with pytest.warns(UserWarning, match=r"1 class\(es\) have a single image.*'lonely'"):
-        data = make(tmp_path, val_split=0.2, test_split=0.2)
+        data = folder_module(tmp_path, batch_size=4, val_split=0.2, test_split=0.2)
     assert torch.bincount(data.val_set.labels, minlength=3).tolist() == [2, 2, 0]
     assert torch.bincount(data.test_set.labels, minlength=3).tolist() == [2, 2, 0]
     assert torch.bincount(data.train_set.labels, minlength=3).tolist() == [6, 6, 1]

@@ -13,39 +13,12 @@ pydicom = pytest.importorskip(
 )
 
 import torch  # noqa: E402
-from helpers.datafiles import write_png8  # noqa: E402
-from pydicom.dataset import FileMetaDataset  # noqa: E402
-from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid  # noqa: E402
+from helpers.datafiles import write_dicom, write_png8  # noqa: E402
 
 from graytransfer.data import FolderDataModule  # noqa: E402
 from graytransfer.data.decode.dicom import read_dicom, window_to_uint8  # noqa: E402
 from graytransfer.data.decode.gray import decode, decode_gray  # noqa: E402
 from graytransfer.errors import UserError  # noqa: E402
-
-
-def write_dicom(path, stored: np.ndarray, slope=1.0, intercept=0.0, window=None,
-                photometric="MONOCHROME2"):  # fmt: skip
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = SecondaryCaptureImageStorage
-    meta.MediaStorageSOPInstanceUID = generate_uid()
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds = pydicom.Dataset()
-    ds.file_meta = meta
-    ds.SOPClassUID = meta.MediaStorageSOPClassUID
-    ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
-    ds.Rows, ds.Columns = stored.shape
-    ds.SamplesPerPixel = 1
-    ds.PhotometricInterpretation = photometric
-    ds.BitsAllocated = ds.BitsStored = 16
-    ds.HighBit = 15
-    ds.PixelRepresentation = 0
-    ds.RescaleSlope, ds.RescaleIntercept = slope, intercept
-    if window is not None:
-        ds.WindowCenter, ds.WindowWidth = window
-    ds.PixelData = stored.astype(np.uint16).tobytes()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    ds.save_as(path, enforce_file_format=True)
-    return path
 
 
 def test_ct_rescale_and_file_window(tmp_path):

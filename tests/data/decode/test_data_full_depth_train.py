@@ -12,9 +12,8 @@ import onnxruntime
 import pytest
 import torch
 from helpers.configs import TEST_NET, compose_config
-from helpers.datafiles import write_16bit
+from helpers.datafiles import write_16bit, write_dicom
 from helpers.trained_fixture import compose_task
-from test_data_dicom import write_dicom
 
 from graytransfer.adapt.mapped import MappedInput
 from graytransfer.model.restore import load_trained

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 from helpers.datafiles import noise, truncate, write_16bit, write_png8
+from helpers.datamodules import csv_module
 
 from graytransfer.data import CsvDataModule
 from graytransfer.errors import UserError
@@ -17,19 +18,13 @@ def write_csv(path, rows, header="path,label,split"):
     return path
 
 
-def make(csv, **kwargs) -> CsvDataModule:
-    data = CsvDataModule(csv=str(csv), image_size=16, num_workers=0, **kwargs)
-    data.setup("fit")
-    return data
-
-
 def test_split_column_and_relative_paths(tmp_path):
     rows = []
     for i in range(12):
         label = "pneumonia" if i % 3 == 0 else "normal"
         write_png8(tmp_path / "img" / f"{i}.png", noise(i))
         rows.append((f"img/{i}.png", label, "val" if i in (0, 1, 2) else ""))
-    data = make(write_csv(tmp_path / "list.csv", rows), test_split=0.25)
+    data = csv_module(write_csv(tmp_path / "list.csv", rows), test_split=0.25)
     assert data.class_names == ["normal", "pneumonia"]
     assert sorted(Path(p).name for p in data.val_set.ids) == ["0.png", "1.png", "2.png"]
     assert len(data.train_set) + len(data.test_set) == 9 and len(data.test_set) == 3
@@ -40,7 +35,7 @@ def test_numeric_labels_sort_numerically_and_no_split_column(tmp_path):
     for i in range(6):
         write_16bit(tmp_path / f"{i}.tif", noise(i, high=65536))
     rows = [(f"{tmp_path / f'{i}.tif'}", [2, 10][i % 2]) for i in range(6)]
-    data = make(write_csv(tmp_path / "a.csv", rows, header="path,label"), val_split=0.0,
+    data = csv_module(write_csv(tmp_path / "a.csv", rows, header="path,label"), val_split=0.0,
                 test_split=0.0)  # fmt: skip
     assert data.class_names == ["2", "10"]
     assert len(data.train_set) == 6
@@ -55,21 +50,21 @@ def test_missing_and_broken_files_are_bad_files(tmp_path):
     with pytest.raises(
         UserError, match=r"^2 bad file\(s\) in data.csv .*(gone\.png.*5\.png|5\.png.*gone\.png)"
     ):
-        make(csv)
+        csv_module(csv)
     with pytest.warns(UserWarning, match=r"skipping 2 bad file"):
-        data = make(csv, on_bad_file="skip", val_split=0.0, test_split=0.0)
+        data = csv_module(csv, on_bad_file="skip", val_split=0.0, test_split=0.0)
     assert len(data.train_set) == 5
 
 
 def test_csv_errors_name_the_line_or_column(tmp_path):
     with pytest.raises(UserError, match="does not exist"):
-        make(tmp_path / "none.csv")
+        csv_module(tmp_path / "none.csv")
     with pytest.raises(UserError, match="column 'path'"):
-        make(write_csv(tmp_path / "a.csv", [("x.png", 1)], header="file,label"))
+        csv_module(write_csv(tmp_path / "a.csv", [("x.png", 1)], header="file,label"))
     with pytest.raises(UserError, match="line 2: split 'holdout'"):
-        make(write_csv(tmp_path / "b.csv", [("x.png", 1, "holdout")]))
+        csv_module(write_csv(tmp_path / "b.csv", [("x.png", 1, "holdout")]))
     with pytest.raises(UserError, match="line 3: empty path or label"):
-        make(write_csv(tmp_path / "c.csv", [("x.png", 1, ""), ("y.png", "", "")]))
+        csv_module(write_csv(tmp_path / "c.csv", [("x.png", 1, ""), ("y.png", "", "")]))
 
 
 FINDINGS = ["Atelectasis", "Cardiomegaly", "Effusion"]
@@ -88,7 +83,7 @@ def chexpert_csv(tmp_path, n=40):
 
 
 def chexpert(csv, **kwargs) -> CsvDataModule:
-    return make(csv, path_column="Path", label_columns=FINDINGS, **kwargs)
+    return csv_module(csv, path_column="Path", label_columns=FINDINGS, **kwargs)
 
 
 def all_labels(data) -> dict[str, list]:
@@ -115,7 +110,7 @@ def test_pipe_separated_labels_and_no_finding(tmp_path):
     for i in range(24):
         write_png8(tmp_path / f"{i}.png", noise(i))
         rows.append((f"{i}.png", names[i % 4]))
-    data = make(write_csv(tmp_path / "cxr14.csv", rows, header="Image Index,Finding Labels"),
+    data = csv_module(write_csv(tmp_path / "cxr14.csv", rows, header="Image Index,Finding Labels"),
                 path_column="Image Index", label_column="Finding Labels", label_separator="|",
                 val_split=0.25, test_split=0.25)  # fmt: skip
     assert data.class_names == ["Atelectasis", "Cardiomegaly", "Effusion"]
@@ -131,7 +126,7 @@ def test_group_column_keeps_every_patient_in_one_split(tmp_path):
     csv = chexpert_csv(tmp_path)
     for data in (
         chexpert(csv, group_column="Patient", val_split=0.25, test_split=0.25),
-        make(
+        csv_module(
             csv,
             path_column="Path",
             label_column="View",
@@ -162,7 +157,7 @@ def test_group_column_keeps_every_patient_in_one_split(tmp_path):
 def test_bad_multilabel_settings_are_one_line(tmp_path, kwargs, message):
     csv = chexpert_csv(tmp_path, n=4)
     with pytest.raises(UserError, match=message) as err:
-        make(csv, path_column="Path", **kwargs)
+        csv_module(csv, path_column="Path", **kwargs)
     assert "\n" not in str(err.value)
 
 
@@ -182,4 +177,4 @@ def test_group_in_two_given_splits_is_an_error(tmp_path):
         )
     csv = write_csv(tmp_path / "a.csv", rows, header="path,label,split,patient")
     with pytest.raises(UserError, match=r"group 'p7' is in both the train and the val split"):
-        make(csv, group_column="patient")
+        csv_module(csv, group_column="patient")

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from helpers.datafiles import numbered_pngs, write_table
+from helpers.datamodules import csv_module
 
 from graytransfer.cli import user_error_in
 from graytransfer.data import CsvDataModule
@@ -22,12 +23,6 @@ from graytransfer.run import train
 
 #: a tiny random-init model, so a case that gets as far as building the model stays fast
 SMALL = ["model=timm", "model.name=test_efficientnet", "model.pretrained=false", "logger=none"]
-
-
-def make(csv: Path, **kwargs) -> CsvDataModule:
-    data = CsvDataModule(csv=str(csv), image_size=16, num_workers=0, **kwargs)
-    data.setup("fit")
-    return data
 
 
 def one_line_error(run: Callable[[], object]) -> str:
@@ -62,7 +57,7 @@ def listed_twice(tmp_path: Path) -> Path:
 def test_an_image_listed_twice_is_an_error_naming_it(tmp_path):
     csv = listed_twice(tmp_path)
     with pytest.raises(UserError) as err:
-        make(csv)
+        csv_module(csv)
     message = str(err.value)
     assert "\n" not in message
     assert f"data.csv '{csv}' lists 3 image(s) more than once" in message
@@ -73,7 +68,7 @@ def test_an_image_listed_twice_is_an_error_naming_it(tmp_path):
 def test_duplicates_drop_keeps_each_image_once_and_never_splits_it_apart(tmp_path):
     csv = listed_twice(tmp_path)
     with pytest.warns(UserWarning, match=r"dropped 4 repeated row\(s\) of 3 image\(s\)") as caught:
-        data = make(csv, duplicates="drop", val_split=0.25, test_split=0.25)
+        data = csv_module(csv, duplicates="drop", val_split=0.25, test_split=0.25)
     assert any("'img/0.png' (lines 2, 22, 25)" in str(w.message) for w in caught)
     ids = [name for names in split_ids(data).values() for name in names]
     assert sorted(ids) == sorted(f"{i}.png" for i in range(20))  # each image once, in one split
@@ -95,7 +90,7 @@ def test_rows_of_one_image_that_disagree_are_an_error_either_way(
     rows = [(n, i % 2, "", f"p{i}") for i, n in enumerate(names)] + [second]
     csv = write_table(tmp_path / "list.csv", "path,label,split,patient", rows)
     with pytest.raises(UserError) as err:
-        make(csv, duplicates=duplicates, group_column="patient")
+        csv_module(csv, duplicates=duplicates, group_column="patient")
     assert str(err.value) == (
         f"data.csv '{csv}' lists 'img/3.png' with different {what} {values}; an image has one: "
         "fix or remove one of the rows"
@@ -127,7 +122,7 @@ def test_a_non_integer_among_class_numbers_is_refused(tmp_path, odd, shown):
     labels = [i % 3 for i in range(11)] + [odd]
     csv = write_table(tmp_path / "a.csv", "path,label", list(zip(names, labels, strict=True)))
     with pytest.raises(UserError) as err:
-        make(csv)
+        csv_module(csv)
     assert str(err.value) == (
         f"data.csv '{csv}': column 'label' holds class numbers, but 1 label(s) are not "
         f"integers: {shown}; write each label as a whole number (or every label as a class name)"
@@ -139,7 +134,7 @@ def test_one_class_number_written_two_ways_is_refused(tmp_path):
     labels = [i % 2 for i in range(11)] + ["01"]
     csv = write_table(tmp_path / "a.csv", "path,label", list(zip(names, labels, strict=True)))
     with pytest.raises(UserError, match=r"line 13: label '01' in column 'label' is class 1, also"):
-        make(csv)
+        csv_module(csv)
 
 
 def test_class_names_and_class_numbers_still_load(tmp_path):
@@ -150,7 +145,9 @@ def test_class_names_and_class_numbers_still_load(tmp_path):
         ([-1, 0, 10] * 4, ["-1", "0", "10"]),
     ):
         rows = list(zip(names, labels, strict=True))
-        data = make(write_table(tmp_path / "a.csv", "path,label", rows), val_split=0, test_split=0)
+        data = csv_module(
+            write_table(tmp_path / "a.csv", "path,label", rows), val_split=0, test_split=0
+        )
         assert data.class_names == classes
 
 
@@ -159,7 +156,9 @@ def test_a_separated_label_column_without_any_label_is_refused(tmp_path):
     rows = [(n, "No Finding" if i % 3 else "") for i, n in enumerate(names)]
     csv = write_table(tmp_path / "a.csv", "Image Index,Finding Labels", rows)
     with pytest.raises(UserError) as err:
-        make(csv, path_column="Image Index", label_column="Finding Labels", label_separator="|")
+        csv_module(
+            csv, path_column="Image Index", label_column="Finding Labels", label_separator="|"
+        )
     assert str(err.value) == (
         f"data.csv '{csv}': no row of column 'Finding Labels' names a label (every cell is blank "
         "or 'No Finding', data.no_label), so there is nothing to learn; check data.label_column "
@@ -181,7 +180,7 @@ def grouped(tmp_path: Path, patients: list[str], splits: list[str] | None = None
 def test_a_group_split_with_a_single_group_is_refused(tmp_path):
     csv = grouped(tmp_path, ["p0"] * 12)
     with pytest.raises(UserError) as err:
-        make(csv, group_column="patient")
+        csv_module(csv, group_column="patient")
     assert str(err.value) == (
         f"data.group_column 'patient' of data.csv '{csv}': the 12 training image(s) belong to 1 "
         "group(s) ('p0'), too few to split by group into train/val/test (data.val_split=0.2, "
@@ -196,9 +195,9 @@ def test_group_count_counts_only_the_splits_to_carve(tmp_path):
     column they make train and val, one patient each (both patients mostly class 0, so the
     groups can be stratified)."""
     with pytest.raises(UserError, match=r"2 group\(s\) \('p0', 'p1'\), too few .* train/val/test"):
-        make(grouped(tmp_path, ["p0", "p0", "p1", "p1"] * 3), group_column="patient")
+        csv_module(grouped(tmp_path, ["p0", "p0", "p1", "p1"] * 3), group_column="patient")
     patients = ["p0", "p0", "p1", "p1"] * 3 + ["p2"] * 4
-    data = make(
+    data = csv_module(
         grouped(tmp_path, patients, [""] * 12 + ["test"] * 4),
         group_column="patient",
         val_split=0.3,

@@ -3,29 +3,17 @@ Fashion-MNIST that Debian's dataset-fashion-mnist package installs."""
 
 from __future__ import annotations
 
-import gzip
-import struct
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from helpers.datafiles import write_idx
 
 from graytransfer.data import EmnistDataModule, FashionMnistDataModule, MnistDataModule
 from graytransfer.data.decode.idx import read_idx
 from graytransfer.data.sources.mnist import DEBIAN_FASHION_MNIST, KmnistDataModule
 from graytransfer.errors import UserError
-
-
-def write_idx(path: Path, array: np.ndarray, compress: bool) -> None:
-    """The real on-disk format: 0, 0, type 0x08 (uint8), ndim, big-endian dims, values."""
-    header = bytes([0, 0, 0x08, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)
-    data = header + array.astype(np.uint8).tobytes()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if compress:
-        path.with_name(path.name + ".gz").write_bytes(gzip.compress(data))
-    else:
-        path.write_bytes(data)
 
 
 def fake_set(raw: Path, prefix: dict[str, str], n: dict[str, int], classes: int, compress: bool,

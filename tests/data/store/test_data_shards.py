@@ -38,7 +38,7 @@ def checkpointed_chunks(split: Path) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def converted(tmp_path_factory) -> dict:
+def resumed_conversion(tmp_path_factory) -> dict:
     """160 numbered PNGs -> shards; the first conversion fails at train item 50, the same call
     again resumes it."""
     base = tmp_path_factory.mktemp("shards")
@@ -71,12 +71,14 @@ def converted(tmp_path_factory) -> dict:
     return {"out": out, "data": data, "before": before}
 
 
-def test_interrupted_conversion_resumes_and_holds_each_image_once(converted) -> None:
-    out, data = converted["out"], converted["data"]
-    assert converted["before"], "nothing was written before the interruption"
+def test_interrupted_conversion_resumes_and_holds_each_image_once(resumed_conversion) -> None:
+    out, data = resumed_conversion["out"], resumed_conversion["data"]
+    assert resumed_conversion["before"], "nothing was written before the interruption"
     index = json.loads((out / "train" / "index.json").read_text())
     listed = {c["filename"] for c in index["chunks"]}
-    for name, mtime in converted["before"].items():  # resumed: earlier chunks kept, not redone
+    for name, mtime in resumed_conversion[
+        "before"
+    ].items():  # resumed: earlier chunks kept, not redone
         assert name in listed and (out / "train" / name).stat().st_mtime_ns == mtime
     shards = ShardDataModule(root=str(out), num_workers=0)
     shards.setup("fit")
@@ -90,9 +92,9 @@ def test_interrupted_conversion_resumes_and_holds_each_image_once(converted) -> 
         assert sorted(ids) == sorted(int(Path(p).stem) for p in source.ids)
 
 
-def test_manifest_records_counts_classes_size_dtype_and_checksums(converted) -> None:
-    manifest = json.loads((converted["out"] / MANIFEST).read_text())
-    data = converted["data"]
+def test_manifest_records_counts_classes_size_dtype_and_checksums(resumed_conversion) -> None:
+    manifest = json.loads((resumed_conversion["out"] / MANIFEST).read_text())
+    data = resumed_conversion["data"]
     assert manifest["classes"] == ["c0", "c1"] and manifest["image_size"] == [16, 16]
     assert manifest["dtype"] == "uint8"
     for split, dataset in data._splits().items():
@@ -102,13 +104,13 @@ def test_manifest_records_counts_classes_size_dtype_and_checksums(converted) -> 
         assert all(len(c["sha256"]) == 64 for c in record["chunks"].values())
     assert manifest["source"] == {"data": "numbered", "image_size": [16, 16]}
     assert (
-        not list(converted["out"].rglob(".checkpoints"))
-        and not (converted["out"] / ".plan.json").exists()
+        not list(resumed_conversion["out"].rglob(".checkpoints"))
+        and not (resumed_conversion["out"] / ".plan.json").exists()
     )
 
 
-def test_train_loader_streams_every_training_image_once_shuffled(converted) -> None:
-    shards = ShardDataModule(root=str(converted["out"]), batch_size=16, num_workers=0)
+def test_train_loader_streams_every_training_image_once_shuffled(resumed_conversion) -> None:
+    shards = ShardDataModule(root=str(resumed_conversion["out"]), batch_size=16, num_workers=0)
     shards.setup("fit")
     epochs = [[i for x, _ in shards.train_dataloader() for i in ids_of(x)] for _ in range(2)]
     expected = sorted(int(Path(p).stem) for p in shards.train_set.ids)
@@ -131,14 +133,14 @@ def test_digits_convert_keeps_the_modules_own_split(tmp_path: Path) -> None:
         assert torch.equal(all_items(stored)[0], source.images)
 
 
-def copy_of(converted, tmp_path: Path) -> Path:
+def copy_of(resumed_conversion, tmp_path: Path) -> Path:
     root = tmp_path / "copy"
-    shutil.copytree(converted["out"], root)
+    shutil.copytree(resumed_conversion["out"], root)
     return root
 
 
-def test_a_corrupt_chunk_is_named(converted, tmp_path: Path) -> None:
-    root = copy_of(converted, tmp_path)
+def test_a_corrupt_chunk_is_named(resumed_conversion, tmp_path: Path) -> None:
+    root = copy_of(resumed_conversion, tmp_path)
     chunk = sorted((root / "val").glob("chunk-*.bin"))[0]
     raw = bytearray(chunk.read_bytes())
     raw[-1] ^= 0xFF  # same size, one pixel changed
@@ -147,30 +149,30 @@ def test_a_corrupt_chunk_is_named(converted, tmp_path: Path) -> None:
         ShardDataModule(root=str(root), num_workers=0).setup("fit")
 
 
-def test_a_missing_chunk_is_named(converted, tmp_path: Path) -> None:
-    root = copy_of(converted, tmp_path)
+def test_a_missing_chunk_is_named(resumed_conversion, tmp_path: Path) -> None:
+    root = copy_of(resumed_conversion, tmp_path)
     chunk = sorted((root / "train").glob("chunk-*.bin"))[-1]
     chunk.unlink()
     with pytest.raises(UserError, match=rf"shard chunk '{chunk}' is missing"):
         ShardDataModule(root=str(root), num_workers=0).setup("fit")
 
 
-def test_a_manifest_disagreeing_with_the_config_is_one_line(converted) -> None:
-    root = str(converted["out"])
+def test_a_manifest_disagreeing_with_the_config_is_one_line(resumed_conversion) -> None:
+    root = str(resumed_conversion["out"])
     with pytest.raises(UserError, match=r"data.image_size \[32, 32\] differs from the shards' "):
         ShardDataModule(root=root, image_size=32).setup("fit")
     with pytest.raises(UserError, match=r"data.classes \['c1', 'c0'\] differs"):
         ShardDataModule(root=root, classes=["c1", "c0"]).setup("fit")
 
 
-def test_an_unfinished_or_foreign_folder_is_refused(converted, tmp_path: Path) -> None:
-    root = copy_of(converted, tmp_path)
+def test_an_unfinished_or_foreign_folder_is_refused(resumed_conversion, tmp_path: Path) -> None:
+    root = copy_of(resumed_conversion, tmp_path)
     (root / MANIFEST).unlink()
     with pytest.raises(UserError, match="no manifest.json: it is not a finished shard folder"):
         ShardDataModule(root=str(root)).setup("fit")
     with pytest.raises(UserError, match="another config"):
         (root / ".plan.json").write_text("{}")
-        convert(converted["data"], root, {"other": 1}, workers=1, verbose=False)
+        convert(resumed_conversion["data"], root, {"other": 1}, workers=1, verbose=False)
 
 
 def test_a_remote_root_without_credentials_is_one_line(monkeypatch, tmp_path: Path) -> None:

@@ -55,7 +55,7 @@ def model_and_first_test_logits(cfg) -> tuple[dict, torch.Tensor, object]:
     return model.state_dict(), logits, data
 
 
-def converted(tmp: Path, folder_cfg) -> Path:
+def convert_data(tmp: Path, folder_cfg) -> Path:
     out = tmp / "shards"
     convert(build_data(folder_cfg, SIZE), out, {"test": True}, workers=1, verbose=False)
     return out
@@ -73,7 +73,7 @@ def test_full_depth_through_shards_gives_the_model_what_the_folder_gives(tmp_pat
     folder_state, folder_logits, folder = model_and_first_test_logits(folder_cfg)
     assert folder.dtype != torch.uint8  # the data really is at full depth
 
-    out = converted(tmp_path, folder_cfg)
+    out = convert_data(tmp_path, folder_cfg)
     shard_cfg = compose(tmp_path, "data=shards", f"data.root={out}", f"intensity={intensity}")
     shard_state, shard_logits, shards = model_and_first_test_logits(shard_cfg)
 
@@ -91,7 +91,7 @@ def test_full_depth_through_shards_gives_the_model_what_the_folder_gives(tmp_pat
 def test_16bit_shards_without_an_intensity_mapping_are_refused_like_the_folder(tmp_path):
     root = write_full_depth_folder(tmp_path / "png16", "png16")
     folder_cfg = compose(tmp_path, "data=folder", f"data.root={root}", "data.bit_depth=16")
-    out = converted(tmp_path, folder_cfg)
+    out = convert_data(tmp_path, folder_cfg)
     messages = []
     for cfg in (folder_cfg, compose(tmp_path, "data=shards", f"data.root={out}")):
         with pytest.raises(UserError) as refused:
@@ -111,7 +111,7 @@ def test_multilabel_csv_through_shards_keeps_every_label_vector(tmp_path):
     csv_cfg = compose(
         tmp_path, "task=multilabel", "data=csv", f"data.csv={tmp_path / 'labels.csv'}", *columns
     )
-    out = converted(tmp_path, csv_cfg)
+    out = convert_data(tmp_path, csv_cfg)
     source = build_data(csv_cfg, SIZE)
     shards_cfg = compose(tmp_path, "task=multilabel", "data=shards", f"data.root={out}")
     shards = build_data(shards_cfg, SIZE)
@@ -126,7 +126,7 @@ def test_multilabel_csv_through_shards_keeps_every_label_vector(tmp_path):
 def test_an_edited_manifest_image_size_stops_the_run(tmp_path):
     write_numbered_folder(tmp_path / "png", 24)
     folder_cfg = compose(tmp_path, "data=folder", f"data.root={tmp_path / 'png'}")
-    out = converted(tmp_path, folder_cfg)
+    out = convert_data(tmp_path, folder_cfg)
     manifest = json.loads((out / MANIFEST).read_text())
     manifest["image_size"] = [20, 20]
     (out / MANIFEST).write_text(json.dumps(manifest))
