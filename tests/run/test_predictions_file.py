@@ -15,8 +15,7 @@ from helpers.configs import TINY_RUN, compose_config
 from helpers.trained_fixture import compose_task
 from rich.console import Console
 
-from graytransfer.run import RunFolder, train
-from graytransfer.run.record import summary_table
+from graytransfer.run import RunFolder, summary_table, train
 from graytransfer.tools.evaluate import evaluate
 
 

@@ -41,6 +41,7 @@ _PUBLIC = {
     "RunRecord": "record",
     "publish_record": "record",
     "print_summary": "record",
+    "summary_table": "record",
     "to_float": "record",
     "ResumePlan": "resume",
     "plan_resume": "resume",
