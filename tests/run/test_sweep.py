@@ -12,10 +12,12 @@ from helpers.configs import run_train_py
 from omegaconf import OmegaConf, open_dict
 
 from graytransfer.config import compose
+from graytransfer.errors import LossNotFinite, UserError
 from graytransfer.run import (
     FAILED_JOBS,
     FailedJob,
     SweepFailures,
+    failure_record,
     objective,
     read_failed_jobs,
     run_status,
@@ -75,6 +77,27 @@ def test_status_and_objective_rules() -> None:
     fixed = OmegaConf.create({"monitor": {"mode": "max"}, "sweep": {"failed_objective": -1}})
     assert worst_objective(fixed) == -1.0
     assert sweep_identity() is None  # not inside a Hydra multirun
+
+
+def test_a_job_is_diverged_by_its_error_type_not_its_name() -> None:
+    """`LossNotFinite` and its subclasses make a `diverged` record; any other error, even one
+    whose class is also named LossNotFinite, a `failed` one."""
+
+    class NamedAlike(Exception):
+        pass
+
+    NamedAlike.__name__ = "LossNotFinite"
+
+    class Subclass(LossNotFinite):
+        pass
+
+    cfg = OmegaConf.create(
+        {"seed": 0, "monitor": {"metric": "val/acc", "mode": "max"}, "paths": {"output_dir": "x"}}
+    )
+    assert failure_record(cfg, LossNotFinite("loss became nan"))["status"] == "diverged"
+    assert failure_record(cfg, Subclass("nan"))["status"] == "diverged"
+    assert failure_record(cfg, NamedAlike("nan"))["status"] == "failed"
+    assert failure_record(cfg, UserError("data.root is required"))["status"] == "failed"
 
 
 @pytest.mark.slow
