@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from omegaconf import DictConfig, open_dict
@@ -95,3 +96,30 @@ def run_train_py(
         text=True,
         timeout=timeout,
     )
+
+
+def start_paused_train(
+    root: Path, marker: Path, *args: str, epoch: int = 0, timeout_s: float = 300
+) -> subprocess.Popen:
+    """`python train.py ARGS` started and left waiting at the end of epoch `epoch` (its
+    checkpoints written; helpers.resume_helpers.PauseAfterEpoch touches `marker`); returned once
+    it waits. Its output is piped (stdout with stderr); the caller ends it."""
+    process = subprocess.Popen(
+        train_command(
+            *args,
+            "+callbacks.pause._target_=helpers.resume_helpers.PauseAfterEpoch",
+            f"+callbacks.pause.marker={marker}",
+            f"+callbacks.pause.epoch={epoch}",
+        ),
+        env=child_env(root),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    deadline = time.monotonic() + timeout_s
+    while not marker.exists() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if not marker.exists():
+        process.kill()
+        raise AssertionError(process.communicate(timeout=60)[0][-3000:])
+    return process

@@ -6,12 +6,10 @@ from __future__ import annotations
 
 import json
 import signal
-import subprocess
-import time
 from pathlib import Path
 
 import pytest
-from helpers.configs import TEST_NET, child_env, run_train_py, train_command
+from helpers.configs import TEST_NET, run_train_py, start_paused_train
 
 from graytransfer.errors import UserError
 from graytransfer.run import RunFolder, RunState
@@ -142,24 +140,8 @@ def test_folders_left_by_finished_failed_and_diverged_sweep_jobs(tmp_path: Path)
 def test_a_killed_run_is_running_while_alive_and_interrupted_after(tmp_path: Path) -> None:
     run = RunFolder(tmp_path / "run")
     marker = tmp_path / "epoch0.done"
-    command = train_command(
-        *TINY,
-        f"hydra.run.dir={run.path}",
-        "+callbacks.pause._target_=helpers.resume_helpers.PauseAfterEpoch",
-        f"+callbacks.pause.marker={marker}",
-    )
-    process = subprocess.Popen(
-        command,
-        env=child_env(tmp_path),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    process = start_paused_train(tmp_path, marker, *TINY, f"hydra.run.dir={run.path}")
     try:
-        deadline = time.monotonic() + 300
-        while not marker.exists() and process.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert marker.exists(), process.communicate(timeout=60)[0][-3000:]
         assert run.state is RunState.RUNNING
     finally:
         process.send_signal(signal.SIGKILL)

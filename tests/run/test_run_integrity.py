@@ -8,11 +8,10 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
-from helpers.configs import FAST, REPO, child_env, compose_config
+from helpers.configs import FAST, REPO, child_env, compose_config, start_paused_train
 from helpers.errors import NO_DATA, user_message
 from helpers.trained_fixture import TINY
 from rich.console import Console
@@ -33,24 +32,14 @@ def test_a_second_process_in_the_same_run_folder_stops_at_once(tmp_path: Path) -
     run_dir = tmp_path / "run"
     marker = tmp_path / "epoch1.done"
     command = [sys.executable, str(REPO / "train.py"), *TINY, "logger=none", "trainer.max_epochs=3"]
-    first = subprocess.Popen(
-        [
-            *command,
-            f"hydra.run.dir={run_dir}",
-            "+callbacks.pause._target_=helpers.resume_helpers.PauseAfterEpoch",
-            f"+callbacks.pause.marker={marker}",
-            "+callbacks.pause.epoch=1",  # epoch 0's checkpoints are written: a resume could start
-        ],
-        env=child_env(tmp_path),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
+    first = start_paused_train(
+        tmp_path,
+        marker,
+        *command[2:],
+        f"hydra.run.dir={run_dir}",
+        epoch=1,  # epoch 0's checkpoints are written: a resume could start
     )
     try:
-        deadline = time.monotonic() + 300
-        while not marker.exists() and first.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert marker.exists(), first.communicate(timeout=60)[0][-3000:]
         before = {p: p.stat().st_mtime_ns for p in run_dir.rglob("*") if ".hydra" not in p.parts}
         for extra in ([], ["ckpt_path=last"]):  # a new run, and a resume of the running one
             second = subprocess.run(
