@@ -8,6 +8,8 @@ certainty.
   know (the point estimates);
 - `weighted`: the same metrics for many resamples at once (a resample is a count per image), equal
   to scikit-learn's on each resample (tested), fast enough for 1000 resamples on every run;
+- `calibration`: the expected calibration error, the Brier score and the reliability diagram's
+  bins (and its PNG) of each task;
 - `bootstrap`: `Bootstrap` (`eval=` in conf/): a seeded percentile bootstrap over test images, or
   over whole groups (patients) when the data has a group column, and the intervals it gives.
 

@@ -1,8 +1,10 @@
 """A tested model's evaluation, after `Trainer.test` (train.py and tools.evaluate): every test
-image's row in `predictions.csv`, and the confidence intervals of the headline test metrics in
-the record (`test/<metric>_ci: [low, high]` beside each value) and on the loggers
-(`test/<metric>_ci_low`, `_ci_high`). The science is `graytransfer.evaluation`'s; this module
-only writes and logs it, on rank 0."""
+image's row in `predictions.csv`; the calibration of the test probabilities (`test/ece`,
+`test/brier`, per label for multilabel, in the record and on the loggers; `reliability.png` in the
+run folder and, with a W&B logger, as the image `test/reliability`); and the confidence intervals
+of the headline test metrics in the record (`test/<metric>_ci: [low, high]` beside each value)
+and on the loggers (`test/<metric>_ci_low`, `_ci_high`). The science is
+`graytransfer.evaluation`'s; this module only writes and logs it, on rank 0."""
 
 from __future__ import annotations
 
@@ -11,9 +13,10 @@ from typing import Any
 
 import lightning as L
 from hydra.utils import instantiate
-from lightning.pytorch.loggers import Logger
+from lightning.pytorch.loggers import Logger, WandbLogger
 
 from graytransfer.evaluation.bootstrap import Bootstrap, Intervals
+from graytransfer.evaluation.calibration import Calibration, calibration, reliability_png
 from graytransfer.evaluation.collect import TestPredictions
 from graytransfer.evaluation.reference import reference_metrics
 from graytransfer.run.folder import RunFolder
@@ -43,8 +46,9 @@ def evaluate_test_split(
     folder: RunFolder,
     loggers: list[Logger],
 ) -> TestEvaluation:
-    """Write `predictions.csv` into `folder` and compute, log and return the intervals, from
-    the predictions `TestPredictions` kept during the test (rank 0; nothing when untested)."""
+    """Write `predictions.csv` and `reliability.png` into `folder` and compute, log and return
+    the calibration and the intervals, from the predictions `TestPredictions` kept during the
+    test (rank 0; nothing when untested)."""
     collector = TestPredictions.of(trainer)
     if collector is None or not trainer.is_global_zero:
         return TestEvaluation()
@@ -52,12 +56,15 @@ def evaluate_test_split(
     if preds is None:
         return TestEvaluation()
     folder.write_predictions(preds.rows())
+    calibrated = calibration(preds)
+    png = folder.write_reliability(reliability_png(calibrated))
+    added = {f"{PREFIX}{name}": to_float(v) for name, v in calibrated.metrics().items()}
+    log_calibration(loggers, calibrated, png, trainer.global_step)
     bootstrap: Bootstrap = instantiate(eval_cfg) if eval_cfg else Bootstrap()
     intervals = bootstrap.intervals(preds, run_seed)
     if intervals is None:
-        return TestEvaluation()
+        return TestEvaluation(added)
     points = reference_metrics(preds)
-    added = {}
     for name, bounds in intervals.bounds.items():
         added[f"{PREFIX}{name}"] = to_float(points[name])
         added[f"{PREFIX}{name}_ci"] = list(bounds) if bounds is not None else None
@@ -76,6 +83,19 @@ def with_evaluation(metrics: dict[str, Any], tested: TestEvaluation) -> dict[str
     for name, value in tested.metrics.items():
         merged.setdefault(name, value)
     return merged
+
+
+def log_calibration(loggers: list[Logger], found: Calibration, png: Any, step: int) -> None:
+    """`test/ece`, `test/brier` (and per label) to every logger, NaN left out; the diagram
+    `png` to W&B as the image `test/reliability`."""
+    values = {f"{PREFIX}{name}": to_float(v) for name, v in found.metrics().items()}
+    values = {name: v for name, v in values.items() if v is not None}
+    for logger in loggers:
+        if values:
+            logger.log_metrics(values, step=step)
+        if isinstance(logger, WandbLogger):
+            logger.log_image(key=f"{PREFIX}reliability", images=[str(png)])
+        logger.save()
 
 
 def log_intervals(loggers: list[Logger], intervals: Intervals, step: int) -> None:

@@ -6,7 +6,8 @@ What a run folder holds (names only here; no other module spells them):
 failed), `resume.json` (what a resume needs: experiment key, W&B id, parent run),
 `classes.json` and `split.csv` (the data's classes and exact split; `bad_files.txt` when files
 were skipped), `predictions.csv` (every test image's truth, probabilities and decisions:
-`graytransfer.evaluation.predictions`), `checkpoints/` (`last.ckpt`, best checkpoints),
+`graytransfer.evaluation.predictions`), `reliability.png` (the test probabilities' reliability
+diagram: `graytransfer.evaluation.calibration`), `checkpoints/` (`last.ckpt`, best checkpoints),
 `.hydra/` (the job's config), `.run.lock` and `.run.lock.pid` (the lock and its holder).
 
 The state, one rule (`RunFolder.state`):
@@ -40,7 +41,7 @@ from typing import Any
 
 from filelock import FileLock, Timeout
 
-from graytransfer.atomic import write_json_atomic, write_text_atomic
+from graytransfer.atomic import write_bytes_atomic, write_json_atomic, write_text_atomic
 from graytransfer.errors import UserError
 
 #: environment variables a DDP launcher sets to a process' rank (any > 0: not the lock holder)
@@ -78,6 +79,7 @@ class RunFolder:
     SPLIT = "split.csv"
     BAD_FILES = "bad_files.txt"
     PREDICTIONS = "predictions.csv"
+    RELIABILITY = "reliability.png"
     CHECKPOINTS = "checkpoints"
     LAST = "last.ckpt"
     HYDRA = ".hydra"
@@ -207,6 +209,14 @@ class RunFolder:
         csv.writer(text).writerows(rows)
         path = self.path / self.PREDICTIONS
         write_text_atomic(path, text.getvalue())
+        return path
+
+    def write_reliability(self, png: bytes) -> Path:
+        """`reliability.png` (the reliability diagram's PNG bytes:
+        `graytransfer.evaluation.calibration.reliability_png`), written atomically; its path.
+        The caller writes from rank 0 only."""
+        path = self.path / self.RELIABILITY
+        write_bytes_atomic(path, png)
         return path
 
     def save_hydra_config(self, files: dict[str, str], subdir: str | None = None) -> None:
