@@ -75,10 +75,12 @@ def test_a_run_written_to_a_file_keeps_whole_paths_and_its_log_file(tmp_path: Pa
     """stdout to a file, as in a SLURM log: rich sees no terminal."""
     run_dir = tmp_path.joinpath(*(f"a-long-folder-name-{i}" for i in range(4)), "run")
     output = tmp_path / "slurm.out"
+    env = child_env(tmp_path)
+    env.pop("COLUMNS", None)  # a batch job has no terminal width (pytest-xdist's workers set one)
     with output.open("w") as stdout:
         done = subprocess.run(
             [sys.executable, str(REPO / "train.py"), *TINY, f"hydra.run.dir={run_dir}"],
-            env=child_env(tmp_path),
+            env=env,
             stdout=stdout,
             stderr=subprocess.PIPE,
             text=True,
