@@ -76,6 +76,18 @@ def test_reading_the_state_creates_no_file(tmp_path: Path) -> None:
     assert sorted(p.name for p in folder.path.iterdir()) == before
 
 
+def test_removing_an_unused_folder_never_takes_a_users_file(tmp_path: Path) -> None:
+    """The delete re-checks, under the lock, that only Hydra's start files are there."""
+    folder = folder_with(tmp_path, {"train.log": "", "notes.txt": "mine"}, (".hydra",))
+    assert folder.remove_if_unused(also_allowed=["train.log"]) is False
+    assert (folder.path / "notes.txt").read_text() == "mine"
+    (folder.path / "notes.txt").unlink()
+    with folder.lock():  # held by another handle: never removed
+        assert folder.remove_if_unused(also_allowed=["train.log"]) is False
+    assert folder.remove_if_unused(also_allowed=["train.log"]) is True
+    assert not folder.path.exists()
+
+
 def test_a_checkpoint_knows_its_run_folder(tmp_path: Path) -> None:
     folder = folder_with(tmp_path, {"resume.json": "{}"}, ("checkpoints",))
     folder.last_checkpoint.write_bytes(b"")

@@ -11,7 +11,7 @@ read). Modules, top down:
   (`RunRecord`, `metrics.json` and the end-of-run summary);
 - `resume` (which checkpoint and folder a run continues in), `start` (Hydra's files under the
   lock, no folder left by a failed start), `folder` (`RunFolder`: every run-file name, the
-  folder's state by one rule, atomic writes, the lock);
+  folder's state by one rule, atomic writes, the lock; `lock` holds the file lock under it);
 - `job` (one job of train.py: status, failure record, the sweeper's objective), `sweep` (a
   sweep's W&B names and its failed-job summary), `launch` (DDP inside a Hydra multirun);
 - `guards` (checks before training), `loggers` (W&B online/offline, MLflow's local store, the
@@ -49,7 +49,7 @@ _PUBLIC = {
     "experiment_key": "resume",
     "RunFolder": "folder",
     "RunState": "folder",
-    "RunFolderInUse": "folder",
+    "RunFolderInUse": "lock",
     "removed_if_start_fails": "start",
     "leave_unused": "start",
     "run_job": "job",

@@ -30,26 +30,16 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import shutil
-import socket
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from filelock import FileLock, Timeout
-
 from graytransfer.atomic import write_bytes_atomic, write_json_atomic, write_text_atomic
 from graytransfer.errors import UserError
-
-#: environment variables a DDP launcher sets to a process' rank (any > 0: not the lock holder)
-RANK_VARIABLES = ("RANK", "LOCAL_RANK", "NODE_RANK", "SLURM_PROCID")
-
-
-class RunFolderInUse(UserError):
-    """Another process holds the run folder's lock; nothing may be written into the folder."""
+from graytransfer.run.lock import exclusive, held, is_secondary_rank
 
 
 class RunState(str, Enum):
@@ -58,15 +48,6 @@ class RunState(str, Enum):
     INTERRUPTED = "interrupted"
     FINISHED = "finished"
     FAILED = "failed"
-
-
-def is_secondary_rank() -> bool:
-    """True in a DDP rank other than 0 (per the launcher's environment variables)."""
-    for name in RANK_VARIABLES:
-        value = os.environ.get(name, "").strip()
-        if value.isdigit() and int(value) > 0:
-            return True
-    return False
 
 
 class RunFolder:
@@ -240,13 +221,8 @@ class RunFolder:
         """True when a process (this one included) holds the folder's lock. Creates nothing."""
         if not (self.path / self.LOCK).exists():
             return False
-        lock = FileLock(str(self.path / self.LOCK), timeout=0)
-        try:
-            lock.acquire()
-        except Timeout:
-            return True
-        lock.release()
-        return False
+        with held(self.path / self.LOCK) as mine:
+            return not mine
 
     @contextmanager
     def lock(self) -> Iterator[None]:
@@ -259,37 +235,24 @@ class RunFolder:
             yield
             return
         self.path.mkdir(parents=True, exist_ok=True)
-        lock = FileLock(str(self.path / self.LOCK), timeout=0)
-        try:
-            lock.acquire()
-        except Timeout:
-            raise RunFolderInUse(
-                f"output folder '{self.path}' is in use by another run ({self.lock_holder()}); "
-                "a run folder belongs to one process: leave hydra.run.dir unset for a new "
-                "folder or pick another one"
-            ) from None
-        holder = self.path / self.LOCK_HOLDER
-        try:
-            holder.write_text(f"pid {os.getpid()} on {socket.gethostname()}\n")
+        refusal = (
+            f"output folder '{self.path}' is in use by another run ({self.lock_holder()}); a run "
+            "folder belongs to one process: leave hydra.run.dir unset for a new folder or pick "
+            "another one"
+        )
+        with exclusive(self.path / self.LOCK, self.path / self.LOCK_HOLDER, refusal):
             yield
-        finally:
-            holder.unlink(missing_ok=True)  # before the release: never a later holder's file
-            lock.release()
 
-    def remove_if_unlocked(self) -> bool:
-        """Delete the folder unless another process holds its lock; True if it was deleted.
-        Only for a folder that holds no run (`holds_no_run`): the caller checks."""
+    def remove_if_unused(self, also_allowed: Iterable[str] = ()) -> bool:
+        """Delete the folder if, under its lock, it still holds no run (`holds_no_run` with
+        `also_allowed`: the job's own log files): only what Hydra and this project wrote is
+        ever removed. False when another process holds the lock or anything else is there."""
         if not self.path.is_dir():
             return False
-        lock = FileLock(str(self.path / self.LOCK), timeout=0)
-        try:
-            lock.acquire()
-        except Timeout:
-            return False
-        try:
+        with held(self.path / self.LOCK) as mine:
+            if not mine or not self.holds_no_run(also_allowed):
+                return False
             shutil.rmtree(self.path)
-        finally:
-            lock.release()
         return True
 
 

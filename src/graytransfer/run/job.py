@@ -21,7 +21,8 @@ from omegaconf import DictConfig
 
 from graytransfer.config import hydra_choices, in_multirun
 from graytransfer.errors import LossNotFinite, UserError
-from graytransfer.run.folder import RunFolder, RunFolderInUse, RunState
+from graytransfer.run.folder import RunFolder, RunState
+from graytransfer.run.lock import RunFolderInUse
 from graytransfer.run.sweep import add_failed_job, failure_reason
 
 #: the objective a failed or diverged job reports when `sweep.failed_objective` is null

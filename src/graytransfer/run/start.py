@@ -29,7 +29,8 @@ from omegaconf import DictConfig, OmegaConf
 from graytransfer.cli import EXISTING_FOLDERS
 from graytransfer.config import hydra_runtime, in_multirun
 from graytransfer.console import log_files
-from graytransfer.run.folder import RunFolder, RunFolderInUse, is_secondary_rank
+from graytransfer.run.folder import RunFolder
+from graytransfer.run.lock import RunFolderInUse, is_secondary_rank
 
 
 class Start:
@@ -54,14 +55,16 @@ def holds_no_run(folder: Path) -> bool:
     return RunFolder(folder).holds_no_run(also_allowed=_log_names(Path(folder)))
 
 
-def remove_folder(folder: Path) -> bool:
-    """Delete run folder `folder` (closing the log files in it) unless another process holds its
-    lock; True if it was deleted."""
+def remove_folder(folder: Path, logs: set[str] | None = None) -> bool:
+    """Delete run folder `folder` (closing the log files in it) if it holds nothing but Hydra's
+    start files and `logs` (default: the configured log files in it) and no other process holds
+    its lock; True if it was deleted."""
     run_folder = RunFolder(folder)
     if not run_folder.path.is_dir() or run_folder.is_locked():
         return False
+    logs = _log_names(run_folder.path) if logs is None else logs
     _close_log_files(run_folder.path)
-    return run_folder.remove_if_unlocked()
+    return run_folder.remove_if_unused(also_allowed=logs)
 
 
 def _close_log_files(folder: Path) -> None:
@@ -111,13 +114,14 @@ def leave_unused(folder: Path, run_dir: Path) -> None:
     folder, run_dir = Path(folder), Path(run_dir)
     if folder.resolve() == run_dir.resolve() or is_secondary_rank():
         return
+    logs = _log_names(folder)
     unused = holds_no_run(folder)  # before the log files leave it
     for handler in log_files():
         if Path(handler.baseFilename).parent == folder.resolve():
             handler.close()  # reopened (append mode) at the next message
             handler.baseFilename = os.path.abspath(run_dir / Path(handler.baseFilename).name)
     if unused:
-        remove_folder(folder)
+        remove_folder(folder, logs)
 
 
 def save_hydra_config(cfg: DictConfig, folder: RunFolder) -> None:
