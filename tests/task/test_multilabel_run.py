@@ -72,11 +72,11 @@ def test_the_val_thresholds_are_stored_and_applied_everywhere(multilabel_run, tm
     # test (train.py) and evaluate score the test split at those thresholds
     result = evaluate.evaluate(compose_task("evaluate", [f"ckpt_path={best}"], tmp_path / "e"))
     assert result["metrics"]["test/f1"] == pytest.approx(info["metrics"]["test/f1"], abs=1e-6)
-    table = rows(tmp_path / "e" / "test_predictions.csv")
+    table = rows(tmp_path / "e" / "predictions.csv")
     labels = trained.output_names
-    prob = np.array([[float(r[f"prob_{n}"]) for n in labels] for r in table])
+    prob = np.array([[float(r[f"p_{n}"]) for n in labels] for r in table])
     pred = np.array([[int(r[f"pred_{n}"]) for n in labels] for r in table])
-    true = np.array([[int(r[f"true_{n}"]) for n in labels] for r in table])
+    true = np.array([[int(r[n]) for n in labels] for r in table])
     assert (pred == (prob >= stored.numpy() - 5e-7)).all()
     assert (pred != (prob >= 0.5)).any()  # the stored thresholds, not 0.5, decided
     f1 = np.mean([f1_score(true[:, k], pred[:, k]) for k in range(len(labels))])
@@ -89,7 +89,7 @@ def test_the_val_thresholds_are_stored_and_applied_everywhere(multilabel_run, tm
         compose_task("predict", [f"ckpt_path={best}", f"input={listing}"], tmp_path / "p")
     )
     predicted = rows(out)
-    assert [r["path"] for r in predicted] == [r["path"] for r in table]
+    assert [r["path"] for r in predicted] == [r["id"] for r in table]
     assert [[int(r[f"pred_{n}"]) for n in labels] for r in predicted] == pred.tolist()
     assert predicted[0]["label"] == "|".join(n for n, f in zip(labels, pred[0], strict=True) if f)
 

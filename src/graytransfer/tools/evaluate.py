@@ -5,9 +5,8 @@ checkpoint was trained on unless `data=` chooses another, always at the checkpoi
 The metrics are those `train.py` logs for its test split (`test/acc`, `test/f1`, ...), written to
 `metrics.json` in the eval run's folder and to W&B with job type `eval`, each headline metric with
 its 95% confidence interval (`eval=`: conf/eval/, `graytransfer.evaluation.bootstrap`);
-`predictions.csv` holds every test image's truth, probabilities and decisions. A multilabel or
-binary checkpoint also writes `test_predictions.csv` (the earlier format): per image and output
-the probability, the decision at the checkpoint's thresholds and the true label.
+`predictions.csv` holds every test image's truth, probabilities and decisions (at the
+checkpoint's thresholds for multilabel and binary), kept during the test itself.
 """
 
 from __future__ import annotations
@@ -47,23 +46,6 @@ def test_data(cfg: DictConfig, trained: TrainedModel) -> GrayscaleDataModule:
             "give a test/ folder"
         )
     return data
-
-
-def write_test_decisions(trained: TrainedModel, data: GrayscaleDataModule, path: Path) -> None:
-    """Multilabel/binary: every test image's probabilities, decisions (the checkpoint's
-    thresholds) and true labels, one row each (`graytransfer.tools.predict.write_decisions`)."""
-    import torch
-
-    from graytransfer.tools.predict import write_decisions
-
-    model = trained.model.eval()
-    device = next(model.parameters()).device
-    with torch.no_grad():
-        probs = [
-            model.task.probabilities(model(images.to(device))).cpu()
-            for images, _ in data.test_dataloader()
-        ]
-    write_decisions(path, data.test_set.ids, torch.cat(probs), trained, data.test_set.labels)
 
 
 def wandb_info(loggers: list) -> dict[str, Any] | None:
@@ -116,8 +98,6 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         model, folder = trained.model, RunFolder(output_dir)
         tested = evaluate_test_split(trainer, model, data, cfg.get("eval"), seed, folder, loggers)
         metrics = with_evaluation(metrics, tested)
-        if trained.thresholds is not None and trainer.is_global_zero:
-            write_test_decisions(trained, data, output_dir / "test_predictions.csv")
         record = {
             "checkpoint": str(trained.source),
             "model": trained.model_name,
