@@ -55,14 +55,14 @@ class TestPredictions(L.Callback):
         batch_idx: int,
         dataloader_idx: int = 0,
     ) -> None:
-        if isinstance(outputs, torch.Tensor):
-            self._kept.append((outputs.detach().float().cpu(), batch[1].detach().cpu()))
+        if isinstance(outputs, torch.Tensor):  # kept on the device: one copy to the CPU at the end
+            self._kept.append((outputs.detach(), batch[1].detach()))
 
     def on_test_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if not self._kept:
             return
-        probs = torch.cat([p for p, _ in self._kept]).numpy()
-        labels = torch.cat([y for _, y in self._kept]).numpy()
+        probs = torch.cat([p for p, _ in self._kept]).float().cpu().numpy()
+        labels = torch.cat([y for _, y in self._kept]).cpu().numpy()
         indices = np.asarray(self._order[: len(probs)], dtype=np.int64)
         share = (indices, probs, labels)
         if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
