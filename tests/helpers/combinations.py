@@ -138,6 +138,7 @@ def choices_from_conf(conf: Path) -> Choices:
         "logger": yaml_names(conf / "logger"),
         "model": list(MODELS),
         "trainer": cpu_trainers(conf),
+        "eval": yaml_names(conf / "eval"),
     }
     for name in single_callbacks(conf):
         groups[CALLBACK_PREFIX + name] = [OFF, ON]
