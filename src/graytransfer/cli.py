@@ -80,6 +80,8 @@ def hydra_entry(config_name: str, task: Callable[[DictConfig], T]) -> Callable[[
 
     def main() -> T | None:
         conf = exit_on_user_error(conf_dir)
+        if config_name == "train":  # `-m cv.folds=K`: one sweep of the folds
+            sys.argv[1:] = exit_on_user_error(lambda: fold_sweep(sys.argv[1:]))
         args = sys.argv[1:]
         overrides = [a for a in args if a not in HELP_FLAGS]
         if len(overrides) < len(args) and not any(a.startswith("-") for a in overrides):
@@ -92,6 +94,40 @@ def hydra_entry(config_name: str, task: Callable[[DictConfig], T]) -> Callable[[
         return hydra.main(version_base="1.3", config_path=str(conf), config_name=config_name)(run)()
 
     return main
+
+
+#: flags that only print (help, config, info): `fold_sweep` leaves their command lines alone
+INFO_FLAGS = ("--help", "-h", "--hydra-help", "--cfg", "-c", "--info", "-i", "--shell-completion")
+
+
+def fold_sweep(args: Sequence[str]) -> list[str]:
+    """`args` of train.py with `cv.fold=range(0,K)` added when they ask for a multirun (`-m`)
+    with `cv.folds=K` and no `cv.fold`: the sweep's jobs are the K folds, whatever the launcher.
+    Without `-m`, `cv.folds=K` and no `cv.fold` is a UserError (one run cannot be K folds), as
+    is more than one fold count in one sweep."""
+    args = list(args)
+    folds = [a.split("=", 1)[1] for a in args if a.lstrip("+").startswith("cv.folds=")]
+    if not folds or any(a.lstrip("+").startswith("cv.fold=") for a in args):
+        return args
+    if any(a in INFO_FLAGS for a in args):  # --help, --cfg job ...: answered as they are
+        return args
+    value = folds[-1].strip()
+    if not value.isdigit():
+        if "," in value or "(" in value:
+            raise UserError(
+                f"cv.folds={value}: a cross-validation sweep takes one fold count; run one "
+                "sweep per count"
+            )
+        return args  # not a count: conf/cv's CrossValidation names the problem
+    if int(value) == 0:
+        return args
+    if "-m" not in args and "--multirun" not in args:
+        raise UserError(
+            f"cv.folds={value} trains one run per fold: add -m (python train.py -m "
+            f"cv.folds={value}) to sweep cv.fold=0..{int(value) - 1}, or pick one fold with "
+            "cv.fold=K"
+        )
+    return [*args, f"cv.fold=range(0,{int(value)})"]
 
 
 #: `--help` with nothing else but overrides is answered by `fast_help`; with any other flag

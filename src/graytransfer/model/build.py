@@ -18,6 +18,8 @@ from omegaconf import DictConfig, OmegaConf
 from graytransfer.adapt.intensity import InputValues
 from graytransfer.config import data_choice
 from graytransfer.data.base import NATIVE, GrayscaleDataModule, as_size
+from graytransfer.data.fold_sets import hold_out_fold
+from graytransfer.data.split.folds import CrossValidation
 from graytransfer.errors import UserError
 from graytransfer.model.backbone import Backbone
 from graytransfer.model.classifier import GrayscaleClassifier
@@ -96,6 +98,7 @@ def build_data(cfg: DictConfig, image_size: tuple[int, int]) -> GrayscaleDataMod
     data = instantiate(cfg.data, image_size=list(image_size), seed=seed)
     data.prepare_data()
     data.setup("fit")
+    hold_out_fold(data, CrossValidation.of(cfg))  # cv.folds/cv.fold: val = that fold
     build_task(cfg).check_data(data.class_names, data.train_set.labels, f"data={data_choice(cfg)}")
     if data.num_classes < 2:
         raise UserError(

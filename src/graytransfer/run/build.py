@@ -19,6 +19,7 @@ from graytransfer.model.backbone import Backbone
 from graytransfer.model.build import build_data_and_model, check_input_size
 from graytransfer.model.checkpoint_file import check_compatible, read_checkpoint
 from graytransfer.model.classifier import GrayscaleClassifier
+from graytransfer.run.cv import write_folds
 from graytransfer.run.loggers import build_loggers, wandb_run_id_of
 from graytransfer.run.resume import ResumePlan, run_file_content
 
@@ -72,6 +73,7 @@ def build_run(cfg: DictConfig, plan: ResumePlan) -> RunParts:
         )
     if rank_zero_only.rank == 0:
         plan.folder.write_split(*data.split_record())  # classes.json, split.csv, bad_files.txt
+        write_folds(plan.folder, data)  # folds.csv of a cross-validation fold (run.cv)
     loggers = build_loggers(cfg, wandb_id=plan.wandb_id)
     if rank_zero_only.rank == 0 and not (plan.resuming and plan.folder.has_run_file()):
         plan.folder.write_run_file(run_file_content(cfg, wandb_run_id_of(loggers), plan.parent))

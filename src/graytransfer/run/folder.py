@@ -61,6 +61,9 @@ class RunFolder:
     BAD_FILES = "bad_files.txt"
     PREDICTIONS = "predictions.csv"
     RELIABILITY = "reliability.png"
+    #: cross-validation (graytransfer.run.cv): the folds and the held-out fold's predictions
+    FOLDS = "folds.csv"
+    OOF_PREDICTIONS = "oof_predictions.csv"
     CHECKPOINTS = "checkpoints"
     LAST = "last.ckpt"
     HYDRA = ".hydra"
@@ -198,6 +201,20 @@ class RunFolder:
         The caller writes from rank 0 only."""
         path = self.path / self.RELIABILITY
         write_bytes_atomic(path, png)
+        return path
+
+    def write_folds(self, text: str) -> Path:
+        """`folds.csv` (the CSV text: `graytransfer.data.split.folds.folds_csv`), atomically."""
+        path = self.path / self.FOLDS
+        write_text_atomic(path, text)
+        return path
+
+    def write_oof(self, rows: Iterable[Sequence[Any]]) -> Path:
+        """`oof_predictions.csv` (rows, header first, as `write_predictions`), atomically."""
+        text = io.StringIO(newline="")
+        csv.writer(text).writerows(rows)
+        path = self.path / self.OOF_PREDICTIONS
+        write_text_atomic(path, text.getvalue())
         return path
 
     def save_hydra_config(self, files: dict[str, str], subdir: str | None = None) -> None:

@@ -15,6 +15,7 @@ from graytransfer.config import check_missing, hydra_choices
 from graytransfer.console import route_library_logs
 from graytransfer.errors import UserError
 from graytransfer.run.build import RunParts, build_run
+from graytransfer.run.cv import write_oof
 from graytransfer.run.evaluation import TestEvaluation, evaluate_test_split, with_evaluation
 from graytransfer.run.fit import FitOutcome, fit_and_test
 from graytransfer.run.guards import check_accelerator, check_optimizer, check_seed, check_trains
@@ -64,6 +65,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
                     plan.folder,
                     parts.loggers,
                 )
+                write_oof(parts.trainer, parts.model, parts.data, plan.folder, cfg)  # run.cv
                 record = run_record(cfg, parts, outcome, plan, started, tested).as_dict()
                 publish_record(record, plan.output_dir, parts.trainer.is_global_zero)
                 return record
