@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from graytransfer.errors import UserError
+from graytransfer.evaluation.calibration import calibration_names, weighted_calibration
 from graytransfer.evaluation.predictions import Predictions
 from graytransfer.evaluation.reference import headline_names
 from graytransfer.evaluation.weighted import weighted_metrics
@@ -84,10 +85,10 @@ class Bootstrap:
         if self.bootstrap == 0 or len(preds) == 0:
             return None
         seed = self.seed if self.seed is not None else (run_seed if run_seed is not None else 0)
-        names = headline_names(preds)
+        names = [*headline_names(preds), *calibration_names(preds)]  # + test ECE and Brier
         values: dict[str, list[np.ndarray]] = {name: [] for name in names}
         for counts in resample_counts(len(preds), preds.groups, self.bootstrap, seed):
-            computed = weighted_metrics(preds, counts)
+            computed = {**weighted_metrics(preds, counts), **weighted_calibration(preds, counts)}
             for name in names:
                 values[name].append(computed[name])
         tail = (1 - float(self.confidence)) / 2

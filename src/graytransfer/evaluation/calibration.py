@@ -14,6 +14,12 @@
   label on its known targets, then the macro mean.
 - The reliability diagram's bins (`ReliabilityBins`: confidence, accuracy, count per bin); for
   multilabel one diagram of every label's known targets pooled. `reliability_png` draws it.
+- `weighted_calibration`: ECE and Brier for many bootstrap resamples at once (a count per image,
+  as `graytransfer.evaluation.weighted`), equal to `calibration` on each resampled set (tested):
+  their intervals join the bootstrap's (`calibration_names`).
+- `uncalibrated`: the probabilities before a stored calibration (`calibration=temperature`),
+  recovered through the inverse of its map (exact up to float32 rounding of saturated
+  probabilities), so `test/ece_uncalibrated` and `test/brier_uncalibrated` show its effect.
 
 Lower is better for both; 0 is perfect. A label or task without any known target is NaN.
 """
@@ -21,11 +27,13 @@ Lower is better for both; 0 is perfect. A label or task without any known target
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 
 from graytransfer.evaluation.predictions import Predictions
+from graytransfer.evaluation.weighted import nanmean, ratio
 from graytransfer.task.multilabel import label_metric
 
 #: equal-width confidence bins of the ECE and the diagram
@@ -127,6 +135,91 @@ def calibration(preds: Predictions, bins: int = BINS) -> Calibration:
 def _mean(values: list[float]) -> float:
     finite = [v for v in values if np.isfinite(v)]
     return float(np.mean(finite)) if finite else NAN
+
+
+def calibration_names(preds: Predictions) -> list[str]:
+    """The names `calibration(preds).metrics()` and `weighted_calibration` give."""
+    names = ["ece", "brier"]
+    if preds.task == "multilabel":
+        names += [label_metric(m, n) for m in ("ece", "brier") for n in preds.names]
+    return names
+
+
+def weighted_calibration(
+    preds: Predictions, counts: np.ndarray, bins: int = BINS
+) -> dict[str, np.ndarray]:
+    """ECE and Brier score of `preds` for every row of `counts` (resamples, N): name -> (R,).
+    ECE is `sum_b |sum_{i in b} w_i (event_i - p_i)| / sum_i w_i` (the bins' count-weighted
+    |accuracy - confidence|); Brier the weighted mean squared error."""
+    weights = np.asarray(counts, dtype=np.float64)
+    if preds.task == "multiclass":
+        top = preds.probs.max(axis=1)
+        right = (preds.decisions == preds.labels).astype(np.float64)
+        squared = ((preds.probs - preds.targets) ** 2).sum(axis=1)
+        return {
+            "ece": _weighted_ece(weights, top, right, np.ones(len(top)), bins),
+            "brier": ratio(weights @ squared, weights.sum(axis=1)),
+        }
+    targets = preds.targets
+    per_label = {}
+    for k, name in enumerate(preds.names):
+        known = (targets[:, k] >= 0).astype(np.float64)
+        p, y = preds.probs[:, k], np.clip(targets[:, k], 0, 1).astype(np.float64)
+        ece = _weighted_ece(weights, p, y, known, bins)
+        per_label[name] = (ece, ratio(weights @ (known * (p - y) ** 2), weights @ known))
+    if preds.task == "binary":
+        ((ece, score),) = per_label.values()
+        return {"ece": ece, "brier": score}
+    values = {
+        "ece": nanmean(np.stack([e for e, _ in per_label.values()])),
+        "brier": nanmean(np.stack([s for _, s in per_label.values()])),
+    }
+    for metric, column in (("ece", 0), ("brier", 1)):
+        for name, pair in per_label.items():
+            values[label_metric(metric, name)] = pair[column]
+    return values
+
+
+def _weighted_ece(
+    weights: np.ndarray, p: np.ndarray, happened: np.ndarray, known: np.ndarray, bins: int
+) -> np.ndarray:
+    which = np.clip(np.floor(p * bins).astype(np.int64), 0, bins - 1)
+    in_bin = np.zeros((len(p), bins))
+    in_bin[np.arange(len(p)), which] = known * (happened - p)
+    return ratio(np.abs(weights @ in_bin).sum(axis=1), weights @ known)
+
+
+def uncalibrated(preds: Predictions, scale: np.ndarray, bias: np.ndarray) -> Predictions:
+    """`preds` with the probabilities before the calibration `logits * scale + bias` (per
+    output, scale > 0): logits recovered from the probabilities (softmax: up to a constant per
+    image, which softmax ignores), mapped back, and turned into probabilities again."""
+    from scipy.special import expit, logit, softmax
+
+    scale = np.asarray(scale, dtype=np.float64).reshape(-1)
+    bias = np.asarray(bias, dtype=np.float64).reshape(-1)
+    tiny = np.finfo(np.float64).tiny
+    if preds.task == "multiclass":
+        logits = np.log(np.clip(preds.probs, tiny, None))
+        probs = softmax((logits - bias) / scale, axis=1)
+    else:
+        eps = np.finfo(np.float32).eps / 2  # the probabilities were float32
+        logits = logit(np.clip(preds.probs, eps, 1 - eps))
+        probs = expit((logits - bias) / scale)
+    return replace(preds, probs=probs)
+
+
+def before_calibration(preds: Predictions, model: Any) -> dict[str, float]:
+    """`ece_uncalibrated` and `brier_uncalibrated` of `preds` when `model` holds a calibration
+    (its `calibration_scale` / `calibration_bias` buffers are not the identity); else nothing."""
+    scale = getattr(model, "calibration_scale", None)
+    bias = getattr(model, "calibration_bias", None)
+    if scale is None or bias is None:
+        return {}
+    scale, bias = scale.detach().cpu().numpy(), bias.detach().cpu().numpy()
+    if np.all(scale == 1) and np.all(bias == 0):
+        return {}
+    found = calibration(uncalibrated(preds, scale, bias))
+    return {"ece_uncalibrated": found.ece, "brier_uncalibrated": found.brier}
 
 
 AXES = {

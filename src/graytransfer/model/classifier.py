@@ -88,6 +88,11 @@ class GrayscaleClassifier(L.LightningModule):
         # multiclass has none, so its checkpoints (old ones too) load as before
         start = torch.full((outputs,), self.task.fixed) if self.task.thresholded else None
         self.register_buffer("thresholds", start)
+        # the calibration fitted on val after training (graytransfer.run.calibrate): logits *
+        # scale + bias per output, identity until then; saved in every checkpoint like the
+        # thresholds (a checkpoint without it loads as identity: `_load_from_state_dict`)
+        self.register_buffer("calibration_scale", torch.ones(outputs))
+        self.register_buffer("calibration_bias", torch.zeros(outputs))
         # val/test loss as a torchmetrics mean: exact across DDP ranks holding different numbers
         # of images (Lightning's own synced mean rounds the averaged image count to an integer)
         self.eval_losses = nn.ModuleDict({"val": MeanMetric(), "test": MeanMetric()})
@@ -96,8 +101,29 @@ class GrayscaleClassifier(L.LightningModule):
         self.register_buffer("loss_weights", weights, persistent=False)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        """uint8 (N, 1, H, W) -> logits (N, outputs): one per class, label, or 1 for binary."""
-        return self.head(self.finetune.features(self.backbone, self.input_adapter(images)))
+        """uint8 (N, 1, H, W) -> logits (N, outputs): one per class, label, or 1 for binary
+        (through the stored calibration: `calibrated`)."""
+        return self.calibrated(
+            self.head(self.finetune.features(self.backbone, self.input_adapter(images)))
+        )
+
+    def calibrated(self, logits: torch.Tensor) -> torch.Tensor:
+        """`logits * calibration_scale + calibration_bias`: the identity until a calibration
+        is fitted (`calibration=temperature`), so every path (test, predict, export) uses it."""
+        return logits * self.calibration_scale + self.calibration_bias
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs) -> None:
+        """A checkpoint written before calibration existed loads as the identity map."""
+        for name in ("calibration_scale", "calibration_bias"):
+            if prefix + name not in state_dict:
+                fill = torch.ones_like if name == "calibration_scale" else torch.zeros_like
+                state_dict[prefix + name] = fill(getattr(self, name))
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+    def on_train_start(self) -> None:
+        """Training changes the weights a calibration was fitted on: back to the identity."""
+        self.calibration_scale.fill_(1.0)
+        self.calibration_bias.zero_()
 
     def train(self, mode: bool = True) -> GrayscaleClassifier:
         """`.train()` that keeps the backbone's BatchNorm frozen when `finetune` asks for it."""
@@ -175,6 +201,10 @@ class GrayscaleClassifier(L.LightningModule):
             "task": self.task.name,
             "outputs": list(self.output_names),
             "thresholds": None if self.thresholds is None else self.thresholds.tolist(),
+            "calibration": {
+                "scale": self.calibration_scale.tolist(),
+                "bias": self.calibration_bias.tolist(),
+            },
         }
 
     def build_optimizer(self, total_steps: int) -> tuple[torch.optim.Optimizer, Any]:

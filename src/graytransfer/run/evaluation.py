@@ -16,7 +16,12 @@ from hydra.utils import instantiate
 from lightning.pytorch.loggers import Logger, WandbLogger
 
 from graytransfer.evaluation.bootstrap import Bootstrap, Intervals
-from graytransfer.evaluation.calibration import Calibration, calibration, reliability_png
+from graytransfer.evaluation.calibration import (
+    Calibration,
+    before_calibration,
+    calibration,
+    reliability_png,
+)
 from graytransfer.evaluation.collect import TestPredictions
 from graytransfer.evaluation.reference import reference_metrics
 from graytransfer.run.folder import RunFolder
@@ -59,12 +64,14 @@ def evaluate_test_split(
     calibrated = calibration(preds)
     png = folder.write_reliability(reliability_png(calibrated))
     added = {f"{PREFIX}{name}": to_float(v) for name, v in calibrated.metrics().items()}
+    # calibration=temperature: the test ECE and Brier before it too (test/ece_uncalibrated)
+    added.update({f"{PREFIX}{k}": to_float(v) for k, v in before_calibration(preds, model).items()})
     log_calibration(loggers, calibrated, png, trainer.global_step)
     bootstrap: Bootstrap = instantiate(eval_cfg) if eval_cfg else Bootstrap()
     intervals = bootstrap.intervals(preds, run_seed)
     if intervals is None:
         return TestEvaluation(added)
-    points = reference_metrics(preds)
+    points = {**reference_metrics(preds), **calibrated.metrics()}  # ECE, Brier: intervals too
     for name, bounds in intervals.bounds.items():
         added[f"{PREFIX}{name}"] = to_float(points[name])
         added[f"{PREFIX}{name}_ci"] = list(bounds) if bounds is not None else None

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import lightning as L
+from hydra.utils import instantiate
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig
@@ -18,6 +19,7 @@ from PIL import UnidentifiedImageError
 
 from graytransfer.errors import UserError
 from graytransfer.run.build import RunParts
+from graytransfer.run.calibrate import calibrate, check_calibration
 from graytransfer.run.launch import single_job_ddp
 from graytransfer.run.machine import load_average
 from graytransfer.run.record import to_float
@@ -36,6 +38,8 @@ class FitOutcome:
     fit_s: float
     test_s: float
     load_at_start: Any
+    #: `calibration=temperature`'s record (graytransfer.run.calibrate); None without one
+    calibration: dict[str, Any] | None = None
 
 
 def fit_and_test(cfg: DictConfig, parts: RunParts, ckpt_path: Any, start: Start) -> FitOutcome:
@@ -43,6 +47,8 @@ def fit_and_test(cfg: DictConfig, parts: RunParts, ckpt_path: Any, start: Start)
     when `test` is on and the data has a test split. `start.begin_training()` marks the moment
     from which a failure keeps the run folder."""
     trainer, model, data = parts.trainer, parts.model, parts.data
+    calibrator = instantiate(cfg.calibration) if cfg.get("calibration") else None
+    check_calibration(calibrator, data)  # a val split to fit on, before any training
     with single_job_ddp(trainer):  # DDP in a multirun re-launches this job only
         fit_started, load_at_start = time.perf_counter(), load_average()
         start.begin_training()
@@ -51,12 +57,13 @@ def fit_and_test(cfg: DictConfig, parts: RunParts, ckpt_path: Any, start: Start)
         fit_s = time.perf_counter() - fit_started
         fit_metrics = {k: to_float(v) for k, v in trainer.callback_metrics.items()}
         best = best_checkpoint(trainer)
+        calibrated = calibrate(calibrator, trainer, model, data, best) if calibrator else None
         test_started = time.perf_counter()
         if cfg.get("test", True) and data.test_set is not None and len(data.test_set) > 0:
             trainer.test(model, datamodule=data, ckpt_path=best or None, verbose=False)
         test_s = time.perf_counter() - test_started
     metrics = {**fit_metrics, **{k: to_float(v) for k, v in trainer.callback_metrics.items()}}
-    return FitOutcome(fit_metrics, metrics, best, fit_s, test_s, load_at_start)
+    return FitOutcome(fit_metrics, metrics, best, fit_s, test_s, load_at_start, calibrated)
 
 
 @contextmanager

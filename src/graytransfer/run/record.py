@@ -47,6 +47,8 @@ class RunRecord:
     timing: dict[str, Any]
     machine: dict[str, Any]
     intervals: dict[str, Any] | None = None
+    #: calibration=temperature: method, its values, val NLL before/after (None without one)
+    calibration: dict[str, Any] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
