@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import os
+import re
 import warnings
 from collections import Counter
 from collections.abc import Sequence
@@ -118,8 +119,12 @@ def read_rows(
     split_column: str | None,
     fmt: LabelFormat,
     group_column: str | None,
+    split: str | None = None,
+    group_pattern: re.Pattern | None = None,
 ) -> list[Row]:
-    """Every row of the CSV, checked cell by cell (UserErrors name the line and column)."""
+    """Every row of the CSV, checked cell by cell (UserErrors name the line and column).
+    `split` puts every row in that split (the split column is not read); `group_pattern`
+    takes each row's group from its path (`group_from_path`)."""
     if not csv_path.is_file():
         raise UserError(f"data.csv '{csv_path}' does not exist: give a CSV file of path,label rows")
     with open(csv_path, newline="", encoding="utf-8-sig") as handle:
@@ -129,25 +134,78 @@ def read_rows(
         if group_column:
             needed.append(("group_column", group_column))
         _check_header(csv_path, header, needed)
-        use_split = bool(split_column) and split_column in header
+        use_split = not split and bool(split_column) and split_column in header
         rows = []
         for line, row in enumerate(reader, start=2):
             where = f"'{csv_path}' line {line}"
             path = (row[path_column] or "").strip()
             if not path:
                 raise UserError(f"{where}: empty path or label (column '{path_column}')")
-            split = (row[split_column] or "").strip().lower() if use_split else ""
-            split = split or "train"
-            if split not in SPLITS:
-                raise UserError(f"{where}: split '{split}' is not one of {list(SPLITS)}")
+            part = (row[split_column] or "").strip().lower() if use_split else ""
+            part = split or part or "train"
+            if part not in SPLITS:
+                raise UserError(f"{where}: split '{part}' is not one of {list(SPLITS)}")
             group = (row[group_column] or "").strip() if group_column else ""
             if group_column and not group:
                 raise UserError(f"{where}: empty group in column '{group_column}'")
+            if group_pattern is not None:
+                group = group_from_path(group_pattern, path, where)
             label = _cells(row, fmt, where)
-            rows.append(Row(line, split, path, label, group, _shown(row, fmt)))
+            rows.append(Row(line, part, path, label, group, _shown(row, fmt)))
     if not rows:
         raise UserError(f"data.csv '{csv_path}' has no rows")
     return rows
+
+
+def compile_group_pattern(pattern: str | None, group_column: str | None) -> re.Pattern | None:
+    """`data.group_pattern` compiled (None when unset); a pattern that is not a regular
+    expression, or one set together with `data.group_column`, is a UserError."""
+    if not pattern:
+        return None
+    if group_column:
+        raise UserError(
+            f"data.group_pattern '{pattern}' and data.group_column '{group_column}' both give "
+            "the group: set one of them"
+        )
+    try:
+        return re.compile(str(pattern))
+    except re.error as error:
+        raise UserError(
+            f"data.group_pattern '{pattern}' is not a regular expression ({error})"
+        ) from None
+
+
+def group_from_path(pattern: re.Pattern, path: str, where: str) -> str:
+    """The group in an image's path as the CSV writes it: the first capture group of the
+    pattern's first match (`re.search`), or the whole match when the pattern has no group; a
+    path it does not match (or an empty capture) is a UserError naming both."""
+    found = pattern.search(path)
+    group = (found.group(1) if pattern.groups else found.group(0)) if found else None
+    if not group:
+        raise UserError(
+            f"{where}: data.group_pattern '{pattern.pattern}' does not match the path "
+            f"'{path}'; fix the pattern (its first (...) group, or the whole match, is the group)"
+        )
+    return group
+
+
+def csv_header(csv_path: Path) -> list[str]:
+    """The column names of a CSV file (its first line)."""
+    with open(csv_path, newline="", encoding="utf-8-sig") as handle:
+        return list(csv.DictReader(handle).fieldnames or [])
+
+
+def read_columns(
+    csv_path: Path, path_column: str, columns: Sequence[str]
+) -> dict[Path, dict[str, str]]:
+    """{image file: {column: stripped cell}} of `columns` (in the CSV's header), the first row
+    of each image: the cells a data module does not keep, read again when asked for."""
+    found: dict[Path, dict[str, str]] = {}
+    with open(csv_path, newline="", encoding="utf-8-sig") as handle:
+        for row in csv.DictReader(handle):
+            file = image_file(csv_path, (row[path_column] or "").strip())
+            found.setdefault(file, {c: (row[c] or "").strip() for c in columns})
+    return found
 
 
 def image_file(csv_path: Path, path: str) -> Path:

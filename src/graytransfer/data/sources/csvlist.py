@@ -5,16 +5,21 @@ checking the rows is `graytransfer.data.sources.csv_rows`."""
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
+from graytransfer.data.base import SPLITS
 from graytransfer.data.labels import check_uncertain
 from graytransfer.data.sources.csv_rows import (
     LabelFormat,
     Row,
     check_duplicates_option,
+    compile_group_pattern,
+    csv_header,
     drop_duplicates,
     image_file,
+    read_columns,
     read_rows,
     unique_columns,
 )
@@ -75,27 +80,69 @@ def class_list(rows: list[Row], fmt: LabelFormat, csv_path: Path) -> list[str]:
     return sort_labels({str(row.label) for row in rows})
 
 
+def csv_files(csv: str | Path | Mapping[str, Any]) -> list[tuple[Path, str | None]]:
+    """`data.csv` as (file, split) pairs: one file whose rows say their split (None), or a
+    mapping {split: file} (CheXpert's `{train: train.csv, val: valid.csv}`) whose files hold
+    one split each. Anything else is a UserError saying the two forms."""
+    if isinstance(csv, (str, Path)):
+        return [(Path(csv).expanduser(), None)]
+    if isinstance(csv, Mapping) and csv:
+        for split in csv:
+            if split not in SPLITS:
+                raise UserError(
+                    f"data.csv: key '{split}' is not a split {list(SPLITS)}; give "
+                    "data.csv={train: train.csv, val: valid.csv} (one file per split)"
+                )
+        return [(Path(str(file)).expanduser(), str(split)) for split, file in csv.items()]
+    raise UserError(
+        f"data.csv: {csv!r} is neither a CSV file nor a mapping of splits to files; give "
+        "data.csv=FILE or data.csv={train: train.csv, val: valid.csv}"
+    )
+
+
+def _check_files_apart(seen: dict[Path, Path], csv_path: Path, rows: list[Row]) -> None:
+    """An image listed in two of the CSV files is a UserError naming it and both files."""
+    for row in rows:
+        file = image_file(csv_path, row.path)
+        first = seen.setdefault(file, csv_path)
+        if first != csv_path:
+            raise UserError(
+                f"data.csv: '{row.path}' is listed in '{first}' and in '{csv_path}' (line "
+                f"{row.line}); an image belongs to one split: remove one of the rows"
+            )
+
+
 def read_list(
-    csv_path: Path,
+    csv_path: Path | Mapping[str, Any],
     path_column: str,
     split_column: str | None,
     fmt: LabelFormat | None = None,
     group_column: str | None = None,
     duplicates: str = "error",
+    group_pattern: re.Pattern | None = None,
 ) -> tuple[list[str], Items, dict[Path, str]]:
-    """Class (or label) names, per-split (paths, labels) and, with `group_column`, each
-    image's group. Rows without a split (or a CSV without the split column) are `train`.
-    Multi-label labels are tuples of 1/0/-1, one entry per label. An image listed in two rows
-    is refused or dropped (`drop_duplicates`), never split apart."""
+    """Class (or label) names, per-split (paths, labels) and, with `group_column` (or
+    `group_pattern`, the group from the path), each image's group. `csv_path` is one CSV file
+    or {split: file} (`csv_files`). Rows without a split (or a CSV without the split column) are
+    `train`. Multi-label labels are tuples of 1/0/-1, one entry per label. An image listed in
+    two rows (or two files) is refused or dropped (`drop_duplicates`), never split apart."""
     fmt = fmt or LabelFormat()
-    rows = read_rows(csv_path, path_column, split_column, fmt, group_column)
-    rows = drop_duplicates(rows, csv_path, duplicates)
-    classes = class_list(rows, fmt, csv_path)
+    grouped = bool(group_column) or group_pattern is not None
+    files, seen, read = csv_files(csv_path), {}, []
+    for file_path, split in files:
+        rows = read_rows(
+            file_path, path_column, split_column, fmt, group_column, split, group_pattern
+        )
+        rows = drop_duplicates(rows, file_path, duplicates)
+        if len(files) > 1:
+            _check_files_apart(seen, file_path, rows)
+        read.append((file_path, rows))
+    csv_path = Path(", ".join(str(f) for f, _ in files))  # how messages name the CSV(s)
+    classes = class_list([row for _, rows in read for row in rows], fmt, csv_path)
     index = {name: i for i, name in enumerate(classes)}
     items: Items = {}
     groups: dict[Path, str] = {}
-    for row in rows:
-        file = image_file(csv_path, row.path)
+    for file, row in ((image_file(f, row.path), row) for f, rows in read for row in rows):
         paths, labels = items.setdefault(row.split, ([], []))
         paths.append(file)
         if fmt.columns:
@@ -104,11 +151,11 @@ def read_list(
             labels.append(tuple(int(name in row.label) for name in classes))
         else:
             labels.append(index[row.label])
-        if group_column:
+        if grouped:
             groups[file] = row.group
     if "train" not in items:
         raise UserError(f"'{csv_path}' has no training rows (split 'train' or empty)")
-    if group_column:
+    if grouped:
         check_groups_apart(
             {s: [groups[p] for p in items[s][0]] for s in items}, f"data.csv '{csv_path}'"
         )
@@ -132,11 +179,18 @@ class CsvDataModule(FileDataModule):
     An image listed in two rows is an error (`duplicates="error"`); `duplicates="drop"` keeps
     the first of identical rows with a warning. Rows of one image with different labels, splits
     or groups are an error either way.
+
+    `csv` may map splits to files (CheXpert: `{train: train.csv, val: valid.csv}`; each file's
+    rows are that split, paths relative to their own CSV; an image in two files is an error).
+    `group_pattern` (a regular expression, e.g. `patient(\\d+)`) takes the group from each
+    image's path instead of a column: its first capture group, or the whole match.
+    The CSV's other columns stay on disk: `columns` names them and `column_values` reads the
+    ones asked for (`eval.subgroups`).
     """
 
     def __init__(
         self,
-        csv: str,
+        csv: str | Mapping[str, str],
         image_size: int | Sequence[int] = 224,
         path_column: str = "path",
         label_column: str = "label",
@@ -147,12 +201,14 @@ class CsvDataModule(FileDataModule):
         uncertain: str = "ignore",
         group_column: str | None = None,
         duplicates: str = "error",
+        group_pattern: str | None = None,
         **kwargs,
     ) -> None:
         super().__init__(image_size, **kwargs)
-        if csv in (None, "", "???"):
+        if csv is None or (isinstance(csv, str) and csv in ("", "???")):
             raise UserError("data.csv is not set: pass data.csv=FILE, a CSV with path,label rows")
-        self.csv = Path(csv).expanduser()
+        files = csv_files(csv)
+        self.csv = files[0][0] if files[0][1] is None else {s: f for f, s in files}
         self.path_column = path_column
         self.label_column = label_column
         self.split_column = split_column
@@ -168,7 +224,26 @@ class CsvDataModule(FileDataModule):
             uncertain=check_uncertain(uncertain),
         )
         self.group_column = group_column or None
+        self.group_pattern = compile_group_pattern(group_pattern, self.group_column)
         self.duplicates = check_duplicates_option(duplicates)
+
+    @property
+    def columns(self) -> list[str]:
+        """The CSV's column names (with several files, each name once, in file order)."""
+        names: dict[str, None] = {}
+        for file, _ in csv_files(self.csv):
+            names.update(dict.fromkeys(csv_header(file) if file.is_file() else []))
+        return list(names)
+
+    def column_values(self, names: Sequence[str]) -> dict[Path, dict[str, str]]:
+        """{image file: {column: cell}} of the columns `names` (each in `columns`): the
+        first row of each image; a file without a column gives "" for it."""
+        found: dict[Path, dict[str, str]] = {}
+        for file, _ in csv_files(self.csv):
+            own = [n for n in names if n in csv_header(file)]
+            for image, cells in read_columns(file, self.path_column, own).items():
+                found.setdefault(image, {n: cells.get(n, "") for n in names})
+        return found
 
     def setup(self, stage: str | None = None) -> None:
         if self.train_set is not None:
@@ -180,8 +255,9 @@ class CsvDataModule(FileDataModule):
             self.label_format,
             self.group_column,
             self.duplicates,
+            self.group_pattern,
         )
-        if self.group_column:
+        if groups:
             self._check_group_count(items, groups)
         self.groups = groups or None
         self._build(classes, items, f"data.csv '{self.csv}'")
@@ -195,5 +271,7 @@ class CsvDataModule(FileDataModule):
         check_group_count(
             [groups[p] for p in items["train"][0]],
             fractions,
-            f"data.group_column '{self.group_column}' of data.csv '{self.csv}'",
+            f"data.group_column '{self.group_column}' of data.csv '{self.csv}'"
+            if self.group_column
+            else f"data.group_pattern '{self.group_pattern.pattern}' of data.csv '{self.csv}'",
         )
