@@ -69,6 +69,28 @@ def describe(task: str, scale: Any, bias: Any, names: list[str]) -> dict[str, An
     return {"temperature": float(1 / scale[0])}
 
 
+def stored_calibration(model: Any) -> dict[str, Any] | None:
+    """What a model's calibration buffers hold, for an export's sidecar: None when they are the
+    identity (or absent); else the method, its values, and the per-output `scale` and `bias`
+    the graph applies to its logits (`logits = raw_logits * scale + bias`)."""
+    scale = getattr(model, "calibration_scale", None)
+    bias = getattr(model, "calibration_bias", None)
+    if scale is None or bias is None:
+        return None
+    scale, bias = scale.tolist(), bias.tolist()
+    if all(v == 1 for v in scale) and all(v == 0 for v in bias):
+        return None
+    task = model.task.name
+    return {
+        "method": METHODS[task],
+        **describe(task, scale, bias, list(model.output_names)),
+        "fitted_on": "val",
+        "in_graph": "logits = raw_logits * scale + bias (calibrated logits)",
+        "scale": scale,
+        "bias": bias,
+    }
+
+
 def multiclass_nll(logits: np.ndarray, labels: np.ndarray, temperature: float) -> float:
     """Mean NLL of `softmax(logits / temperature)` for class indices `labels`."""
     log_p = log_softmax(logits / temperature, axis=1)

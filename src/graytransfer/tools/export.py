@@ -202,6 +202,7 @@ def export_checked(
     import torch
 
     from graytransfer.adapt.mapped import input_spec, random_images
+    from graytransfer.evaluation.temperature import stored_calibration
 
     module = plain_classifier(trained.model).eval()
     spec = input_spec(trained.model.input_adapter)
@@ -239,6 +240,8 @@ def export_checked(
         "input": {"dtype": dtype, "shape": ["N", 1, height, width], "name": "images"},
         "output": {"name": "logits", "shape": ["N", len(trained.output_names)]},
         **decision_rule(trained),
+        # calibration=temperature: inside the graph, its logits are the calibrated ones
+        "calibration": stored_calibration(trained.model),
         "parity_max_abs_diff": difference,
     }
     return info
