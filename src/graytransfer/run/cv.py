@@ -44,9 +44,14 @@ def write_folds(folder: RunFolder, data: Any) -> None:
         return
     folder.write_folds(text)
     root = sweep_root()
-    if root is None:
-        return
-    path = root / FOLDS_FILE
+    if root is not None:
+        write_sweep_folds(root, text)
+
+
+def write_sweep_folds(root: Path, text: str) -> None:
+    """`folds.csv` at a sweep root: written (atomically) when absent, left alone when it holds
+    `text`, else a UserError; a file there is never overwritten."""
+    path = Path(root) / FOLDS_FILE
     if not path.exists():
         write_text_atomic(path, text)
     elif path.read_bytes() != text.encode("utf-8"):

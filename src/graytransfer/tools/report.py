@@ -37,6 +37,7 @@ from graytransfer.study.groups import (
 )
 from graytransfer.study.report_figure import plot
 from graytransfer.study.runs import failures_section, find_runs, repeats_section
+from graytransfer.tools.cv_report import cv_section
 from graytransfer.tools.owned import check_own_file
 
 #: (column title, how to read it from a metrics.json record, number format)
@@ -167,6 +168,7 @@ def write_report(root: Path, out: Path | None = None) -> tuple[Path, Path]:
         "",
         grouping_note(runs),
         markdown_table(groups),
+        cv_section(root),  # a CV sweep: per fold, mean, spread; oof_predictions.csv merged
         repeats_section(repeats),
         failures_section(bad),
         f"![test accuracy]({png.name})",
