@@ -7,6 +7,11 @@ The metrics are those `train.py` logs for its test split (`test/acc`, `test/f1`,
 its 95% confidence interval (`eval=`: conf/eval/, `graytransfer.evaluation.bootstrap`);
 `predictions.csv` holds every test image's truth, probabilities and decisions (at the
 checkpoint's thresholds for multilabel and binary), kept during the test itself.
+
+`ckpt_path` may also be a list of checkpoints or a CV sweep folder: the ensemble averaging their
+probabilities (`graytransfer.evaluation.ensemble`; metrics.json's `ensemble` says its members and
+where its thresholds came from); `eval.tta=[hflip]` averages over flipped views too
+(`graytransfer.evaluation.tta`).
 """
 
 from __future__ import annotations
@@ -70,15 +75,18 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     A value left at ??? (`ckpt_path`) stops it in one line before torch is imported."""
     check_missing(cfg)
     from graytransfer.evaluation.collect import TestPredictions
+    from graytransfer.evaluation.ensemble import load_model
+    from graytransfer.evaluation.subgroups import check_subgroup_data
+    from graytransfer.evaluation.tta import tta_of, without_tta
     from graytransfer.model.checkpoint_file import check_compatible
-    from graytransfer.model.restore import load_trained
     from graytransfer.run.evaluation import evaluate_test_split, with_evaluation
     from graytransfer.run.folder import RunFolder
     from graytransfer.run.loggers import build_loggers, finish_wandb
     from graytransfer.run.record import publish_record, to_float
 
-    trained = load_trained(cfg.ckpt_path)
+    trained = load_model(cfg.ckpt_path, tta_of(cfg))
     data = test_data(cfg, trained)
+    check_subgroup_data(cfg.get("eval"), data)  # eval.subgroups: before the test
     check_compatible(
         {"hyper_parameters": {"class_names": trained.class_names}},
         trained.source,
@@ -96,7 +104,8 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         metrics = {k: to_float(v) for k, v in trainer.callback_metrics.items()}
         seed = cfg.get("seed") if cfg.get("seed") is not None else trained.config.get("seed")
         model, folder = trained.model, RunFolder(output_dir)
-        tested = evaluate_test_split(trainer, model, data, cfg.get("eval"), seed, folder, loggers)
+        eval_cfg = without_tta(cfg.get("eval"))  # the bootstrap's settings
+        tested = evaluate_test_split(trainer, model, data, eval_cfg, seed, folder, loggers)
         metrics = with_evaluation(metrics, tested)
         record = {
             "checkpoint": str(trained.source),
@@ -109,7 +118,10 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
             "output_dir": str(output_dir),
             "wandb": wandb_info(loggers),
             "intervals": tested.intervals,
+            "subgroups": tested.subgroups,  # eval.subgroups: graytransfer.evaluation.subgroups
         }
+        if hasattr(trained, "describe"):  # an ensemble or TTA: members, views, thresholds
+            record["ensemble"] = trained.describe()
         publish_record(record, output_dir, trainer.is_global_zero)
         return record
     finally:

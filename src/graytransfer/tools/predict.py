@@ -17,6 +17,10 @@ every image first and then stops, naming every bad file, before any CSV is writt
 then a rename). An existing file there is replaced only when it is an earlier predictions CSV
 (its first line starts `path,label,prob_`); a folder or any other file is refused in one line
 before any work (graytransfer.tools.owned).
+
+`ckpt_path` may also be a list of checkpoints or a CV sweep folder, and `eval.tta=[hflip]` adds
+flipped views: the probabilities are then the members' and views' mean, the decisions at the
+ensemble's thresholds (`graytransfer.evaluation.ensemble`).
 """
 
 from __future__ import annotations
@@ -143,6 +147,8 @@ def predict(
     be read."""
     import torch
 
+    from graytransfer.evaluation.ensemble import AveragedClassifier
+
     if batch_size < 1:
         raise UserError(f"batch_size: {batch_size} must be at least 1")
     out, read, bad = [], [], []
@@ -151,7 +157,11 @@ def predict(
             images, ok, failed = read_batch(chunk, trained)
             bad += failed
             if images is not None:
-                out.append(trained.model.task.probabilities(trained.model(images)))
+                model = trained.model
+                if isinstance(model, AveragedClassifier):  # the mean itself, no logit round trip
+                    out.append(model.probabilities(images))
+                else:
+                    out.append(model.task.probabilities(model(images)))
                 read += ok
     empty = torch.zeros(0, len(trained.output_names))
     return (torch.cat(out) if out else empty), read, bad
@@ -225,7 +235,8 @@ def run(cfg: DictConfig) -> Path:
     (`ckpt_path`, `input`) stops it in one line before torch is imported."""
     check_missing(cfg)
     from graytransfer.data.decode.scan import ON_BAD_FILE
-    from graytransfer.model.restore import load_trained
+    from graytransfer.evaluation.ensemble import load_model
+    from graytransfer.evaluation.tta import tta_of
 
     on_bad_file = str(cfg.get("on_bad_file", "skip"))
     if on_bad_file not in ON_BAD_FILE:
@@ -236,7 +247,7 @@ def run(cfg: DictConfig) -> Path:
         else Path(cfg.paths.output_dir) / "predictions.csv"
     )
     check_own_file(output, HEADER, "output", "a predictions CSV", "predictions.csv")
-    trained = load_trained(cfg.ckpt_path)
+    trained = load_model(cfg.ckpt_path, tta_of(cfg))
     paths, bad = list_inputs(cfg.input)
     probabilities, read, unreadable = predict(trained, paths, int(cfg.get("batch_size", 64)))
     bad = sorted([*bad, *unreadable], key=lambda b: b.path)
