@@ -62,11 +62,14 @@ class Intervals:
 
 @dataclass(frozen=True)
 class Bootstrap:
-    """`bootstrap` resamples (0: no intervals), `seed` (None: the run's), `confidence`."""
+    """`bootstrap` resamples (0: no intervals), `seed` (None: the run's), `confidence`;
+    `subgroups` and `bins` are read by `graytransfer.evaluation.subgroups`."""
 
     bootstrap: int = 1000
     seed: int | None = None
     confidence: float = 0.95
+    subgroups: Any = None  # CSV columns: every metric per subgroup (SubgroupSpec)
+    bins: Any = None  # {column: [edges] | number of quantile bins}
 
     def __post_init__(self) -> None:
         if isinstance(self.bootstrap, bool) or not isinstance(self.bootstrap, int):

@@ -6,6 +6,8 @@ the model's probabilities and the task's decisions (the argmax class; for multil
 `p >= threshold` at the thresholds stored in the checkpoint). `rows()` is the CSV, header first:
 
 - `id`, `group` (only when the data has a group column), `split`;
+- the subgroup columns (`eval.subgroups`: each image's CSV cell, one column each, named as in
+  the CSV; a name already taken gets ` (csv)`);
 - the truth: multiclass `label` (class index) and `class` (its name); binary `label` (0/1);
   multilabel one column per label name (1, 0, or -1 unknown);
 - `p_<class or label>`: the probabilities (binary: of the positive class only);
@@ -21,6 +23,8 @@ from typing import Any
 import numpy as np
 
 TASKS = ("multiclass", "binary", "multilabel")
+#: column names of predictions.csv that a subgroup column cannot take
+RESERVED = ("id", "group", "split", "label", "class", "pred", "pred_class")
 
 
 @dataclass
@@ -38,6 +42,8 @@ class Predictions:
     thresholds: np.ndarray | None = None
     groups: list[str] | None = None
     split: str = "test"
+    #: CSV column -> each image's cell (`eval.subgroups`), shown in `rows()`
+    columns: dict[str, list[str]] | None = None
 
     def __post_init__(self) -> None:
         if self.task not in TASKS:
@@ -73,6 +79,9 @@ class Predictions:
     def rows(self) -> list[list[Any]]:
         """`predictions.csv`: the header, then one row per image (see the module docstring)."""
         header: list[Any] = ["id", *(["group"] if self.groups is not None else []), "split"]
+        extra = self.columns or {}
+        taken = {*RESERVED, *self.names, *self._p(), *(f"pred_{n}" for n in self.names)}
+        header += [f"{c} (csv)" if c in taken else c for c in extra]
         if self.task == "multiclass":
             header += ["label", "class", *self._p(), "pred", "pred_class"]
         elif self.task == "binary":
@@ -83,7 +92,7 @@ class Predictions:
         rows = [header]
         for i, image in enumerate(self.ids):
             group = [self.groups[i]] if self.groups is not None else []
-            row: list[Any] = [image, *group, self.split]
+            row: list[Any] = [image, *group, self.split, *(cells[i] for cells in extra.values())]
             probs = [_probability(p) for p in self.probs[i]]
             if self.task == "multiclass":
                 label, pred = int(self.labels[i]), int(decided[i])

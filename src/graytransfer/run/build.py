@@ -15,6 +15,7 @@ from omegaconf import DictConfig
 
 from graytransfer.data.base import GrayscaleDataModule
 from graytransfer.evaluation.collect import TestPredictions
+from graytransfer.evaluation.subgroups import check_subgroup_data
 from graytransfer.model.backbone import Backbone
 from graytransfer.model.build import build_data_and_model, check_input_size
 from graytransfer.model.checkpoint_file import check_compatible, read_checkpoint
@@ -62,6 +63,7 @@ def build_run(cfg: DictConfig, plan: ResumePlan) -> RunParts:
     backbone.check_weights_available()  # before the data is read; build() does not ask again
     data, model = build_data_and_model(cfg, backbone)
     check_input_size(model, data.image_size, str(cfg.model.name))
+    check_subgroup_data(cfg.get("eval"), data)  # eval.subgroups: the CSV has those columns
     if plan.resuming:
         check_compatible(
             read_checkpoint(plan.ckpt_path),

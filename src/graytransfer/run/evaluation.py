@@ -23,7 +23,16 @@ from graytransfer.evaluation.calibration import (
     reliability_png,
 )
 from graytransfer.evaluation.collect import TestPredictions
+from graytransfer.evaluation.predictions import Predictions
 from graytransfer.evaluation.reference import reference_metrics
+from graytransfer.evaluation.subgroups import (
+    SubgroupSpec,
+    logged_metrics,
+    subgroup_columns,
+    subgroup_labels,
+    subgroup_metrics,
+    subgroup_rows,
+)
 from graytransfer.run.folder import RunFolder
 from graytransfer.run.record import to_float
 
@@ -40,6 +49,8 @@ class TestEvaluation:
 
     metrics: dict[str, Any] = field(default_factory=dict)
     intervals: dict[str, Any] | None = None
+    #: every headline metric per subgroup (`eval.subgroups`: graytransfer.evaluation.subgroups)
+    subgroups: dict[str, Any] | None = None
 
 
 def evaluate_test_split(
@@ -60,6 +71,9 @@ def evaluate_test_split(
     preds = collector.predictions(data, model.task.name, model.output_names)
     if preds is None:
         return TestEvaluation()
+    spec = SubgroupSpec.of_config(eval_cfg)
+    if spec is not None:  # the subgroup columns into predictions.csv
+        preds.columns = subgroup_columns(spec, data, preds.ids)
     folder.write_predictions(preds.rows())
     calibrated = calibration(preds)
     png = folder.write_reliability(reliability_png(calibrated))
@@ -68,15 +82,36 @@ def evaluate_test_split(
     added.update({f"{PREFIX}{k}": to_float(v) for k, v in before_calibration(preds, model).items()})
     log_calibration(loggers, calibrated, png, trainer.global_step)
     bootstrap: Bootstrap = instantiate(eval_cfg) if eval_cfg else Bootstrap()
+    groups = spec and report_subgroups(preds, spec, bootstrap, run_seed, folder, loggers, trainer)
     intervals = bootstrap.intervals(preds, run_seed)
     if intervals is None:
-        return TestEvaluation(added)
+        return TestEvaluation(added, subgroups=groups or None)
     points = {**reference_metrics(preds), **calibrated.metrics()}  # ECE, Brier: intervals too
     for name, bounds in intervals.bounds.items():
         added[f"{PREFIX}{name}"] = to_float(points[name])
         added[f"{PREFIX}{name}_ci"] = list(bounds) if bounds is not None else None
     log_intervals(loggers, intervals, trainer.global_step)
-    return TestEvaluation(added, intervals.record())
+    return TestEvaluation(added, intervals.record(), groups or None)
+
+
+def report_subgroups(
+    preds: Predictions,
+    spec: SubgroupSpec,
+    bootstrap: Bootstrap,
+    run_seed: int | None,
+    folder: RunFolder,
+    loggers: list[Logger],
+    trainer: L.Trainer,
+) -> dict[str, Any]:
+    """Every headline metric per subgroup (`graytransfer.evaluation.subgroups`): written to
+    `subgroups.csv` and to the loggers (`test/subgroup/<column>/<subgroup>/<metric>`)."""
+    found = subgroup_metrics(preds, subgroup_labels(spec, preds.columns), bootstrap, run_seed)
+    folder.write_subgroups(subgroup_rows(found))
+    values = logged_metrics(found)
+    for logger in loggers if values else ():
+        logger.log_metrics(values, step=trainer.global_step)
+        logger.save()
+    return found
 
 
 def with_evaluation(metrics: dict[str, Any], tested: TestEvaluation) -> dict[str, Any]:

@@ -7,8 +7,10 @@ failed), `resume.json` (what a resume needs: experiment key, W&B id, parent run)
 `classes.json` and `split.csv` (the data's classes and exact split; `bad_files.txt` when files
 were skipped), `predictions.csv` (every test image's truth, probabilities and decisions:
 `graytransfer.evaluation.predictions`), `reliability.png` (the test probabilities' reliability
-diagram: `graytransfer.evaluation.calibration`), `checkpoints/` (`last.ckpt`, best checkpoints),
-`.hydra/` (the job's config), `.run.lock` and `.run.lock.pid` (the lock and its holder).
+diagram: `graytransfer.evaluation.calibration`), `subgroups.csv` (the test metrics per subgroup,
+`eval.subgroups`: `graytransfer.evaluation.subgroups`), `checkpoints/` (`last.ckpt`, best
+checkpoints), `.hydra/` (the job's config), `.run.lock` and `.run.lock.pid` (the lock and its
+holder).
 
 The state, one rule (`RunFolder.state`):
 - `finished`: `metrics.json` exists and does not say `status: failed` (a `diverged` run is a
@@ -61,6 +63,7 @@ class RunFolder:
     BAD_FILES = "bad_files.txt"
     PREDICTIONS = "predictions.csv"
     RELIABILITY = "reliability.png"
+    SUBGROUPS = "subgroups.csv"
     #: cross-validation (graytransfer.run.cv): the folds and the held-out fold's predictions
     FOLDS = "folds.csv"
     OOF_PREDICTIONS = "oof_predictions.csv"
@@ -192,6 +195,15 @@ class RunFolder:
         text = io.StringIO(newline="")
         csv.writer(text).writerows(rows)
         path = self.path / self.PREDICTIONS
+        write_text_atomic(path, text.getvalue())
+        return path
+
+    def write_subgroups(self, rows: Iterable[Sequence[Any]]) -> Path:
+        """`subgroups.csv` (rows, header first: `evaluation.subgroups.subgroup_rows`), written
+        atomically; its path. Rank 0 only."""
+        text = io.StringIO(newline="")
+        csv.writer(text).writerows(rows)
+        path = self.path / self.SUBGROUPS
         write_text_atomic(path, text.getvalue())
         return path
 

@@ -129,6 +129,7 @@ def run_record(
             "load_at_start": outcome.load_at_start,
         },
         intervals=tested.intervals,
+        subgroups=tested.subgroups,
         calibration=outcome.calibration,
     )
 

@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from graytransfer.console import NON_TTY_WIDTH, console_width, to_log_files
+from graytransfer.evaluation.subgroups import subgroup_table
 from graytransfer.run.folder import RunFolder
 
 
@@ -49,6 +50,8 @@ class RunRecord:
     intervals: dict[str, Any] | None = None
     #: calibration=temperature: method, its values, val NLL before/after (None without one)
     calibration: dict[str, Any] | None = None
+    #: the test metrics per subgroup, `eval.subgroups` (column -> subgroup -> n, metrics, note)
+    subgroups: dict[str, Any] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -73,10 +76,15 @@ def print_summary(info: dict[str, Any], console: Console | None = None) -> None:
     table = summary_table(info)
     lines = summary_paths(info)
     console.print(table)
+    groups = subgroup_table(info["subgroups"]) if info.get("subgroups") else None
+    if groups:  # after the test summary: every subgroup's size and a few metrics
+        console.print(groups)
     for line in lines:
         console.print(line, soft_wrap=True, highlight=False, markup=False)
     plain = Console(file=io.StringIO(), width=NON_TTY_WIDTH, color_system=None)
     plain.print(table)
+    if groups:
+        plain.print(groups)
     to_log_files("\n".join([plain.file.getvalue().rstrip(), *lines]))
 
 
