@@ -131,7 +131,9 @@ def test_an_edited_manifest_image_size_stops_the_run(tmp_path):
     manifest["image_size"] = [20, 20]
     (out / MANIFEST).write_text(json.dumps(manifest))
     cfg = compose(tmp_path, "data=shards", f"data.root={out}", "data.image_size=20")
-    with pytest.raises(UserError, match=r"stored train images are 16x16 uint8 but manifest.json "):
+    with pytest.raises(
+        UserError, match=r"stored train images hold 256 uint8 pixels but manifest.json says 20x20"
+    ):
         build_data(cfg, (20, 20))
 
 

@@ -24,6 +24,7 @@ from graytransfer.data.store.shard_manifest import (
     MANIFEST,
     SPLIT_FILE,
     check_matches,
+    flat_items,
     read_manifest,
     read_split_file,
     stored_values,
@@ -56,18 +57,35 @@ class ShardSplit(torch.utils.data.Dataset):
         return self._reader[index]
 
 
-class ToPair:
-    """A stored item `{index, image (H, W), label}` -> `(image (1, H, W), label)`, with the
-    training augmentation (a picklable callable for the loader workers)."""
+class StoredSizeError(ValueError):
+    """A flat stored image does not hold the manifest's H x W pixels (the message says what it
+    holds); `ShardDataModule` turns it into a one-line UserError naming the shards."""
 
-    def __init__(self, transform: Callable[[torch.Tensor], torch.Tensor] | None = None) -> None:
+
+class ToPair:
+    """A stored item -> `(image (1, H, W), label)`, with the training augmentation (a picklable
+    callable for the loader workers). `shape` (H, W) given: the item's image is format /2's
+    flat raw bytes (already a private copy), viewed at that shape with no further copy;
+    None: format /1's shaped array."""
+
+    def __init__(
+        self,
+        transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
+        shape: tuple[int, int] | None = None,
+    ) -> None:
         self.transform = transform
+        self.shape = None if shape is None else (1, *shape)
 
     def __call__(self, item: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
         array = item["image"]
         if not array.flags.writeable:
             array = np.array(array)
-        image = torch.from_numpy(array).unsqueeze(0)
+        if self.shape is None:
+            image = torch.from_numpy(array).unsqueeze(0)
+        elif array.size != self.shape[1] * self.shape[2]:
+            raise StoredSizeError(f"{array.size} {array.dtype} pixels")
+        else:
+            image = torch.from_numpy(array).view(self.shape)
         if self.transform is not None:
             image = self.transform(image)
         return image, torch.as_tensor(item["label"], dtype=torch.long)
@@ -176,14 +194,18 @@ class ShardDataModule(GrayscaleDataModule):
         """The first stored image of each split has the manifest's size and dtype (a manifest
         edited by hand, or copied from other shards, stops here instead of training)."""
         expected = (tuple(self.manifest["image_size"]), self.manifest["dtype"])
+        (height, width), dtype = expected
         for name, split in self._splits().items():
-            image, _ = split[0]
-            found = (tuple(image.shape[1:]), str(image.dtype).removeprefix("torch."))
+            try:
+                image, _ = split[0]
+                found = (tuple(image.shape[1:]), str(image.dtype).removeprefix("torch."))
+                what = f"are {found[0][0]}x{found[0][1]} {found[1]}"
+            except StoredSizeError as err:
+                found, what = None, f"hold {err}"
             if found != expected:
                 raise UserError(
-                    f"shards '{self.root}': the stored {name} images are {found[0][0]}x"
-                    f"{found[0][1]} {found[1]} but {MANIFEST} says {expected[0][0]}x"
-                    f"{expected[0][1]} {expected[1]}; the manifest does not belong to these "
+                    f"shards '{self.root}': the stored {name} images {what} but {MANIFEST} "
+                    f"says {height}x{width} {dtype}; the manifest does not belong to these "
                     "chunks: convert again"
                 )
             split._reader = None  # opened again in the loader's own process
@@ -192,6 +214,10 @@ class ShardDataModule(GrayscaleDataModule):
         if is_remote(self.root):
             return f"{self.root.rstrip('/')}/{name}"
         return str(self.local_dir / name)
+
+    def _item_shape(self) -> tuple[int, int] | None:
+        """The (H, W) that format /2's flat items are viewed at; None for format /1."""
+        return tuple(self.manifest["image_size"]) if flat_items(self.manifest) else None
 
     def _dataset(self, name: str, train: bool) -> StreamingDataset:
         """A new LitData reader of split `name`: made when a loader is asked for, so that under
@@ -203,7 +229,7 @@ class ShardDataModule(GrayscaleDataModule):
             seed=self.seed,
             drop_last=None,  # under DDP: equal steps on every rank
             storage_options=self.storage_options,
-            transform=ToPair(self.train_transform if train else None),
+            transform=ToPair(self.train_transform if train else None, self._item_shape()),
         )
 
     def _streaming(self, name: str, train: bool) -> StreamingDataLoader:

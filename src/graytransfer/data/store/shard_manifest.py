@@ -8,6 +8,12 @@ source measured and a DICOM set's own window (what the model's intensity mapping
 from), counts per split and class, the source data config, and each chunk's size and SHA-256;
 `verify_chunks` checks them before training, so a missing or damaged chunk stops the run with
 its name instead of a silent short epoch.
+
+Formats (`manifest["format"]`): `graytransfer-shards/2` (written now) stores each item as
+`{image: the (H, W) pixels as raw bytes of the manifest's dtype, a flat 1-D array with no
+header, label}`, so reading one is a copy of its bytes and a reshape to the manifest's size;
+`graytransfer-shards/1` stored `{index, image: a (H, W) array with a shape header, label}` and
+still reads. Any other format stops in one line that names the command to rewrite the shards.
 """
 
 from __future__ import annotations
@@ -23,7 +29,9 @@ from graytransfer.errors import UserError
 
 MANIFEST = "manifest.json"
 SPLIT_FILE = "split.csv"
-FORMAT = "graytransfer-shards/1"
+FORMAT = "graytransfer-shards/2"
+#: formats this version reads: /1 (image with a shape header, plus its index) and /2 (raw bytes)
+READABLE = ("graytransfer-shards/1", FORMAT)
 #: what `verify` takes: full (SHA-256 of every chunk), size (exists with its byte size), none
 VERIFY = ("full", "size", "none")
 
@@ -61,9 +69,19 @@ def read_manifest(root: Path) -> dict[str, Any]:
         manifest = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as err:
         raise UserError(f"'{path}' is not readable JSON ({err}); convert again") from None
-    if manifest.get("format") != FORMAT:
-        raise UserError(f"'{path}' is not a {FORMAT} manifest; convert again with this version")
+    if manifest.get("format") not in READABLE:
+        raise UserError(
+            f"'{path}' has format {manifest.get('format')!r}, which this version does not read "
+            f"({', '.join(READABLE)}): rewrite the shards with python -m "
+            "graytransfer.tools.shards data=<the source data> out=<new folder>"
+        )
     return manifest
+
+
+def flat_items(manifest: dict[str, Any]) -> bool:
+    """True when the shards store each image as flat raw bytes (format /2), to be reshaped to
+    the manifest's `image_size`; False for format /1 (a shaped array)."""
+    return manifest["format"] != READABLE[0]
 
 
 def verify_chunks(root: Path, manifest: dict[str, Any], mode: str = "full") -> None:

@@ -34,7 +34,13 @@ from torch.utils.data import Dataset
 from graytransfer.atomic import write_text_atomic
 from graytransfer.data.base import GrayscaleDataModule, class_counts
 from graytransfer.data.labels import describe_label
-from graytransfer.data.store.shard_manifest import FORMAT, MANIFEST, SPLIT_FILE, chunk_record
+from graytransfer.data.store.shard_manifest import (
+    FORMAT,
+    MANIFEST,
+    READABLE,
+    SPLIT_FILE,
+    chunk_record,
+)
 from graytransfer.data.store.shard_remote import litdata
 from graytransfer.errors import UserError
 
@@ -45,18 +51,25 @@ SPLIT_DIRS = ("train", "val", "test")
 
 
 class ReadItem:
-    """Item `index` of `dataset` as `{index, image (H, W) array, label}` (picklable: LitData
-    sends it to its worker processes). The dtype is the dataset's own (uint8, uint16, int16);
-    the label a class number, or a multi-label vector of 1/0/-1 (int8)."""
+    """Item `index` of `dataset` as a stored item (picklable: LitData sends it to its worker
+    processes). Format /2 (`flat=True`): `{image: the pixels as a flat 1-D array, label}`, which
+    LitData writes as raw bytes with no header (its `no_header_numpy`), so reading one back is
+    a copy and a reshape to the manifest's size. Format /1 (`flat=False`, kept to write old
+    shards for tests and benchmarks): `{index, image (H, W) array, label}`. The dtype is the
+    dataset's own (uint8, uint16, int16); the label a class number, or a multi-label vector of
+    1/0/-1 (int8)."""
 
-    def __init__(self, dataset: Dataset) -> None:
+    def __init__(self, dataset: Dataset, flat: bool = True) -> None:
         self.dataset = dataset
+        self.flat = flat
 
     def __call__(self, index: int) -> dict[str, Any]:
         image, label = self.dataset[index]
         array = image.numpy() if isinstance(image, torch.Tensor) else np.asarray(image)
         label = np.asarray(label)
         stored = int(label) if label.ndim == 0 else np.ascontiguousarray(label, dtype=np.int8)
+        if self.flat:
+            return {"image": np.ascontiguousarray(array[0]).reshape(-1), "label": stored}
         return {"index": index, "image": np.ascontiguousarray(array[0]), "label": stored}
 
 
@@ -154,7 +167,9 @@ def remove_shards(out: Path) -> None:
         (out / name).unlink(missing_ok=True)
 
 
-def write_split(dataset: Dataset, target: Path, chunking: dict[str, Any], verbose: bool) -> None:
+def write_split(
+    dataset: Dataset, target: Path, chunking: dict[str, Any], verbose: bool, flat: bool = True
+) -> None:
     """Write `dataset` into `target` with `litdata.optimize`, resuming its checkpoints."""
     optimize = litdata().optimize
 
@@ -163,7 +178,7 @@ def write_split(dataset: Dataset, target: Path, chunking: dict[str, Any], verbos
     before = set(mp.active_children())
     try:
         optimize(
-            fn=ReadItem(without_augmentation(dataset)),
+            fn=ReadItem(without_augmentation(dataset), flat),
             inputs=list(range(len(dataset))),
             output_dir=str(target),
             num_workers=chunking["workers"],
@@ -216,9 +231,21 @@ def convert(
     chunk_size: int | None = None,
     overwrite: bool = False,
     verbose: bool = True,
+    shard_format: str = FORMAT,
 ) -> dict[str, Any]:
-    """Write every split of the set-up `data` under `out`; return the manifest (also written)."""
-    chunking = {"workers": max(1, workers), "chunk_bytes": chunk_bytes, "chunk_size": chunk_size}
+    """Write every split of the set-up `data` under `out`; return the manifest (also written).
+    `shard_format` is the current format; the older one (`READABLE[0]`) is written only to test
+    and benchmark reading it."""
+    if shard_format not in READABLE:
+        raise ValueError(f"shard_format {shard_format!r} is not one of {READABLE}")
+    flat = shard_format != READABLE[0]
+    # the format is part of the plan: a conversion is resumed only in the format it began with
+    chunking = {
+        "workers": max(1, workers),
+        "chunk_bytes": chunk_bytes,
+        "chunk_size": chunk_size,
+        "format": shard_format,
+    }
     plan = make_plan(data, source, chunking)
     start_or_resume(out, plan, overwrite)
     splits = data._splits()
@@ -227,7 +254,7 @@ def convert(
         if len(dataset) == 0:
             continue
         target = out / name
-        write_split(dataset, target, chunking, verbose)
+        write_split(dataset, target, chunking, verbose, flat)
         check_written(target, len(dataset))
         shutil.rmtree(target / ".checkpoints", ignore_errors=True)
         records[name] = {
@@ -237,7 +264,7 @@ def convert(
         }
     write_split_file(out, data)
     manifest = {
-        "format": FORMAT,
+        "format": shard_format,
         "classes": plan["classes"],
         "image_size": plan["image_size"],
         "dtype": plan["dtype"],
