@@ -14,34 +14,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from helpers.configs import TINY_RUN, compose_config
+from helpers.checkpoint_files import gray_images, write_checkpoint
 from helpers.task_data import task_overrides
-from hydra.utils import instantiate
 
 from graytransfer.errors import UserError
 from graytransfer.evaluation.ensemble import AveragedClassifier, EnsembleModel, load_model
 from graytransfer.model.restore import load_trained
-from graytransfer.run import build_data_and_model
 from graytransfer.task.thresholds import choose_thresholds
-
-
-def write_checkpoint(path: Path, seed: int, *overrides: str, thresholds=None) -> Path:
-    """A real checkpoint of an untrained tiny model (seeded weights), as the pipeline writes it."""
-    cfg = compose_config([*TINY_RUN, f"seed={seed}", *overrides], path.parent / "work")
-    torch.manual_seed(seed)
-    _, model = build_data_and_model(cfg, instantiate(cfg.model))
-    if thresholds is not None:
-        model.thresholds.copy_(torch.tensor(thresholds))
-    checkpoint = {"state_dict": model.state_dict(), "hyper_parameters": dict(model.hparams)}
-    model.on_save_checkpoint(checkpoint)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(checkpoint, path)
-    return path
-
-
-def images(size: int = 16, n: int = 5) -> torch.Tensor:
-    gen = torch.Generator().manual_seed(0)
-    return torch.randint(0, 256, (n, 1, size, size), dtype=torch.uint8, generator=gen)
 
 
 def probabilities(ckpt: Path, batch: torch.Tensor) -> torch.Tensor:
@@ -53,7 +32,7 @@ def probabilities(ckpt: Path, batch: torch.Tensor) -> torch.Tensor:
 def test_a_list_of_checkpoints_averages_the_members_probabilities(tmp_path: Path) -> None:
     a = write_checkpoint(tmp_path / "a" / "a.ckpt", 1)
     b = write_checkpoint(tmp_path / "b" / "b.ckpt", 2)
-    batch = images()
+    batch = gray_images()
     expected = (probabilities(a, batch) + probabilities(b, batch)) / 2
     assert not torch.allclose(probabilities(a, batch), probabilities(b, batch), atol=1e-4)
     ensemble = load_model([str(a), str(b)])

@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from helpers.checkpoint_files import gray_images, write_checkpoint
 from helpers.datafiles import write_digits
 from helpers.trained_fixture import compose_task
 from PIL import Image
-from test_ensemble import images, write_checkpoint
 
 from graytransfer.errors import UserError
 from graytransfer.evaluation.ensemble import load_model
@@ -25,7 +25,7 @@ from graytransfer.tools.predict import run as predict
 def test_hflip_and_vflip_average_the_flipped_views(tmp_path: Path) -> None:
     ckpt = write_checkpoint(tmp_path / "a" / "a.ckpt", 1)
     plain = load_trained(ckpt).model
-    batch = images()
+    batch = gray_images()
     with torch.no_grad():
         p = plain.task.probabilities(plain(batch))
         h = plain.task.probabilities(plain(batch.flip(-1)))

@@ -45,6 +45,7 @@ CONFIG_ERRORS: dict[str, tuple[list[str], str, int]] = {
     "predict": ([], "graytransfer: error: ckpt_path is required: pass ckpt_path=PATH", 2),
     "export": ([], "graytransfer: error: ckpt_path is required: pass ckpt_path=PATH", 2),
     "explain": ([], "graytransfer: error: ckpt_path is required: pass ckpt_path=PATH", 2),
+    "compare": (["b=x.ckpt"], "graytransfer: error: a is required: pass a=VALUE", 2),
     "shards": (["out=shards", "data=folder"], "graytransfer: error: data.root is required", 2),
     "inspect": (["adapt=nope"], "graytransfer: error: config: In 'train': Could not find", 2),
     "report": ([], "error: the following arguments are required: dir", 2),

@@ -173,9 +173,13 @@ def best_checkpoint_of(folder: Path) -> Path:
     )
 
 
-def check_agree(members: Sequence[TrainedModel]) -> None:
-    """One line naming two checkpoints and what differs, unless every member has the first's
-    classes, image size, task and input dtype."""
+def check_agree(
+    members: Sequence[TrainedModel],
+    key: str = "ckpt_path",
+    why: str = "an ensemble's members must agree",
+) -> None:
+    """One line (`key: ...`) naming two checkpoints and what differs, unless every member has
+    the first's classes, image size, task and input dtype."""
     from graytransfer.adapt.mapped import input_spec
 
     def traits(m: TrainedModel) -> dict[str, Any]:
@@ -191,8 +195,8 @@ def check_agree(members: Sequence[TrainedModel]) -> None:
         for what, value in traits(other).items():
             if value != first[what]:
                 raise UserError(
-                    f"ckpt_path: '{members[0].source}' and '{other.source}' differ in {what} "
-                    f"({first[what]} vs {value}); an ensemble's members must agree"
+                    f"{key}: '{members[0].source}' and '{other.source}' differ in {what} "
+                    f"({first[what]} vs {value}); {why}"
                 )
 
 
