@@ -1,164 +1,292 @@
-"""Loader throughput and memory: PNG folder (uncached, cached) against LitData shards.
+"""Loader throughput and memory: uncached PNG against shards (format /1 and /2) and a
+memory-mapped array, at 8 and 16 bits and several set sizes.
 
-    python -m bench.shards                                  # 10k and 30k images, 1 and 2 workers
-    python -m bench.shards --counts 10000 100000 --dir /data/bench_shards
+    python -m bench.shards                                  # 10k and 100k, 8 and 16 bit, 2 workers
+    python -m bench.shards --counts 10000 --bits 8 --dir /data/scratch
+    python -m bench.shards --dry-run                        # tiny, in-process (the tests run it)
 
-Writes `count` synthetic X-ray-like 8-bit PNGs of 256x256 (`bench.loader_throughput`'s images,
-2 classes), converts them with `python -m graytransfer.tools.shards` (the real CLI), then times
-the training loader of (a) `data=folder data.cache=false data.scan=none` (decodes every PNG each
-epoch), (b) `data=folder data.cache=true` (decoded once in setup, then from memory; setup time
-not counted) and (c) `data=shards`, each in a fresh process, batch 64, images kept at 256x256.
-A warm-up batch is not timed; then up to `--max-images` images (all of them for (b) and (c), so
-their peak RSS covers a whole epoch). Peak RSS is the loader process's and its largest worker's
-(Linux VmHWM / RUSAGE_CHILDREN).
+Everything is written under a new folder made inside `--dir` (default: the system temp folder)
+and that folder alone is removed at the end (each size's files as soon as it is measured).
+Images are 224x224 generated X-ray-like pictures (`bench.loader_throughput.synthetic_xray`,
+shifted per image, 2 classes). Rows, each a training loader (batch 64, shuffled) timed in a fresh
+process after one warm-up batch:
+- `png`: `data=folder data.cache=false data.scan=none` decoding every PNG (`--png-images` of
+  them, timed up to `--max-png`; the cost per image does not depend on the set's size, so one
+  row per bit depth is the baseline of every size);
+- `shards/1`, `shards/2`: `data=shards` over the same generated images written by the real
+  converter (`shard_writer.convert`) in the old and the new item format, one whole epoch;
+- `memmap`: what LitData's per-item path is compared with: the images as one `.npy`, each batch
+  one sorted gather from the memory map into a shared tensor (no per-item Python), one epoch.
+Peak RSS is the loader process's and its largest worker's (Linux VmHWM / RUSAGE_CHILDREN);
+`cpu_us_per_image` is the CPU time of the loader process and its workers over their whole life
+divided by the images they made, a cost less sensitive than images/s to other jobs on the cores.
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 from PIL import Image
 
 from bench.common import machine_info, report
 from bench.loader_throughput import synthetic_xray
 
-KINDS = ("folder", "folder_cached", "shards")
+KINDS = ("shards/1", "shards/2", "memmap")
+BATCH = 64
+TORCH_DTYPES = {np.dtype(np.uint8): torch.uint8, np.dtype(np.uint16): torch.uint16}
 
 
-def write_pngs(root: Path, count: int, side: int) -> None:
-    """`root/class<k>/<i>.png`, resumable: existing files are kept."""
-    rng = np.random.default_rng(0)
-    base = [synthetic_xray(rng, side, label) for label in (0, 1)]
+class Generated(torch.utils.data.Dataset):
+    """`count` gray images of `side` x `side` at `bits` (uint8 or uint16): one synthetic X-ray
+    per class, shifted by an amount that depends on the index (cheap to make, all distinct)."""
+
+    def __init__(self, count: int, side: int, bits: int) -> None:
+        rng = np.random.default_rng(0)
+        top, dtype = (255, np.uint8) if bits == 8 else (65535, np.uint16)
+        self.base = [np.rint(synthetic_xray(rng, side, k) * top).astype(dtype) for k in (0, 1)]
+        self.count, self.side = count, side
+        self.labels = torch.arange(count) % 2
+        self.ids = [str(i) for i in range(count)]
+
+    def __len__(self) -> int:
+        return self.count
+
+    def pixels(self, index: int) -> np.ndarray:
+        shift = (index * 7 % self.side, index * 13 // self.side % self.side)
+        return np.roll(self.base[index % 2], shift, axis=(0, 1))
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return torch.from_numpy(self.pixels(index)[None].copy()), self.labels[index]
+
+
+def generated_module(count: int, side: int, bits: int):
+    """A data module whose training split is `Generated` (what the converter reads)."""
+    from graytransfer.data.base import GrayscaleDataModule
+
+    class GeneratedModule(GrayscaleDataModule):
+        dtype = torch.uint8 if bits == 8 else torch.uint16
+
+    data = GeneratedModule(side, BATCH, 0)
+    data.train_set, data.class_names = Generated(count, side, bits), ["class0", "class1"]
+    data.value_range = (0.0, 255.0 if bits == 8 else 65535.0)
+    return data
+
+
+def write_pngs(root: Path, count: int, side: int, bits: int) -> None:
+    images = Generated(count, side, bits)
     for i in range(count):
-        label = i % 2
-        path = root / f"class{label}" / f"{i:06d}.png"
-        if path.exists():
-            continue
+        path = root / f"class{i % 2}" / f"{i:06d}.png"
         path.parent.mkdir(parents=True, exist_ok=True)
-        noisy = np.clip(base[label] + rng.normal(0, 0.02, base[label].shape), 0, 1)
-        Image.fromarray(np.rint(noisy * 255).astype(np.uint8)).save(path)
+        Image.fromarray(images.pixels(i)).save(path)
 
 
-def convert(folder: Path, out: Path, side: int, workers: int) -> float:
-    """The real converter CLI over the folder (train split only); seconds it took."""
-    if (out / "manifest.json").exists():
-        return float("nan")
-    started = time.perf_counter()
-    subprocess.run(
-        [
-            sys.executable, "-m", "graytransfer.tools.shards", "data=folder",
-            f"data.root={folder}", "data.val_split=0", "data.test_split=0", "data.scan=none",
-            "data.cache=false", f"image_size={side}", f"workers={workers}", f"out={out}",
-            f"hydra.run.dir={out.parent / 'hydra'}",
-        ],
-        check=True,
-        stdout=subprocess.DEVNULL,
-    )  # fmt: skip
-    return time.perf_counter() - started
+def write_memmap(path: Path, images: Generated) -> None:
+    dtype = images.base[0].dtype
+    array = np.lib.format.open_memmap(path, "w+", dtype, (len(images), images.side, images.side))
+    for i in range(len(images)):
+        array[i] = images.pixels(i)
+    array.flush()
+    del array
 
 
-def loader_of(kind: str, root: Path, side: int, workers: int):
-    if kind == "shards":
+class GatherBatches(torch.utils.data.Dataset):
+    """Item = a list of indices -> the batch `(images (B, 1, H, W), labels)` gathered from a
+    memory-mapped `.npy` in one call, into shared memory (no per-item Python, no collate)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path, self.array = path, None
+
+    def __len__(self) -> int:
+        return int(np.load(self.path, mmap_mode="r").shape[0])
+
+    def __getitem__(self, indices: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.array is None:
+            self.array = np.load(self.path, mmap_mode="r")
+        order = np.sort(np.asarray(indices))
+        shape = (len(order), 1, *self.array.shape[1:])
+        out = torch.empty(shape, dtype=TORCH_DTYPES[self.array.dtype]).share_memory_()
+        np.take(self.array, order, axis=0, out=out.numpy()[:, 0])
+        return out, torch.from_numpy(order % 2)
+
+
+def loader_of(kind: str, root: Path, side: int, bits: int, workers: int, batch: int):
+    if kind == "memmap":
+        data = GatherBatches(root)
+        sampler = torch.utils.data.BatchSampler(
+            torch.utils.data.RandomSampler(range(len(data))), batch, drop_last=False
+        )
+        return torch.utils.data.DataLoader(
+            data, batch_size=None, sampler=sampler, num_workers=workers,
+            persistent_workers=workers > 0,
+        )  # fmt: skip
+    if kind.startswith("shards"):
         from graytransfer.data import ShardDataModule
 
-        data = ShardDataModule(root=str(root), batch_size=64, num_workers=workers, verify="size")
+        data = ShardDataModule(root=str(root), batch_size=batch, num_workers=workers, verify="size")
     else:
         from graytransfer.data import FolderDataModule
 
         data = FolderDataModule(
-            root=str(root), image_size=side, batch_size=64, num_workers=workers, val_split=0.0,
-            test_split=0.0, scan="none", cache=kind == "folder_cached",
+            root=str(root), image_size=side, batch_size=batch, num_workers=workers, val_split=0.0,
+            test_split=0.0, scan="none", cache=False, bit_depth=bits,
         )  # fmt: skip
     data.setup("fit")
     return data.train_dataloader()
 
 
-def measure_one(kind: str, root: Path, side: int, workers: int, max_images: int) -> dict:
-    """Run in a fresh process: images/s over up to `max_images` after one warm-up batch."""
-    loader = loader_of(kind, root, side, workers)
+def measure_one(
+    kind: str, root: Path, side: int, bits: int, workers: int, cap: int, batch: int = BATCH
+) -> dict:
+    """Images/s over up to `cap` images after one warm-up batch; peak RSS; CPU per image."""
+    started_cpu = resource.getrusage(resource.RUSAGE_SELF)
+    loader = loader_of(kind, root, side, bits, workers, batch)
     iterator = iter(loader)
-    next(iterator)
+    made = next(iterator)[0].shape[0]
     count, started = 0, time.perf_counter()
     for images, _ in iterator:
         count += images.shape[0]
-        if count >= max_images:
+        if count >= cap:
             break
     seconds = time.perf_counter() - started
-    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    return {"images_timed": count, "images_per_s": count / seconds, "peak_rss_mib": own,
-            "worker_peak_rss_mib": children if workers else None}  # fmt: skip
+    del iterator, loader  # the workers exit, so their CPU time is counted
+    gc.collect()
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = own.ru_utime + own.ru_stime - started_cpu.ru_utime - started_cpu.ru_stime
+    cpu += children.ru_utime + children.ru_stime
+    return {"images_timed": count, "images_per_s": count / seconds,
+            "cpu_us_per_image": 1e6 * cpu / (count + made), "peak_rss_mib": own.ru_maxrss / 1024,
+            "worker_peak_rss_mib": children.ru_maxrss / 1024 if workers else None}  # fmt: skip
 
 
-def run_child(kind: str, root: Path, side: int, workers: int, max_images: int) -> dict:
+def run_child(
+    kind: str, root: Path, side: int, bits: int, workers: int, cap: int, batch: int = BATCH
+) -> dict:
+    args = [kind, str(root), str(side), str(bits), str(workers), str(cap), str(batch)]
     done = subprocess.run(
-        [sys.executable, "-m", "bench.shards", "--child", kind, str(root), str(side),
-         str(workers), str(max_images)],
-        capture_output=True, text=True, check=False,
-        env={**os.environ, "OMP_NUM_THREADS": "1"},
+        [sys.executable, "-m", "bench.shards", "--child", *args], capture_output=True, text=True,
+        check=False, env={**os.environ, "OMP_NUM_THREADS": "1"},
     )  # fmt: skip
     if done.returncode != 0:
         raise RuntimeError(done.stderr[-2000:])
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def main() -> None:
+def needed_bytes(args: argparse.Namespace) -> int:
+    """Disk for the largest size at the deepest bits: two shard formats and the `.npy`."""
+    per_image = args.side * args.side * (2 if 16 in args.bits else 1)
+    return int(max(args.counts) * per_image * 3 * 1.1) + args.png_images * per_image * 2
+
+
+def measure_size(args, work: Path, count: int, bits: int, workers: int, measure) -> list[dict]:
+    """Write `count` generated images as shards /1, /2 and a `.npy`, time each, remove them."""
+    from graytransfer.data.store.shard_manifest import READABLE
+    from graytransfer.data.store.shard_writer import convert
+
+    rows, roots = [], {}
+    for kind in KINDS:
+        roots[kind] = work / f"{kind.replace('/', '')}_{bits}bit_{count}"
+        started = time.perf_counter()
+        if kind == "memmap":
+            write_memmap(roots[kind].with_suffix(".npy"), Generated(count, args.side, bits))
+            roots[kind] = roots[kind].with_suffix(".npy")
+        else:
+            data = generated_module(count, args.side, bits)
+            shard_format = READABLE[0] if kind == "shards/1" else READABLE[-1]
+            convert(data, roots[kind], {"bench": "shards"}, workers=max(1, workers),
+                    verbose=False, shard_format=shard_format)  # fmt: skip
+        write_s = time.perf_counter() - started
+        row = {"bits": bits, "images": count, "loader": kind, "workers": workers}
+        row.update(measure(kind, roots[kind], args.side, bits, workers, count, args.batch))
+        row["write_s"] = write_s
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+    for root in roots.values():
+        shutil.rmtree(root) if root.is_dir() else root.unlink()
+    return rows
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(prog="python -m bench.shards", description=__doc__)
-    parser.add_argument("--counts", type=int, nargs="+", default=[10000, 30000])
-    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
-    parser.add_argument("--side", type=int, default=256)
-    parser.add_argument("--max-images", type=int, default=3000, help="cap for uncached PNG")
-    parser.add_argument("--dir", type=Path, default=Path("/tmp/graytransfer_bench_shards"))
+    parser.add_argument("--counts", type=int, nargs="+", default=[10000, 100000])
+    parser.add_argument("--bits", type=int, nargs="+", default=[8, 16], choices=[8, 16])
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--side", type=int, default=224)
+    parser.add_argument("--batch", type=int, default=BATCH)
+    parser.add_argument("--png-images", type=int, default=3000)
+    parser.add_argument("--max-png", type=int, default=2000, help="images timed for png")
+    parser.add_argument("--dir", type=Path, default=Path(tempfile.gettempdir()))
     parser.add_argument("--out", type=Path, default=Path("bench/results/cpu/shards.json"))
-    args = parser.parse_args()
+    parser.add_argument("--dry-run", action="store_true", help="tiny sizes, in this process")
+    args = parser.parse_args(argv)
+    if args.dry_run:
+        args.counts, args.side, args.png_images, args.max_png = [96], 16, 32, 32
+        args.workers, args.batch = 0, 8
+    measure = measure_one if args.dry_run else run_child
+    args.dir.mkdir(parents=True, exist_ok=True)
+    free = shutil.disk_usage(args.dir).free
+    if needed_bytes(args) > free:
+        raise SystemExit(
+            f"--dir {args.dir} has {free / 1e9:.1f} GB free, the largest size needs "
+            f"{needed_bytes(args) / 1e9:.1f} GB: pass a --dir with more room or smaller --counts"
+        )
+    load_before = os.getloadavg()
+    work = Path(tempfile.mkdtemp(prefix="graytransfer_bench_shards_", dir=args.dir))
     rows: list[dict[str, Any]] = []
-    load_before = os.getloadavg()[0]
-    for count in args.counts:
-        folder = args.dir / f"png{count}"
-        write_pngs(folder, count, args.side)
-        shards = args.dir / f"shards{count}"
-        convert_s = convert(folder, shards, args.side, max(args.workers))
-        for workers in args.workers:
-            for kind in KINDS:
-                cap = args.max_images if kind == "folder" else count
-                root = shards if kind == "shards" else folder
-                row = {"images": count, "loader": kind, "workers": workers}
-                row.update(run_child(kind, root, args.side, workers, cap))
-                if kind == "shards":
-                    row["convert_s"] = convert_s
-                rows.append(row)
-                print(json.dumps(row), flush=True)
+    try:
+        for bits in args.bits:
+            png = work / f"png{bits}"
+            write_pngs(png, args.png_images, args.side, bits)
+            base = {
+                "bits": bits,
+                "images": args.png_images,
+                "loader": "png",
+                "workers": args.workers,
+            }
+            base.update(
+                measure("png", png, args.side, bits, args.workers, args.max_png, args.batch)
+            )
+            rows.append(base)
+            print(json.dumps(base), flush=True)
+            shutil.rmtree(png)
+            for count in args.counts:
+                rows += measure_size(args, work, count, bits, args.workers, measure)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    png_rates = {r["bits"]: r["images_per_s"] for r in rows if r["loader"] == "png"}
     for row in rows:
-        base = next(
-            r for r in rows
-            if r["loader"] == "folder" and r["images"] == row["images"]
-            and r["workers"] == row["workers"]
-        )  # fmt: skip
-        row["vs_uncached"] = row["images_per_s"] / base["images_per_s"]
-    columns = ["images", "loader", "workers", "images_timed", "images_per_s", "vs_uncached",
-               "peak_rss_mib", "worker_peak_rss_mib", "convert_s"]  # fmt: skip
-    settings = {**{k: str(v) for k, v in vars(args).items()}, "batch_size": 64, "bits": 8}
+        row["vs_png"] = row["images_per_s"] / png_rates[row["bits"]]
+    columns = ["bits", "images", "loader", "workers", "images_timed", "images_per_s", "vs_png",
+               "cpu_us_per_image", "peak_rss_mib", "worker_peak_rss_mib", "write_s"]  # fmt: skip
+    settings = {k: str(v) for k, v in vars(args).items()}
+    load_after = os.getloadavg()
     notes = [
-        f"load average (1 min) {load_before:.1f} at the start and {os.getloadavg()[0]:.1f} at "
-        "the end: other sessions shared the 2 cores",
-        "folder: decode every PNG (scan=none, so setup decodes nothing); timed images capped",
-        "folder_cached and shards: one whole epoch timed (after one warm-up batch)",
+        f"load average (1, 5, 15 min) {[round(v, 2) for v in load_before]} at the start and "
+        f"{[round(v, 2) for v in load_after]} at the end (2 cores: above 2, other jobs competed)",
+        "png: decodes every PNG (uncached), the baseline of every size at its bit depth",
+        "shards/1, shards/2, memmap: one whole epoch timed after one warm-up batch",
     ]
-    report("shards", machine_info("cpu"), settings, rows, columns, args.out, notes=notes)
+    return report("shards", machine_info("cpu"), settings, rows, columns, args.out, notes=notes)
 
 
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "--child":
-        kind, root, side, workers, cap = sys.argv[2:7]
-        print(json.dumps(measure_one(kind, Path(root), int(side), int(workers), int(cap))))
+        kind, root, *numbers = sys.argv[2:9]
+        row = measure_one(kind, Path(root), *map(int, numbers))
+        print(json.dumps(row))
     else:
         main()
