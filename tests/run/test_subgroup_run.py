@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from helpers.configs import TEST_NET, compose_config
+from helpers.datafiles import noise, write_png8, write_table
 from helpers.task_data import task_overrides
 from helpers.trained_fixture import compose_task
 
@@ -90,6 +91,29 @@ def test_multilabel_run_scores_every_subgroup(tmp_path: Path, capsys) -> None:
     assert scored["subgroups"]["Sex"]["F"]["n"] == found["Sex"]["F"]["n"]
     assert scored["subgroups"]["Sex"]["F"]["test/f1"] == pytest.approx(found["Sex"]["F"]["test/f1"])
     assert (out / RunFolder.SUBGROUPS).is_file()
+
+
+def test_tiny_csv_run_records_its_subgroups(tmp_path: Path) -> None:
+    """The fast check of the plumbing: record, subgroups.csv and predictions.csv columns."""
+    rows = [(f"img/{i}.png", "ab"[i % 2], "FM"[i // 2 % 2]) for i in range(24)]
+    for i, (name, _, _) in enumerate(rows):
+        write_png8(tmp_path / name, noise(i, (16, 16)) // (1 + i % 2))
+    table = write_table(tmp_path / "list.csv", "path,label,Sex", rows)
+    overrides = [*TEST_NET, "data=csv", f"data.csv={table}", "data.num_workers=0",
+                 "data.test_split=0.5", "data.val_split=0.2", "callbacks=[model_checkpoint]",
+                 "trainer.max_epochs=1", "trainer.enable_progress_bar=false", "logger=none",
+                 "eval.subgroups=[Sex]", "eval.bootstrap=20"]  # fmt: skip
+    info = train(compose_config(overrides, tmp_path / "run"))
+    folder = RunFolder(info["output_dir"])
+    record = json.loads(folder.record_file.read_text())
+    predictions = list(csv.DictReader((folder.path / RunFolder.PREDICTIONS).open(newline="")))
+    sexes = {Path(r[0]).name: r[2] for r in rows}
+    assert [r["Sex"] for r in predictions] == [sexes[Path(r["id"]).name] for r in predictions]
+    found = record["subgroups"]["Sex"]
+    assert {v: e["n"] for v, e in found.items()} == {
+        v: sum(r["Sex"] == v for r in predictions) for v in ("F", "M")
+    }
+    assert (folder.path / RunFolder.SUBGROUPS).is_file()
 
 
 def test_bad_subgroups_stop_the_run_before_training(tmp_path: Path) -> None:
