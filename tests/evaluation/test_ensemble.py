@@ -113,3 +113,20 @@ def test_an_empty_list_and_a_folder_in_a_list_are_refused(tmp_path: Path) -> Non
         load_model([])
     with pytest.raises(UserError, match="is a folder"):
         load_model([str(tmp_path)])
+
+
+def test_the_exported_ensemble_returns_the_averaged_probabilities(tmp_path: Path) -> None:
+    from graytransfer.tools.export import export_model, run_torchscript
+
+    a = write_checkpoint(tmp_path / "a" / "a.ckpt", 1)
+    b = write_checkpoint(tmp_path / "b" / "b.ckpt", 2)
+    ensemble = load_model([a, b])
+    out = tmp_path / "model.pt"
+    info = export_model(ensemble, "torchscript", out)
+    assert info["output"]["name"] == "probabilities" and info["decision"] == "argmax(probabilities)"
+    assert info["ensemble"]["members"] == [str(a), str(b)]
+    assert json.loads((tmp_path / "model.pt.json").read_text())["output"]["name"] == "probabilities"
+    batch = gray_images()
+    expected = (probabilities(a, batch) + probabilities(b, batch)) / 2
+    got = torch.from_numpy(run_torchscript(out, batch))
+    torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5)

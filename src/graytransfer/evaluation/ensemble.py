@@ -120,6 +120,32 @@ class AveragedClassifier(GrayscaleClassifier):
         return nn.Module.train(self, False)
 
 
+class ProbabilityGraph(nn.Module):
+    """The exported ensemble: stored-dtype (N, 1, H, W) -> the averaged probabilities."""
+
+    def __init__(self, averaged: AveragedClassifier) -> None:
+        super().__init__()
+        self.averaged = averaged
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.averaged.probabilities(images)
+
+
+def export_sidecar(trained: EnsembleModel) -> dict[str, Any]:
+    """What an exported ensemble's sidecar says instead of a single model's logits: its output
+    is the averaged probabilities, decided by argmax or at the ensemble's thresholds."""
+    outputs = len(trained.output_names)
+    if trained.thresholds is None:
+        decision = "argmax(probabilities)"
+    else:
+        decision = "probabilities >= thresholds"
+    return {
+        "output": {"name": "probabilities", "shape": ["N", outputs]},
+        "decision": decision,
+        "ensemble": trained.describe(),
+    }
+
+
 def to_logits(task: str, probs: torch.Tensor) -> torch.Tensor:
     """The logits of probabilities: log p (softmax gives p back: they sum to 1), or logit p per
     output (sigmoid gives p back); p kept within [EPS, 1 - EPS]."""

@@ -10,6 +10,10 @@ differs by more than `tolerance` is deleted and reported. A `<output>.json` besi
 class names, the input it expects, the task and its decision rule (for multilabel and binary
 tasks the per-output thresholds chosen on the validation split).
 
+`ckpt_path` may be a list of checkpoints or a CV sweep folder: the export is then one graph that
+averages the members' probabilities and returns them (output `probabilities`, not logits); the
+sidecar says so and holds the ensemble's members and thresholds (graytransfer.evaluation.ensemble).
+
 The export is written under a hidden temporary name and renamed into place only after its
 parity check passes. An existing `output` is never touched unless it is an earlier export
 (its `<output>.json` sidecar is there) and `overwrite=true` is given.
@@ -58,15 +62,23 @@ def plain_classifier(classifier: nn.Module) -> nn.Module:
     return UInt8Classifier(classifier)
 
 
-def export_onnx(module: nn.Module, example: torch.Tensor, path: Path, opset: int, dynamo: bool):
-    """Write an ONNX graph with input `images` (batch size free) and output `logits`."""
+def export_onnx(
+    module: nn.Module,
+    example: torch.Tensor,
+    path: Path,
+    opset: int,
+    dynamo: bool,
+    output: str = "logits",
+):
+    """Write an ONNX graph with input `images` (batch size free) and output `output` (`logits`;
+    an ensemble's `probabilities`)."""
     import torch
 
-    kwargs: dict[str, Any] = {"input_names": ["images"], "output_names": ["logits"]}
+    kwargs: dict[str, Any] = {"input_names": ["images"], "output_names": [output]}
     if dynamo:
         kwargs["dynamic_shapes"] = ({0: torch.export.Dim("batch")},)
     else:
-        kwargs["dynamic_axes"] = {"images": {0: "batch"}, "logits": {0: "batch"}}
+        kwargs["dynamic_axes"] = {"images": {0: "batch"}, output: {0: "batch"}}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(
@@ -202,9 +214,17 @@ def export_checked(
     import torch
 
     from graytransfer.adapt.mapped import input_spec, random_images
+    from graytransfer.evaluation.ensemble import (
+        AveragedClassifier,
+        ProbabilityGraph,
+        export_sidecar,
+    )
     from graytransfer.evaluation.temperature import stored_calibration
 
-    module = plain_classifier(trained.model).eval()
+    # an ensemble (or TTA) exports one graph averaging the members' probabilities
+    averaged = isinstance(trained.model, AveragedClassifier)
+    module = (ProbabilityGraph if averaged else plain_classifier)(trained.model).eval()
+    output_name = "probabilities" if averaged else "logits"
     spec = input_spec(trained.model.input_adapter)
     example = random_images(spec, trained.image_size, count=2, seed=1)
     check = random_images(spec, trained.image_size, count=4, seed=0)
@@ -214,7 +234,7 @@ def export_checked(
     with torch.no_grad():
         expected = module(check).numpy()
         if fmt == "onnx":
-            export_onnx(module, example, output, opset, dynamo)
+            export_onnx(module, example, output, opset, dynamo, output_name)
             got = run_onnx(output, check)
         else:
             export_torchscript(module, example, output)
@@ -244,6 +264,8 @@ def export_checked(
         "calibration": stored_calibration(trained.model),
         "parity_max_abs_diff": difference,
     }
+    if averaged:  # its output: the averaged probabilities, decided on those
+        info.update(export_sidecar(trained))  # type: ignore[arg-type]
     return info
 
 
@@ -254,9 +276,9 @@ def run(cfg: DictConfig) -> Path:
     if fmt not in FORMATS:
         raise UserError(f"format: '{fmt}' is not one of {', '.join(FORMATS)}")
     check_missing(cfg)
-    from graytransfer.model.restore import load_trained
+    from graytransfer.evaluation.ensemble import load_model
 
-    trained = load_trained(cfg.ckpt_path)
+    trained = load_model(cfg.ckpt_path)  # a list or a CV folder: the ensemble
     default = Path(cfg.paths.output_dir) / f"model{FORMATS[fmt]}"
     output = Path(cfg.output) if cfg.get("output") else default
     export_model(
