@@ -68,6 +68,25 @@ def test_binary_platt_recovers_slope_and_intercept():
     assert record["val_nll_after"] < record["val_nll_before"]
 
 
+@pytest.mark.parametrize("separable", [False, True])
+def test_platt_equals_scikit_learns_sigmoid_calibration(separable):
+    """scikit-learn's (private) `_sigmoid_calibration` fits the same smoothed-target Platt model
+    as `P = 1 / (1 + exp(A f + B))`: a = -A, b = -B. A separable split keeps a finite slope."""
+    calibration_module = pytest.importorskip("sklearn.calibration")
+    rng = np.random.default_rng(11)
+    if separable:
+        z = np.r_[-3 - rng.random(8), 3 + rng.random(8)]
+        y = np.r_[np.zeros(8), np.ones(8)].astype(np.int64)
+    else:
+        z = rng.normal(0, 2, size=500)
+        y = sigmoid_labels(0.7 * z - 0.3, seed=11)
+    big_a, big_b = calibration_module._sigmoid_calibration(z, y)
+    fitted = TemperatureScaling().fit("binary", z, y, ["pos"]).record()
+    assert fitted["a"] == pytest.approx(-big_a, rel=1e-3)
+    assert fitted["b"] == pytest.approx(-big_b, abs=1e-3)
+    assert fitted["a"] < 5
+
+
 def test_multilabel_one_temperature_per_label_on_known_targets_only():
     rng = np.random.default_rng(3)
     z = rng.normal(0, 2, size=(N, 3))

@@ -202,8 +202,9 @@ def uncalibrated(preds: Predictions, scale: np.ndarray, bias: np.ndarray) -> Pre
         logits = np.log(np.clip(preds.probs, tiny, None))
         probs = softmax((logits - bias) / scale, axis=1)
     else:
-        eps = np.finfo(np.float32).eps / 2  # the probabilities were float32
-        logits = logit(np.clip(preds.probs, eps, 1 - eps))
+        # float32 probabilities: exact near 0 down to its smallest normal, steps of 2^-24 near 1
+        low, high = np.finfo(np.float32).tiny, 1 - np.finfo(np.float32).epsneg
+        logits = logit(np.clip(preds.probs, low, high))
         probs = expit((logits - bias) / scale)
     return replace(preds, probs=probs)
 

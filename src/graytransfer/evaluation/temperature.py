@@ -2,9 +2,10 @@
 
 `TemperatureScaling` is conf/calibration/temperature.yaml's object. Every map it fits is affine
 per output in logit space, `logits * scale + bias`, with `scale > 0`, so it is strictly
-increasing for each output: the argmax class, every output's ranking (AUROC, AP) and, with the
-thresholds re-chosen on the calibrated validation probabilities by the task's rule, every
-decision stay the same; only the probabilities change.
+increasing for each output: the argmax class, every sigmoid output's ranking (AUROC, AP) and,
+with the thresholds re-chosen on the calibrated validation probabilities by the task's rule,
+every decision stay the same; only the probabilities change. (A softmax class's one-vs-rest
+ranking can shift slightly: its probability also depends on the other classes' logits.)
 
 - multiclass: one temperature T for all classes (`softmax(logits / T)`: scale 1/T, bias 0);
 - multilabel: one temperature per label, on its known (>= 0) validation targets; a label whose
@@ -12,7 +13,9 @@ decision stay the same; only the probabilities change.
 - binary: Platt scaling, `sigmoid(a * logit + b)` with a > 0 (scale a, bias b); a validation
   split with a single class keeps a = 1, b = 0.
 
-Each map minimises the mean negative log-likelihood (NLL) on the validation images, in float64,
+Each map minimises the mean negative log-likelihood (NLL) on the validation images (for a sigmoid
+output of Platt's smoothed targets, `platt_targets`, so a separable validation split gives a
+finite slope; multiclass: of the labels, as Guo et al. 2017, so there T stops at `LOW`), in float64,
 with SciPy's deterministic optimisers (bounded Brent for a temperature, L-BFGS-B for Platt's two
 values): the same logits give the same map on every machine. T and a are searched in
 [`LOW`, `HIGH`]. The classifier stores the map in its `calibration_scale` and `calibration_bias`
@@ -98,7 +101,8 @@ def multiclass_nll(logits: np.ndarray, labels: np.ndarray, temperature: float) -
 
 
 def binary_nll(logits: np.ndarray, targets: np.ndarray, scale: float, bias: float) -> float:
-    """Mean NLL (binary cross-entropy) of `sigmoid(logits * scale + bias)` for 0/1 `targets`."""
+    """Mean NLL (binary cross-entropy) of `sigmoid(logits * scale + bias)` for `targets` in
+    [0, 1] (0/1 labels, or Platt's smoothed targets)."""
     z = logits * scale + bias
     return float(np.mean(np.logaddexp(0.0, z) - targets * z))
 
@@ -114,9 +118,19 @@ def fit_temperature(nll: Any) -> float:
     return float(np.exp(found.x))
 
 
-def fit_platt(logits: np.ndarray, targets: np.ndarray) -> tuple[float, float]:
-    """(a, b) of `sigmoid(a * logit + b)` minimising the NLL, a in [LOW, HIGH] (L-BFGS-B on
-    (log a, b) with the exact gradient, from the identity)."""
+def platt_targets(labels: np.ndarray) -> np.ndarray:
+    """Platt's (1999) smoothed targets: (N+ + 1) / (N+ + 2) for a positive, 1 / (N- + 2) for a
+    negative (as scikit-learn's sigmoid calibration): a separable split then gives a finite
+    slope instead of one that grows without bound."""
+    positives = float(labels.sum())
+    negatives = float(len(labels) - positives)
+    return np.where(labels > 0, (positives + 1) / (positives + 2), 1 / (negatives + 2))
+
+
+def fit_platt(logits: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
+    """(a, b) of `sigmoid(a * logit + b)` minimising the NLL of Platt's smoothed targets, a in
+    [LOW, HIGH] (L-BFGS-B on (log a, b) with the exact gradient, from the identity)."""
+    targets = platt_targets(labels)
 
     def loss(x: np.ndarray) -> tuple[float, np.ndarray]:
         a, b = np.exp(x[0]), x[1]
@@ -131,14 +145,15 @@ def fit_platt(logits: np.ndarray, targets: np.ndarray) -> tuple[float, float]:
 
 
 def fit_column(task: str, logits: np.ndarray, targets: np.ndarray) -> tuple[float, float]:
-    """(scale, bias) of one sigmoid output: Platt's (a, b) for binary, (1/T, 0) for a label;
-    the identity when the targets hold a single class."""
+    """(scale, bias) of one sigmoid output: Platt's (a, b) for binary, (1/T, 0) for a label
+    (both on Platt's smoothed targets); the identity when the targets hold a single class."""
     y = targets.astype(np.float64)
     if len(np.unique(y)) < 2:
         return 1.0, 0.0
     if task == "binary":
         return fit_platt(logits, y)
-    return 1 / fit_temperature(lambda t: binary_nll(logits, y, 1 / t, 0.0)), 0.0
+    smoothed = platt_targets(y)
+    return 1 / fit_temperature(lambda t: binary_nll(logits, smoothed, 1 / t, 0.0)), 0.0
 
 
 def sigmoid_nll(
