@@ -139,6 +139,7 @@ def choices_from_conf(conf: Path) -> Choices:
         "model": list(MODELS),
         "trainer": cpu_trainers(conf),
         "eval": yaml_names(conf / "eval"),
+        "calibration": yaml_names(conf / "calibration"),
     }
     for name in single_callbacks(conf):
         groups[CALLBACK_PREFIX + name] = [OFF, ON]

@@ -35,6 +35,7 @@ def train_overrides(cell: Mapping[str, str], root: Path) -> list[str]:
         f"adapt={cell['adapt']}",
         f"logger={cell['logger']}",
         f"eval={cell['eval']}",
+        f"calibration={cell['calibration']}",
         f"trainer={cell['trainer']}",
         *MODELS[cell["model"]],
         f"callbacks=[{','.join(callbacks)}]" if callbacks else "callbacks=none",
