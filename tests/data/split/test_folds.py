@@ -97,7 +97,7 @@ def test_too_many_folds_for_a_class_or_the_groups_is_one_line() -> None:
     [
         (5, 5, "cv.fold=5 is outside 0..4"),
         (5, -1, "outside 0..4"),
-        (5, None, "add -m"),
+        (5, None, "with -m on the command line"),
         (0, 2, "cv.fold=2 needs cv.folds"),
         (1, 0, "cv.folds: 1"),
         ("5", 0, "cv.folds: '5'"),

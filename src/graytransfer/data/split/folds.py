@@ -53,9 +53,9 @@ class CrossValidation:
             )
         if folds and fold is None:
             raise UserError(
-                f"cv.folds={folds} trains one run per fold: add -m (python train.py -m "
-                f"cv.folds={folds}) to sweep cv.fold=0..{folds - 1}, or pick one fold with "
-                "cv.fold=K"
+                f"cv.folds={folds} trains one run per fold: give cv.folds={folds} with -m on the "
+                f"command line (python train.py -m cv.folds={folds} sweeps cv.fold=0..{folds - 1})"
+                ", or pick one fold with cv.fold=K"
             )
         if folds and not 0 <= fold < folds:
             raise UserError(f"cv.fold={fold} is outside 0..{folds - 1} (cv.folds={folds})")
