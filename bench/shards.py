@@ -17,7 +17,8 @@ process after one warm-up batch:
   converter (`shard_writer.convert`) in the old and the new item format, one whole epoch;
 - `memmap`: what LitData's per-item path is compared with: the images as one `.npy`, each batch
   one sorted gather from the memory map into a shared tensor (no per-item Python), one epoch.
-Peak RSS is the loader process's and its largest worker's (Linux VmHWM / RUSAGE_CHILDREN);
+Peak RSS is the loader process's (Linux VmHWM: `ru_maxrss` would carry the bench parent's
+high-water mark across `exec`) and its largest worker's (RUSAGE_CHILDREN);
 `cpu_us_per_image` is the CPU time of the loader process and its workers over their whole life
 divided by the images they made, a cost less sensitive than images/s to other jobs on the cores.
 """
@@ -42,7 +43,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from bench.common import machine_info, report
+from bench.common import machine_info, peak_rss_bytes, report
 from bench.loader_throughput import synthetic_xray
 
 KINDS = ("shards/1", "shards/2", "memmap")
@@ -169,7 +170,8 @@ def measure_one(
     cpu = own.ru_utime + own.ru_stime - started_cpu.ru_utime - started_cpu.ru_stime
     cpu += children.ru_utime + children.ru_stime
     return {"images_timed": count, "images_per_s": count / seconds,
-            "cpu_us_per_image": 1e6 * cpu / (count + made), "peak_rss_mib": own.ru_maxrss / 1024,
+            "cpu_us_per_image": 1e6 * cpu / (count + made),
+            "peak_rss_mib": peak_rss_bytes() / 2**20,
             "worker_peak_rss_mib": children.ru_maxrss / 1024 if workers else None}  # fmt: skip
 
 
