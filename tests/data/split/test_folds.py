@@ -178,3 +178,31 @@ def test_folds_csv_names_group_when_given() -> None:
     text = folds_csv(["a", "b"], np.array([1, 0]), ["p1", "p2"])
     assert text.splitlines() == ["id,group,fold", "a,p1,1", "b,p2,0"]
     assert folds_csv(["a"], np.array([0]), None).splitlines() == ["id,fold", "a,0"]
+
+
+def test_multilabel_csv_folds_keep_each_images_labels(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    lines = ["path,A,B"]
+    for i in range(40):
+        Image.fromarray(rng.integers(0, 255, (10, 10), dtype=np.uint8)).save(tmp_path / f"{i}.png")
+        lines.append(f"{i}.png,{int(i % 2 == 0)},{int(i % 5 == 0)}")
+    (tmp_path / "list.csv").write_text("\n".join(lines) + "\n")
+    data = CsvDataModule(
+        csv=str(tmp_path / "list.csv"),
+        label_columns=["A", "B"],
+        image_size=10,
+        cache=False,
+        num_workers=0,
+        test_split=0.2,
+        val_split=0.2,
+    )
+    data.setup()
+    test_ids = list(data.test_set.ids)
+    hold_out_fold(data, CrossValidation(4, 2))
+    assert data.test_set.ids == test_ids
+    for split in (data.train_set, data.val_set):
+        assert split.labels.shape[1] == 2
+        for item, row in zip(split.ids, split.labels.tolist(), strict=True):
+            i = int(Path(item).stem)
+            assert row == [int(i % 2 == 0), int(i % 5 == 0)]
+    assert data.val_set.labels[:, 1].sum() >= 1  # the rare label reaches the held-out fold
