@@ -23,11 +23,11 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.common import run_cli
-from graytransfer.data.decode.idx import read_idx
-from graytransfer.data.sources.mnist import DEBIAN_FASHION_MNIST
-from graytransfer.data.split.stratify import stratified_subset
 from graytransfer.errors import UserError
+
+#: where Debian's dataset-fashion-mnist installs it (graytransfer.data.sources.mnist's constant,
+#: not imported: `unpack` runs on the GPU box before anything heavy, numpy alone)
+DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 
 #: split -> (images file, labels file) as torchvision and the data module name them
 FILES = {
@@ -38,6 +38,8 @@ FOLDER = "FashionMNIST"
 
 
 def _read(source: Path, name: str) -> np.ndarray:
+    from graytransfer.data.decode.idx import read_idx
+
     for candidate in (source / name, source / f"{name}.gz"):
         if candidate.is_file():
             return read_idx(candidate)
@@ -52,6 +54,8 @@ def pack(out: Path, source: Path = DEBIAN_FASHION_MNIST, train: int | None = 200
     """Write a stratified, seeded subset of Fashion-MNIST (`train` / `test` images, None: all)
     to `out` (compressed .npz: train_x, train_y, test_x, test_y as uint8 / int64). Returns the
     number of images per split."""
+    from graytransfer.data.split.stratify import stratified_subset
+
     arrays, counts = {}, {}
     for split, size in (("train", train), ("test", test)):
         images, labels = (_read(source, name) for name in FILES[split])
@@ -115,4 +119,6 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    run_cli(main)
+    from graytransfer.cli import exit_on_user_error
+
+    exit_on_user_error(main)

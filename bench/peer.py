@@ -40,7 +40,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from bench.common import machine_info, median, report, run_cli
+from bench.common import machine_info, median, report, run_cli, trainer_override
 from bench.peer_data import TIMM_FOLDERS, data_overrides, prepare
 from graytransfer.errors import UserError
 
@@ -71,18 +71,23 @@ DIFFERENCES = [
 
 def train_py_command(args: argparse.Namespace, sizes: dict, run_dir: Path) -> list[str]:
     """(a): train.py on the study's Fashion-MNIST split with the shared recipe."""
+    data = data_overrides(
+        sizes["train"], sizes["val"], sizes["test"], args.image_size, 64, args.seed
+    )
     return [
         sys.executable,
         str(REPO / "train.py"),
-        *data_overrides(sizes["train"], sizes["val"], sizes["test"], 32, 64, args.seed),
+        *data,
+        *args.data_dir_override,
         f"data.num_workers={args.workers}",
+        f"trainer.precision={args.precision}",
         "model=lite0",
         "adapt=sum",
         "optim.lr=0.001",
         "optim.weight_decay=0.01",
         "head.drop_rate=0.2",
         "scheduler=cosine",
-        "trainer=cpu",
+        trainer_override(args.device),
         f"trainer.max_epochs={sizes['epochs']}",
         "trainer.enable_progress_bar=false",
         "logger=csv",
@@ -100,7 +105,7 @@ def plain_command(args: argparse.Namespace, sizes: dict, work: Path, out: Path) 
         "--split", str(work / "split.npz"), "--weights", str(work / "lite0_in1k.pth"),
         "--out", str(out), "--model", MODEL, "--epochs", str(sizes["epochs"]),
         "--batch-size", "64", "--lr", "0.001", "--weight-decay", "0.01", "--drop", "0.2",
-        "--seed", str(args.seed),
+        "--seed", str(args.seed), "--device", args.device, "--precision", args.precision,
     ]  # fmt: skip
 
 
@@ -108,12 +113,15 @@ def timm_command(
     script: Path, args: argparse.Namespace, sizes: dict, work: Path, out: Path, name: str
 ) -> list[str]:
     """(c): timm's train.py on the exported ImageFolder (its `validation` split = our test)."""
+    size, device = str(getattr(args, "image_size", 32)), getattr(args, "device", "cpu")
+    bf16 = getattr(args, "precision", "32-true") == "bf16-mixed"
+    amp = ["--amp", "--amp-dtype", "bfloat16"] if bf16 else []
     return [
         sys.executable, str(script),
         "--data-dir", str(work / "images"),
         "--train-split", TIMM_FOLDERS["train"], "--val-split", TIMM_FOLDERS["test"],
         "--model", MODEL, "--pretrained", "--pretrained-path", str(work / "lite0_in1k.pth"),
-        "--in-chans", "1", "--num-classes", "10", "--input-size", "1", "32", "32",
+        "--in-chans", "1", "--num-classes", "10", "--input-size", "1", size, size,
         "--crop-pct", "1.0", "--mean", "0.5", "--std", "0.5", "--input-img-mode", "L",
         "--no-aug", "--smoothing", "0",
         "--opt", "adamw", "--lr", "0.001", "--weight-decay", "0.01",
@@ -121,7 +129,7 @@ def timm_command(
         "--drop", "0.2", "--batch-size", "64", "--epochs", str(sizes["epochs"]),
         "--workers", str(args.workers), "--seed", str(args.seed),
         "--output", str(out), "--experiment", name, "--log-interval", "50",
-        "--checkpoint-hist", "1", "--no-prefetcher", "--device", "cpu",
+        "--checkpoint-hist", "1", "--no-prefetcher", "--device", device, *amp,
     ]  # fmt: skip
 
 
@@ -247,6 +255,12 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workers", type=int, default=0, help="loader workers of (a) and (c)")
     parser.add_argument("--quick", action="store_true", help="1024/100/500 images, 2 epochs")
+    parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
+    parser.add_argument("--image-size", type=int, default=32)
+    parser.add_argument("--precision", default="32-true", choices=("32-true", "bf16-mixed"))
+    parser.add_argument("--sizes", default=None, help="TRAIN,VAL,TEST images (overrides preset)")
+    parser.add_argument("--note", action="append", default=[], help="a line for the record")
+    parser.add_argument("--data-dir", default=None, help="paths.data_dir (Fashion-MNIST)")
     parser.add_argument("--work", type=Path, default=REPO / "outputs/bench/peer")
     parser.add_argument("--out", type=Path, default=REPO / "outputs/bench/peer.json")
     args = parser.parse_args(argv)
@@ -261,8 +275,12 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         )
     sizes = dict(QUICK if args.quick else FULL)
     sizes["epochs"] = args.epochs or sizes["epochs"]
-    info = machine_info("cpu")
-    overrides = data_overrides(sizes["train"], sizes["val"], sizes["test"], 32, 64, args.seed)
+    if args.sizes:
+        sizes.update(zip(("train", "val", "test"), map(int, args.sizes.split(",")), strict=True))
+    info = machine_info(args.device)
+    args.data_dir_override = [f"paths.data_dir={args.data_dir}"] if args.data_dir else []
+    overrides = data_overrides(sizes["train"], sizes["val"], sizes["test"], args.image_size, 64,
+                               args.seed) + args.data_dir_override  # fmt: skip
     prepared = prepare(overrides, args.work)
     shutil.rmtree(args.work / "runs", ignore_errors=True)  # timm renames a taken folder
     if "timm train.py" in runners:
@@ -276,6 +294,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "sizes": sizes,
         "seed": args.seed,
         "workers": args.workers,
+        "device": args.device,
+        "image_size": args.image_size,
+        "precision": args.precision,
         "quick": args.quick,
         "reps": args.reps,
         "data_overrides": overrides,
@@ -291,6 +312,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "with per-epoch validation (train.py metrics.json timing.fit_s, the plain loop's own "
         "clock), unknown for timm's script",
         "test_acc: mean over reps; " + "; ".join(f"{r['runner']}: {r['tested']}" for r in rows),
+        *args.note,
     ]
     return report("peer", info, settings, rows, columns, args.out, notes=notes)
 

@@ -53,12 +53,20 @@ def warmup_cosine(total: int, warmup_fraction: float = 0.05, min_ratio: float = 
     return factor
 
 
+def autocast(device: str, precision: str):
+    """bf16 autocast for `bf16-mixed` (as Lightning applies it), else nothing."""
+    return torch.autocast(device, torch.bfloat16, enabled=precision == "bf16-mixed")
+
+
 @torch.no_grad()
-def accuracy(model: torch.nn.Module, batches: DataLoader) -> float:
+def accuracy(model: torch.nn.Module, batches: DataLoader, device: str = "cpu",
+             precision: str = "32-true") -> float:  # fmt: skip
     model.eval()
     correct = seen = 0
     for images, labels in batches:
-        correct += (model(normalise(images)).argmax(1) == labels).sum().item()
+        images, labels = images.to(device), labels.to(device)
+        with autocast(device, precision):
+            correct += (model(normalise(images)).argmax(1) == labels).sum().item()
         seen += len(labels)
     model.train()
     return correct / max(seen, 1)
@@ -79,7 +87,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         in_chans=1,
         num_classes=classes,
         drop_rate=args.drop,
-    )
+    ).to(args.device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     total = args.epochs * len(train)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(total))
@@ -88,15 +96,17 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     model.train()
     for _ in range(args.epochs):
         for images, labels in train:
+            images, labels = images.to(args.device), labels.to(args.device)
             optimizer.zero_grad(set_to_none=True)
-            loss = F.cross_entropy(model(normalise(images)), labels)
+            with autocast(args.device, args.precision):
+                loss = F.cross_entropy(model(normalise(images)), labels)
             loss.backward()
             optimizer.step()
             scheduler.step()
-        val_acc.append(accuracy(model, val))
+        val_acc.append(accuracy(model, val, args.device, args.precision))
     train_s = time.perf_counter() - started
     tested = time.perf_counter()
-    test_acc = accuracy(model, test)
+    test_acc = accuracy(model, test, args.device, args.precision)
     return {
         "test_acc": test_acc,
         "val_acc": val_acc,
@@ -120,6 +130,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--weight-decay", type=float, default=0.01)
     parser.add_argument("--drop", type=float, default=0.2)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
+    parser.add_argument("--precision", default="32-true", choices=("32-true", "bf16-mixed"))
     args = parser.parse_args(argv)
     result = run(args)
     args.out.parent.mkdir(parents=True, exist_ok=True)
