@@ -22,7 +22,7 @@ from graytransfer.errors import UserError
 from graytransfer.evaluation.calibration import calibration_names, weighted_calibration
 from graytransfer.evaluation.predictions import Predictions
 from graytransfer.evaluation.reference import headline_names
-from graytransfer.evaluation.weighted import weighted_metrics
+from graytransfer.evaluation.weighted import image_major, weighted_metrics
 
 #: a metric computed on fewer than this share of the resamples is reported with its count
 FEW = 0.9
@@ -91,6 +91,7 @@ class Bootstrap:
         names = [*headline_names(preds), *calibration_names(preds)]  # + test ECE and Brier
         values: dict[str, list[np.ndarray]] = {name: [] for name in names}
         for counts in resample_counts(len(preds), preds.groups, self.bootstrap, seed):
+            counts = image_major(counts).T  # float64, one row per image in memory: once
             computed = {**weighted_metrics(preds, counts), **weighted_calibration(preds, counts)}
             for name in names:
                 values[name].append(computed[name])
@@ -130,9 +131,9 @@ def resample_counts(
     for start in range(0, samples, chunk):
         size = min(chunk, samples - start)
         drawn = rng.integers(0, units, size=(size, units))
-        counts = np.zeros((size, units), dtype=np.int64)
-        np.add.at(counts, (np.arange(size)[:, None], drawn), 1)
-        yield counts[:, member]
+        drawn += np.arange(size)[:, None] * units  # one bin per (resample, unit)
+        counts = np.bincount(drawn.ravel(), minlength=size * units).reshape(size, units)
+        yield counts if groups is None else counts[:, member]
 
 
 def resampled_indices(counts: np.ndarray) -> np.ndarray:

@@ -150,23 +150,21 @@ def weighted_calibration(
 ) -> dict[str, np.ndarray]:
     """ECE and Brier score of `preds` for every row of `counts` (resamples, N): name -> (R,).
     ECE is `sum_b |sum_{i in b} w_i (event_i - p_i)| / sum_i w_i` (the bins' count-weighted
-    |accuracy - confidence|); Brier the weighted mean squared error."""
+    |accuracy - confidence|); Brier the weighted mean squared error. Every output's sums come
+    from one matrix product."""
     weights = np.asarray(counts, dtype=np.float64)
     if preds.task == "multiclass":
         top = preds.probs.max(axis=1)
         right = (preds.decisions == preds.labels).astype(np.float64)
         squared = ((preds.probs - preds.targets) ** 2).sum(axis=1)
-        return {
-            "ece": _weighted_ece(weights, top, right, np.ones(len(top)), bins),
-            "brier": ratio(weights @ squared, weights.sum(axis=1)),
-        }
-    targets = preds.targets
-    per_label = {}
-    for k, name in enumerate(preds.names):
+        ((ece, score),) = _weighted_ece_brier(weights, [(top, right, squared, None)], bins)
+        return {"ece": ece, "brier": score}
+    targets, outputs = preds.targets, []
+    for k in range(len(preds.names)):
         known = (targets[:, k] >= 0).astype(np.float64)
         p, y = preds.probs[:, k], np.clip(targets[:, k], 0, 1).astype(np.float64)
-        ece = _weighted_ece(weights, p, y, known, bins)
-        per_label[name] = (ece, ratio(weights @ (known * (p - y) ** 2), weights @ known))
+        outputs.append((p, y, known * (p - y) ** 2, known))
+    per_label = dict(zip(preds.names, _weighted_ece_brier(weights, outputs, bins), strict=True))
     if preds.task == "binary":
         ((ece, score),) = per_label.values()
         return {"ece": ece, "brier": score}
@@ -180,13 +178,25 @@ def weighted_calibration(
     return values
 
 
-def _weighted_ece(
-    weights: np.ndarray, p: np.ndarray, happened: np.ndarray, known: np.ndarray, bins: int
-) -> np.ndarray:
-    which = np.clip(np.floor(p * bins).astype(np.int64), 0, bins - 1)
-    in_bin = np.zeros((len(p), bins))
-    in_bin[np.arange(len(p)), which] = known * (happened - p)
-    return ratio(np.abs(weights @ in_bin).sum(axis=1), weights @ known)
+def _weighted_ece_brier(
+    weights: np.ndarray, outputs: list[tuple[np.ndarray, ...]], bins: int
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(ECE, Brier) per output (p, happened, squared error, known or None: all known), from one
+    product of `weights` with, per output, its bins' (happened - p) sums, squared error, count."""
+    n, width = weights.shape[1], bins + 2
+    columns = np.zeros((n, width * len(outputs)))
+    for k, (p, happened, squared, known) in enumerate(outputs):
+        known = np.ones(n) if known is None else known
+        which = np.clip(np.floor(p * bins).astype(np.int64), 0, bins - 1)
+        columns[np.arange(n), k * width + which] = known * (happened - p)
+        columns[:, k * width + bins], columns[:, k * width + bins + 1] = squared, known
+    sums = weights @ columns
+    found = []
+    for k in range(len(outputs)):
+        block = sums[:, k * width : (k + 1) * width]
+        ece = ratio(np.abs(block[:, :bins]).sum(axis=1), block[:, bins + 1])
+        found.append((ece, ratio(block[:, bins], block[:, bins + 1])))
+    return found
 
 
 def uncalibrated(preds: Predictions, scale: np.ndarray, bias: np.ndarray) -> Predictions:
