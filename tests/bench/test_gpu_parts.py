@@ -52,7 +52,7 @@ def idx_source(folder: Path, per_class: int = 6, size: int = 4) -> dict[str, np.
     folder.mkdir(parents=True)
     arrays = {}
     for split, count in (("train", per_class * 10), ("test", 20)):
-        labels = np.arange(count) % 10
+        labels = np.repeat(np.arange(10), count // 10)  # sorted: the first N are not stratified
         images = np.zeros((count, size, size), np.uint8)
         images[:, 0, 0] = np.arange(count)
         images[:, 1, 1] = labels * 10
