@@ -18,7 +18,7 @@ from sklearn.metrics import (
 from graytransfer.evaluation.bootstrap import resample_counts, resampled_indices
 from graytransfer.evaluation.predictions import Predictions
 from graytransfer.evaluation.reference import headline_names, reference_metrics
-from graytransfer.evaluation.weighted import weighted_metrics
+from graytransfer.evaluation.weighted import auroc_ap, weighted_metrics
 
 
 def _multiclass(n: int = 60, k: int = 3, seed: int = 0, decimals: int | None = 2) -> Predictions:
@@ -122,3 +122,63 @@ def test_single_class_resample_is_nan() -> None:
     got = weighted_metrics(preds, only_negatives)
     assert np.isnan(got["auroc"][0]) and np.isnan(got["sensitivity"][0])
     assert np.isfinite(got["specificity"][0])
+
+
+def _tied_binary(n: int = 90, seed: int = 4) -> Predictions:
+    """Scores on a coarse grid: most positives share a score with negatives (half pairs)."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 2, n)
+    probs = np.round(np.clip(0.5 + 0.25 * (labels - 0.5) + 0.2 * rng.normal(size=n), 0, 1), 1)
+    ids = [str(i) for i in range(n)]
+    return Predictions("binary", ["pos"], ["neg", "pos"], probs[:, None], labels, ids, [0.5])
+
+
+def _rare_class(n: int = 60, seed: int = 5) -> Predictions:
+    """A multiclass set whose third class has two images: many resamples miss it."""
+    preds = _multiclass(n, 3, seed)
+    labels = np.where(preds.labels == 2, 0, preds.labels)
+    labels[:2] = 2
+    return Predictions("multiclass", preds.names, preds.names, preds.probs, labels, preds.ids)
+
+
+@pytest.mark.parametrize(
+    ("make", "grouped"),
+    [(_tied_binary, False), (_tied_binary, True), (_rare_class, False), (_multilabel, True)],
+)
+def test_weighted_equals_scikit_learn_with_ties_groups_and_missing_classes(make, grouped) -> None:
+    """30 resamples (over groups of 3 images where asked): every value is scikit-learn's on the
+    resampled images, positives tied with negatives, classes missing and images drawn 0 times
+    included."""
+    preds = make()
+    groups = [f"g{i // 3}" for i in range(len(preds))] if grouped else None
+    counts = next(resample_counts(len(preds), groups, 30, seed=9))
+    assert (counts == 0).any()
+    weighted = weighted_metrics(preds, counts)
+    for row, resample in enumerate(counts):
+        index = resampled_indices(resample)
+        picked = Predictions(
+            preds.task,
+            preds.names,
+            preds.class_names,
+            preds.probs[index],
+            preds.labels[index],
+            [preds.ids[i] for i in index],
+            preds.thresholds,
+        )
+        expected = reference_metrics(picked)
+        for name in headline_names(preds):
+            got = weighted[name][row]
+            assert got == pytest.approx(expected[name], rel=1e-12, abs=1e-12, nan_ok=True), name
+
+
+def test_auroc_ap_equals_scikit_learn_with_sample_weights() -> None:
+    """`auroc_ap` on arbitrary whole-number weights (zeros included) is scikit-learn's AUROC
+    and AP with those sample weights, ties between the classes included."""
+    rng = np.random.default_rng(6)
+    targets = rng.integers(0, 2, 200)
+    scores = np.round(0.3 * targets + rng.random(200), 1)
+    weights = rng.integers(0, 4, (5, 200))
+    auroc, ap = auroc_ap(weights, targets, scores)
+    for row, w in enumerate(weights):
+        assert auroc[row] == pytest.approx(roc_auc_score(targets, scores, sample_weight=w))
+        assert ap[row] == pytest.approx(average_precision_score(targets, scores, sample_weight=w))
