@@ -14,15 +14,13 @@ from graytransfer.data import CsvDataModule, DigitsDataModule
 from graytransfer.errors import UserError
 from graytransfer.evaluation.bootstrap import Bootstrap
 from graytransfer.evaluation.predictions import Predictions
+from graytransfer.evaluation.subgroup_output import logged_metrics, subgroup_rows, subgroup_table
 from graytransfer.evaluation.subgroups import (
     SubgroupSpec,
     bin_labels,
     check_subgroup_data,
-    logged_metrics,
     subgroup_labels,
     subgroup_metrics,
-    subgroup_rows,
-    subgroup_table,
 )
 
 

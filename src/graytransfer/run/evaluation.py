@@ -25,13 +25,12 @@ from graytransfer.evaluation.calibration import (
 from graytransfer.evaluation.collect import TestPredictions
 from graytransfer.evaluation.predictions import Predictions
 from graytransfer.evaluation.reference import reference_metrics
+from graytransfer.evaluation.subgroup_output import logged_metrics, subgroup_rows
 from graytransfer.evaluation.subgroups import (
     SubgroupSpec,
-    logged_metrics,
     subgroup_columns,
     subgroup_labels,
     subgroup_metrics,
-    subgroup_rows,
 )
 from graytransfer.run.folder import RunFolder
 from graytransfer.run.record import to_float

@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from graytransfer.console import NON_TTY_WIDTH, console_width, to_log_files
-from graytransfer.evaluation.subgroups import subgroup_table
+from graytransfer.evaluation.subgroup_output import subgroup_table
 from graytransfer.run.folder import RunFolder
 
 
