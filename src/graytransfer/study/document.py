@@ -8,6 +8,7 @@ groups, unfinished folders, repeated seeds and failed runs."""
 from __future__ import annotations
 
 import os
+import re
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from graytransfer.errors import UserError
 from graytransfer.study.curves import group_curve, plot_curves
 from graytransfer.study.groups import Group, by_data, extra_columns, group_runs, headline_metric
 from graytransfer.study.provenance import group_commands, machine_line, unfinished_runs
+from graytransfer.study.resolution import data_setups, resolution_section, sizes_of
 from graytransfer.study.runs import failures_section, find_runs, repeats_section
 from graytransfer.study.tables import ADAPT_KEYS, backbone_table, label, study_table
 
@@ -66,7 +68,10 @@ def write_study(
     figures = figures or out.with_suffix("")
     runs = find_runs(root)
     groups, bad, repeats = group_runs(runs)
-    counts = Counter(len(g.runs) for g in groups)
+    setups = {data: data_setups(rows) for data, rows in by_data(groups).items()}
+    # the planned seeds: the most common count of the datasets' main setups (another setup of a
+    # dataset, e.g. the 3-seed resolution axis, counts against its own most common count)
+    counts = Counter(len(g.runs) for parts in setups.values() for g in parts[0][1])
     expected = max(counts, key=lambda n: (counts[n], n)) if counts else 0
     args = {"reference": reference, "expected": expected}
     title = preface.read_text().rstrip() if preface else f"# Study: `{root}`"
@@ -86,30 +91,46 @@ def write_study(
         "",
     ]
     summaries = []
-    for data, rows in by_data(groups).items():
-        models = sorted({g.model for g in rows})
-        body += [f"## data={data}", ""]
-        for model in models:
-            own = [g for g in rows if g.model == model]
-            title = f"data={data}" + (f", model={model}" if len(models) > 1 else "")
-            if len(models) > 1:
-                body += [f"### model={model}", ""]
-            name = f"{data}_{model}_curves.png" if len(models) > 1 else f"{data}_curves.png"
-            lines, summary = panel(own, title, figures / name, out.parent, root, args)
-            body += lines
-            summaries.append(summary)
-        if len({(g.model, g.weights) for g in rows if g.strategy == reference}) > 1:
-            metric = headline_metric(run for g in rows for run in g.runs)
-            table, phrases = backbone_table(rows, reference, metric)
-            summary = f"data={data}: {reference} across backbones (pp, bootstrap 95% CI): "
-            summary += "; ".join(phrases)
-            body += [f"### Backbones and weights ({reference})", "", *table, ""]
-            body += [f"Summary (automatic): {summary}.", ""]
-            summaries.append(summary)
-    short = [g for g in groups if len(g.runs) < expected]
+    expected_of: dict[int, int] = {}
+    for data, parts in setups.items():
+        for suffix, rows in parts:
+            own_counts = Counter(len(g.runs) for g in rows)
+            planned = max(own_counts, key=lambda n: (own_counts[n], n)) if suffix else expected
+            expected_of.update({id(g): planned for g in rows})
+            data_title = f"data={data}{suffix}"
+            slug = data + re.sub(r"[^A-Za-z0-9]+", "_", suffix).rstrip("_")
+            models = sorted({g.model for g in rows})
+            body += [f"## {data_title}", ""]
+            for model in models:
+                own = [g for g in rows if g.model == model]
+                title = data_title + (f", model={model}" if len(models) > 1 else "")
+                if len(models) > 1:
+                    body += [f"### model={model}", ""]
+                name = f"{slug}_{model}_curves.png" if len(models) > 1 else f"{slug}_curves.png"
+                setup_args = {**args, "expected": planned}
+                lines, summary = panel(own, title, figures / name, out.parent, root, setup_args)
+                body += lines
+                summaries.append(summary)
+                metric = headline_metric(run for g in own for run in g.runs)
+                lines, more = resolution_section(own, reference, metric, title)
+                body += lines
+                summaries += more
+            several = {(g.model, g.weights) for g in rows if g.strategy == reference}
+            if len(several) > 1 and len(sizes_of(rows)) < 2:  # across sizes: the tables above
+                metric = headline_metric(run for g in rows for run in g.runs)
+                table, phrases = backbone_table(rows, reference, metric)
+                summary = f"{data_title}: {reference} across backbones (pp, bootstrap 95% CI): "
+                summary += "; ".join(phrases)
+                body += [f"### Backbones and weights ({reference})", "", *table, ""]
+                body += [f"Summary (automatic): {summary}.", ""]
+                summaries.append(summary)
+    short = [g for g in groups if len(g.runs) < expected_of.get(id(g), expected)]
     if short:
         body += [f"**Incomplete groups** (fewer than {expected} seeds):", ""]
-        body += [f"- data={g.data} {g.model} {label(g)}: {len(g.runs)} seeds" for g in short]
+        for g in short:
+            plan = expected_of.get(id(g), expected)
+            of = "" if plan == expected else f" (of {plan})"
+            body.append(f"- data={g.data} {g.model} {label(g)}: {len(g.runs)} seeds{of}")
         body.append("")
     unfinished = unfinished_runs(root)
     if unfinished:
