@@ -44,6 +44,7 @@ from bench.loop import (
     train_bare,
 )
 from bench.profiling import profile_shares
+from graytransfer.atomic import write_json_atomic
 from graytransfer.errors import UserError
 from graytransfer.run import build_data_and_model, train
 
@@ -59,6 +60,11 @@ MODES: dict[str, list[str]] = {
     ],
     "user": [],
 }
+#: named override sets. `gpu-sized`: Lite0 (packaged ImageNet weights) at 32x32, batch 4, the
+#: whole digits training split per epoch: a bare step of about 30-60 ms CPU time with one
+#: thread, the size of B0's 224 px batch-64 bf16 step on an H200 (~46 ms), so the framework's
+#: fixed per-batch cost weighs what it weighs on a GPU
+PRESETS: dict[str, list[str]] = {"gpu-sized": ["data.batch_size=4"]}
 BARE = "bare"
 BARE_METRICS = "bare+metrics"
 COLUMNS = (
@@ -96,8 +102,22 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         action="store_true",
         help="also profile one lean fit: the share of time in Lightning, torchmetrics, ...",
     )
+    parser.add_argument(
+        "--split",
+        action="store_true",
+        help="also time one fit of each mode split by component (each callback, logger, "
+        "self.log, metric updates, checkpoint writes) with the host syncs each one makes",
+    )
+    parser.add_argument(
+        "--preset",
+        choices=sorted(PRESETS),
+        default=None,
+        help="prepend a preset's overrides (gpu-sized: a 30-60 ms CPU step, see PRESETS)",
+    )
     add_run_arguments(parser, "overhead")
     args = parser.parse_args(argv)
+    if args.preset:
+        args.overrides = [*PRESETS[args.preset], *args.overrides]
     args.modes = [m for m in args.modes.split(",") if m]
     unknown = [m for m in args.modes if m not in MODES]
     if unknown:
@@ -124,22 +144,25 @@ def bench_config(args: argparse.Namespace, device: str, mode: str, out_dir: Path
     return cfg
 
 
-def run_lightning(args: argparse.Namespace, device: str, mode: str) -> StepRecorder:
-    """`pipeline.train(cfg)` with a `StepTimer` added to the configured callbacks."""
+def run_lightning(
+    args: argparse.Namespace, device: str, mode: str, split: bool = False
+) -> StepRecorder | dict[str, Any]:
+    """`pipeline.train(cfg)` with a `StepTimer` added to the configured callbacks (`split`: a
+    `bench.profiling.ComponentTimer` instead, returning its split)."""
 
     with tempfile.TemporaryDirectory(prefix="gt-bench-") as tmp:
         timer_out = Path(tmp) / "steps.json"
         cfg = bench_config(args, device, mode, Path(tmp) / "run")
+        timer = {"_target_": "bench.loop.StepTimer", "out": str(timer_out), "device": device}
+        if split:
+            timer = {"_target_": "bench.profiling.ComponentTimer", "out": str(timer_out)}
         with open_dict(cfg):
             if not cfg.get("callbacks"):
                 cfg.callbacks = {}
-            cfg.callbacks.bench_step_timer = {
-                "_target_": "bench.loop.StepTimer",
-                "out": str(timer_out),
-                "device": device,
-            }
+            cfg.callbacks.bench_step_timer = timer
         train(cfg)
-        return StepRecorder.from_dict(json.loads(timer_out.read_text()))
+        data = json.loads(timer_out.read_text())
+        return data if split else StepRecorder.from_dict(data)
 
 
 def run_bare(args: argparse.Namespace, device: str, with_metrics: bool) -> StepRecorder:
@@ -279,6 +302,12 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         with tempfile.TemporaryDirectory(prefix="gt-bench-") as tmp:
             shares = profile_shares(bench_config(args, device, "lean", Path(tmp) / "run"))
         summary.update({f"profile_share {name}": share for name, share in shares.items()})
+    splits = {}
+    if args.split:
+        for mode in args.modes:
+            print(f"[overhead] split by component: {mode}", flush=True)
+            splits[mode] = run_lightning(args, device, mode, split=True)
+            print_split(mode, splits[mode])
     notes = [
         "step = fetched batch on device -> after optimiser+schedule step; cycle = batch start "
         "to next batch start (fetch, hooks and logging included); epoch = epoch start to next "
@@ -287,9 +316,24 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "repetition); fast_cycle_ratio: 10th percentile of all the loop's cycles / that of bare "
         "(the uncontended speed when other jobs share the cores)",
     ]
-    return report(
+    payload = report(
         "overhead", machine_info(device), settings, rows, COLUMNS, args.out, summary, notes
     )
+    if splits:
+        payload["split"] = splits
+        write_json_atomic(args.out, payload)
+    return payload
+
+
+def print_split(mode: str, split: dict[str, Any]) -> None:
+    """The component split of one fit as a Markdown table."""
+    print(f"\n{mode}: {split['batches']} batches, {split['epochs']} epochs, {split['fit_s']:.2f} s")
+    print("| component | ms per batch | share | host syncs per batch |\n|---|---:|---:|---:|")
+    for name, part in split["components"].items():
+        print(
+            f"| {name} | {part['ms_per_batch']:.3f} | {100 * part['share']:.2f} % | "
+            f"{part['syncs_per_batch']:.2f} |"
+        )
 
 
 if __name__ == "__main__":

@@ -17,11 +17,19 @@ ADVICE = "Lower optim.lr, add scheduler warm-up or check the data for broken ima
 def first_non_finite(module: torch.nn.Module) -> str | None:
     """The name of the first floating-point parameter or buffer of `module` holding a NaN or an
     infinity, or None when all are finite."""
-    named = [*module.named_parameters(), *module.named_buffers()]
-    for name, tensor in named:
-        if tensor.is_floating_point() and not bool(torch.isfinite(tensor.detach()).all()):
-            return name
-    return None
+    named = [
+        (name, tensor.detach())
+        for name, tensor in [*module.named_parameters(), *module.named_buffers()]
+        if tensor.is_floating_point()
+    ]
+    if not named:
+        return None
+    device = named[0][1].device
+    if any(tensor.device != device for _, tensor in named):  # spread over devices: one by one
+        flags = [bool(torch.isfinite(tensor).all()) for _, tensor in named]
+    else:  # one host sync for the whole model, not one per tensor
+        flags = torch.stack([torch.isfinite(tensor).all() for _, tensor in named]).tolist()
+    return next((name for (name, _), finite in zip(named, flags, strict=True) if not finite), None)
 
 
 def kept_checkpoint(trainer: L.Trainer) -> str:

@@ -12,14 +12,19 @@ from torchmetrics.classification import MulticlassAccuracy, MulticlassAUROC, Mul
 from graytransfer.errors import UserError
 from graytransfer.task.base import Task
 
+#: torchmetrics arguments of the per-step metrics: no per-update value checks
+UNCHECKED = {"validate_args": False}
+
 
 def classification_metrics(num_classes: int, prefix: str) -> MetricCollection:
     """Accuracy (micro), macro F1 and macro AUROC, named `{prefix}acc`, `{prefix}f1`, ..."""
     return MetricCollection(
         {
-            "acc": MulticlassAccuracy(num_classes=num_classes, average="micro"),
-            "f1": MulticlassF1Score(num_classes=num_classes, average="macro"),
-            "auroc": MulticlassAUROC(num_classes=num_classes, average="macro"),
+            # validate_args=False: no per-update checks of the values (each a host sync on a
+            # GPU); a label out of range already fails the loss, the values stay the same
+            "acc": MulticlassAccuracy(num_classes=num_classes, average="micro", **UNCHECKED),
+            "f1": MulticlassF1Score(num_classes=num_classes, average="macro", **UNCHECKED),
+            "auroc": MulticlassAUROC(num_classes=num_classes, average="macro", **UNCHECKED),
         },
         prefix=prefix,
     )
