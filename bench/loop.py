@@ -5,6 +5,7 @@ timed at the same points as the Lightning loop's `StepTimer` callback."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,9 @@ class StepRecorder:
     """Timestamps of a training run. Each batch has a start (fetched and on the device) and an
     end (after the optimiser and schedule step); an epoch runs from its start to the next
     epoch's start (or the end of training), so end-of-epoch work (metrics, checkpoints, logger
-    flushes) counts in the epoch's wall time."""
+    flushes) counts in the epoch's wall time. Each stamp also records the process's CPU time
+    (`time.process_time`, all its threads): on a loaded machine a step's CPU time barely moves
+    when other jobs take turns on the cores, its wall time does (`cpu_cycles`, `cpu_epochs`)."""
 
     def __init__(self, device: str = "cpu") -> None:
         self.device = device
@@ -31,14 +34,26 @@ class StepRecorder:
 
     def epoch_start(self) -> None:
         sync(self.device)
-        stamp = now()
+        stamp, cpu = now(), time.process_time()
         if self.epochs and self.epochs[-1]["end"] is None:
             self.epochs[-1]["end"] = stamp
-        self.epochs.append({"start": stamp, "end": None, "batch_starts": [], "batch_ends": []})
+            self.epochs[-1]["cpu_end"] = cpu
+        self.epochs.append(
+            {
+                "start": stamp,
+                "end": None,
+                "cpu_start": cpu,
+                "cpu_end": None,
+                "batch_starts": [],
+                "batch_ends": [],
+                "batch_cpu": [],
+            }
+        )
 
     def batch_start(self) -> None:
         sync(self.device)
         self.epochs[-1]["batch_starts"].append(now())
+        self.epochs[-1]["batch_cpu"].append(time.process_time())
 
     def batch_end(self) -> None:
         sync(self.device)
@@ -49,6 +64,7 @@ class StepRecorder:
         sync(self.device)
         if self.epochs and self.epochs[-1]["end"] is None:
             self.epochs[-1]["end"] = now()
+            self.epochs[-1]["cpu_end"] = time.process_time()
 
     def to_dict(self) -> dict[str, Any]:
         return {"epochs": self.epochs}
@@ -74,6 +90,19 @@ class StepRecorder:
             starts = ep["batch_starts"]
             times += [b - a for a, b in zip(starts, starts[1:], strict=False)]
         return times[warmup:]
+
+    def cpu_cycles(self, warmup: int) -> list[float]:
+        """`cycles` in process CPU time (empty for a record without CPU stamps)."""
+        times = []
+        for ep in self.epochs:
+            stamps = ep.get("batch_cpu") or []
+            times += [b - a for a, b in zip(stamps, stamps[1:], strict=False)]
+        return times[warmup:]
+
+    def cpu_epochs(self, skip_first: bool = True) -> list[float]:
+        """`epoch_walls` in process CPU time."""
+        spans = [ep["cpu_end"] - ep["cpu_start"] for ep in self.epochs if ep.get("cpu_end")]
+        return spans[1:] if skip_first and len(spans) > 1 else spans
 
     def epoch_walls(self, skip_first: bool = True) -> list[float]:
         walls = [ep["end"] - ep["start"] for ep in self.epochs if ep["end"] is not None]

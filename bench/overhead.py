@@ -79,6 +79,9 @@ COLUMNS = (
     "cycle_ratio_range",
     "fast_cycle_ratio",
     "epoch_ratio",
+    "cpu_cycle_ms",
+    "cpu_cycle_ratio",
+    "cpu_epoch_ratio",
 )
 
 
@@ -210,6 +213,8 @@ def summarise(
     bare_cycle = median([c for r in bare for c in r.cycles(warmup)])
     bare_epoch = median([w for r in bare for w in r.epoch_walls()])
     bare_fast = fast([c for r in bare for c in r.cycles(warmup)])
+    bare_cpu = median([c for r in bare for c in r.cpu_cycles(warmup)])
+    bare_cpu_epoch = median([w for r in bare for w in r.cpu_epochs()])
     rows = []
     for loop, runs in records.items():
         cycles = [c for r in runs for c in r.cycles(warmup)]
@@ -221,6 +226,8 @@ def summarise(
             if r.cycles(warmup) and b.cycles(warmup)
         ]
         epoch_s = median(walls)
+        cpu_cycle = median([c for r in runs for c in r.cpu_cycles(warmup)])
+        cpu_epoch = median([w for r in runs for w in r.cpu_epochs()])
         rows.append(
             {
                 "loop": loop,
@@ -237,6 +244,11 @@ def summarise(
                     f"{min(per_rep):.3f}-{max(per_rep):.3f}" if per_rep else None
                 ),
                 "epoch_ratio": epoch_s / bare_epoch if epoch_s and bare_epoch else None,
+                "cpu_cycle_ms": _ms(cpu_cycle),
+                "cpu_cycle_ratio": cpu_cycle / bare_cpu if cpu_cycle and bare_cpu else None,
+                "cpu_epoch_ratio": (
+                    cpu_epoch / bare_cpu_epoch if cpu_epoch and bare_cpu_epoch else None
+                ),
                 "cycles_s": cycles,
                 "epoch_walls_s": walls,
             }
@@ -294,6 +306,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     for mode in args.modes:
         summary[f"{mode}_cycle_ratio"] = by_loop[mode]["cycle_ratio"]
         summary[f"{mode}_epoch_ratio"] = by_loop[mode]["epoch_ratio"]
+        summary[f"{mode}_cpu_cycle_ratio"] = by_loop[mode]["cpu_cycle_ratio"]
+        summary[f"{mode}_cpu_epoch_ratio"] = by_loop[mode]["cpu_epoch_ratio"]
         if BARE_METRICS in by_loop:
             summary[f"{mode}_cycle_ratio_vs_bare+metrics"] = paired_ratio(
                 records[mode], records[BARE_METRICS], args.warmup
@@ -315,6 +329,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "cycle_ratio: median over repetitions of (loop median / bare median in the same "
         "repetition); fast_cycle_ratio: 10th percentile of all the loop's cycles / that of bare "
         "(the uncontended speed when other jobs share the cores)",
+        "cpu_*: the same in process CPU time (all the process's threads; W&B's own writer "
+        "process not included): steadier than wall time when other jobs load the cores",
     ]
     payload = report(
         "overhead", machine_info(device), settings, rows, COLUMNS, args.out, summary, notes
