@@ -37,7 +37,16 @@ from graytransfer.evaluation.subgroups import subgroup_metrics
 
 TASKS = ("multiclass", "binary", "multilabel")
 CLASSES, LABELS, SUBGROUPS = 10, 5, ("A", "B", "C")
-COLUMNS = ("task", "images", "resamples", "intervals_s", "subgroups_s", "total_s", "cpu_s")
+COLUMNS = (
+    "task",
+    "images",
+    "resamples",
+    "subgroups",
+    "intervals_s",
+    "subgroups_s",
+    "total_s",
+    "cpu_s",
+)
 
 
 def synthetic(task: str, n: int, seed: int = 0) -> Predictions:
@@ -77,9 +86,10 @@ def measure(preds: Predictions, bootstrap: Bootstrap, profile: bool) -> dict[str
     cpu, start = time.process_time(), time.perf_counter()
     bootstrap.intervals(preds, run_seed=0)
     middle = time.perf_counter()
-    subgroup_metrics(preds, labels, bootstrap, run_seed=0)
+    found = subgroup_metrics(preds, labels, bootstrap, run_seed=0)
     end = time.perf_counter()
     row = {
+        "subgroups": sum(len(column) for column in found.values()),
         "intervals_s": middle - start,
         "subgroups_s": end - middle,
         "total_s": end - start,

@@ -22,13 +22,14 @@ def test_dry_run_reports_every_task_with_its_times_and_the_load(tmp_path: Path, 
         (task, 60, 20) for task in bootstrap_cost.TASKS
     ]
     for row in record["rows"]:
+        assert row["subgroups"] == 3  # the subgroups measured, each with its intervals
         assert row["intervals_s"] > 0 and row["subgroups_s"] > 0 and row["cpu_s"] > 0
         assert row["total_s"] == pytest.approx(row["intervals_s"] + row["subgroups_s"])
     assert len(record["machine"]["load_average_1_5_15"]) == 3
     assert len(record["settings"]["load_average_before"]) == 3
     assert record["settings"]["subgroups"] == {"columns": 1, "subgroups": 3}
     printed = capsys.readouterr().out
-    assert "| task | images | resamples | intervals_s |" in printed
+    assert "| task | images | resamples | subgroups | intervals_s |" in printed
     assert "### profile: multilabel, 60 images" in printed and "cumulative" in printed
 
 
