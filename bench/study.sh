@@ -4,6 +4,7 @@
 #
 #   bash bench/study.sh            # all parts, resumable
 #   PARTS="core digits" bash bench/study.sh
+#   PARTS=resolution bash bench/study.sh   # the resolution axis alone (docs/study/resolution.md)
 #
 # Resumable: experiment=study sets sweep.skip_finished, so a finished run (its metrics.json) is
 # never trained again; stop at any time, start again later, and only the missing runs train. A
@@ -27,11 +28,19 @@
 #   backbone and textures go seed group by seed group (0-2, then 3, then 4), backbone first, so a
 #   stop part-way leaves both parts with paired seeds; a run took 739-753 s (Lite1), 800-816 s
 #   (Lite2), 635-652 s (B0) and about 200 s (textures), and the lanes are balanced by those times
+#   resolution  Fashion-MNIST 2,000-image subset (study_data=fashion_mnist_2k): repeat, sum,
+#             scratch and random init at 32 and 64 px, seeds 0-2 (24 runs, ~0.8 h, estimated: not
+#             yet run at full length); seed by seed, each seed at both sizes, so a stop part-way
+#             leaves paired seeds at both sizes; one lane repeat and sum, the other scratch and
+#             random init (the same cost). Estimated a run at ~3.1 min (32 px) and ~4.7 min (64 px)
+#             from the 10k runs' median fit and test times (47 runs, load < 3.2) scaled to 2,000
+#             images and 6 validations, times the 64/32 px cost ratio of a Lite0 step measured
+#             with one thread (train 1.87x, eval 1.18x; load 10, docs/study/resolution.md)
 # keras is not run on Lite0: its weights normalise every channel with mean 0.5 / std 0.5, so
 # keras computes repeat's function and gradients exactly (docs/study_v1.md shows identical runs).
 set -uo pipefail
 export OMP_NUM_THREADS=1 HF_HUB_OFFLINE=1 WANDB_MODE=offline WANDB_SILENT=true
-parts=${PARTS:-core digits rest backbone textures}
+parts=${PARTS:-core digits rest backbone textures resolution}
 logs=${LOGS:-outputs/study/logs}
 mkdir -p "$logs"
 seeds=0,1,2,3,4
@@ -40,6 +49,8 @@ seed_groups="0,1,2 3 4"
 study() { python train.py -m experiment=study "$@"; }
 digits() { study experiment/study_data@study_data=digits "$@"; }
 textures() { study experiment/study_data@study_data=textures "$@"; }
+# the resolution axis: both sizes of one strategy and seed per call (run folders carry the size)
+axis() { study experiment/study_data@study_data=fashion_mnist_2k data.image_size=32,64 "$@"; }
 has() { [[ " $parts " == *" $1 "* ]]; }
 
 lane_a() {
@@ -56,6 +67,7 @@ lane_a() {
     fi
     if has textures; then textures adapt=repeat,sum,colormap,luma seed=$s; fi
   done
+  if has resolution; then for s in 0 1 2; do axis adapt=repeat,sum seed=$s; done; fi
 }
 
 lane_b() {
@@ -75,6 +87,12 @@ lane_b() {
       textures adapt=repeat model.pretrained=false seed=$s
     fi
   done
+  if has resolution; then
+    for s in 0 1 2; do
+      axis adapt=scratch seed=$s
+      axis adapt=repeat model.pretrained=false seed=$s
+    done
+  fi
 }
 
 unfinished=$(find outputs/study -name .hydra -type d 2>/dev/null | while read -r h; do
