@@ -9,12 +9,12 @@ import json
 import os
 from pathlib import Path
 
-import graytransfer.run.pipeline  # noqa: F401  (torch, Lightning, timm loaded at collection)
 import pytest
 import torch
 from helpers.configs import TEST_NET, TINY_MODEL
 from helpers.train_main import Exit, run_train_main
 
+import graytransfer.run.pipeline  # noqa: F401  (torch, Lightning, timm loaded at collection)
 from graytransfer.run import RunFolder
 
 TINY = [*TEST_NET, "logger=none", "extras.print_config=false"]
