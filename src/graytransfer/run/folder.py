@@ -199,7 +199,7 @@ class RunFolder:
         return path
 
     def write_subgroups(self, rows: Iterable[Sequence[Any]]) -> Path:
-        """`subgroups.csv` (rows, header first: `evaluation.subgroups.subgroup_rows`), written
+        """`subgroups.csv` (rows, header first: `evaluation.subgroup_output.subgroup_rows`), written
         atomically; its path. Rank 0 only."""
         text = io.StringIO(newline="")
         csv.writer(text).writerows(rows)

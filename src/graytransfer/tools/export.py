@@ -3,7 +3,9 @@ without graytransfer.
 
 The exported graph takes single-channel images (N, 1, H, W) at the checkpoint's size in the dtype
 the model was trained on (uint8; at full depth uint16 or int16, `graytransfer.adapt.intensity`)
-and returns logits; the intensity mapping, scaling to float, normalisation and the grayscale
+and returns logits (calibrated ones when the checkpoint holds a `calibration=temperature` fit; an
+ensemble of checkpoints returns the averaged probabilities instead, and the
+sidecar says which); the intensity mapping, scaling to float, normalisation and the grayscale
 adaptation are inside it. Every export is checked against the PyTorch model on random images of
 that dtype and printed; an export that
 differs by more than `tolerance` is deleted and reported. A `<output>.json` beside it lists the
