@@ -2,7 +2,8 @@
 
 `runs` (every `metrics.json` under a folder, the runs left out), `groups` (runs grouped by their
 whole config but the seed, each seed once), `report_figure` (report.png), `stats` (t-intervals,
-paired bootstrap differences, verdicts, Holm), `tables` (the study's tables), `curves` (learning
+paired bootstrap differences, verdicts, Holm), `tables` (the study's tables), `resolution` (a
+dataset's data setups; the resolution axis' tables), `curves` (learning
 curves from the CSV logs), `provenance` (commands, machine, unfinished folders) and `document`
 (the study's Markdown, `write_study`). The user's entry points are `python -m
 graytransfer.tools.report` and `python -m graytransfer.tools.study`, which parse the command line

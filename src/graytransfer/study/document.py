@@ -1,9 +1,11 @@
 """The study's report (`python -m graytransfer.tools.study`): `write_study` reads the runs under
 ROOT, grouped by `graytransfer.study.groups` (whole config but the seed; each seed once, the
-newest), and writes one Markdown file: per dataset (and model) a panel (`panel`: the table of
-`graytransfer.study.tables`, its summary line, the learning curves of `graytransfer.study.curves`,
-the commands and the machine of `graytransfer.study.provenance`), a backbone table, and the short
-groups, unfinished folders, repeated seeds and failed runs."""
+newest), and writes one Markdown file: per dataset, data setup (`graytransfer.study.resolution.
+data_setups`: e.g. the 2,000-image resolution axis apart from the 10k study) and model a panel
+(`panel`: the table of `graytransfer.study.tables`, its summary line, the learning curves of
+`graytransfer.study.curves`, the commands and the machine of `graytransfer.study.provenance`),
+followed by the resolution tables where the panel spans image sizes, a backbone table, and the
+short groups, unfinished folders, repeated seeds and failed runs."""
 
 from __future__ import annotations
 

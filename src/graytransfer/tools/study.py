@@ -6,7 +6,10 @@ newest). Per dataset (and model) one table (`study.tables`): strategy, seeds, th
 mean with a 95% t-interval, the paired difference to `--reference` (default `repeat`; same
 config but the `adapt` group; seeds both have) with its bootstrap and t intervals, verdict and
 Holm-adjusted p (`study.stats`), macro F1 and the costs; the learning curves (`study.curves`,
-PNGs under `--figures`), the commands and the machine and load (`study.provenance`). A backbone
+PNGs under `--figures`), the commands and the machine and load (`study.provenance`). A dataset's
+runs with another data config (e.g. `train_subset=2000`) get their own panel; a panel spanning
+image sizes gets the resolution tables (`study.resolution`: the difference to the reference at
+each size, ranks, the change from the smallest to the largest size). A backbone
 table compares the reference across models and weights; short groups, failed runs and
 unfinished folders are listed. One automatic summary line per panel is printed and written. The
 Markdown is written atomically (`graytransfer.study.document`); nothing under ROOT is changed.
