@@ -18,8 +18,9 @@ from helpers.checkpoint_files import gray_images, write_checkpoint
 from helpers.task_data import task_overrides
 
 from graytransfer.errors import UserError
-from graytransfer.evaluation.ensemble import AveragedClassifier, EnsembleModel, load_model
+from graytransfer.evaluation.ensemble import AveragedClassifier, EnsembleModel
 from graytransfer.model.restore import load_trained
+from graytransfer.run.checkpoints import load_model
 from graytransfer.task.thresholds import choose_thresholds
 
 

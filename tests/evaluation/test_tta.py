@@ -16,9 +16,9 @@ from helpers.trained_fixture import compose_task
 from PIL import Image
 
 from graytransfer.errors import UserError
-from graytransfer.evaluation.ensemble import load_model
 from graytransfer.evaluation.tta import tta_of, tta_views, without_tta
 from graytransfer.model.restore import load_trained
+from graytransfer.run.checkpoints import load_model
 from graytransfer.tools.predict import run as predict
 
 

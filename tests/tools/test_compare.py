@@ -13,7 +13,7 @@ from helpers.checkpoint_files import write_checkpoint
 from helpers.trained_fixture import compose_task
 
 from graytransfer.errors import UserError
-from graytransfer.evaluation.ensemble import load_model
+from graytransfer.run.checkpoints import load_model
 from graytransfer.tools import evaluate as evaluate_tool
 from graytransfer.tools.compare import compare, score
 

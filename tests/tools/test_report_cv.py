@@ -9,7 +9,7 @@ import statistics
 from pathlib import Path
 
 from graytransfer.run.cv import OOF_FILE
-from graytransfer.tools.cv_report import cv_section
+from graytransfer.study.folds import cv_section
 from graytransfer.tools.report import main
 
 ACCS = [0.91, 0.87, 0.95]

@@ -1,10 +1,10 @@
 """Ensembles of checkpoints (and test-time augmentation): one model that averages probabilities.
 
 `ckpt_path` of evaluate, predict, export and compare may be one checkpoint, a list of them
-(`ckpt_path=[a.ckpt,b.ckpt]`) or a folder: a CV sweep's root, whose fold run folders
-(`graytransfer.run.cv.fold_folders`) each give their best checkpoint (the record's
-`best_checkpoint`). `load_model(ckpt_path, tta)` returns a `TrainedModel` either way, so the tools
-need no second code path:
+(`ckpt_path=[a.ckpt,b.ckpt]`) or a folder: a CV sweep's root, whose fold run folders each give
+their best checkpoint (`graytransfer.run.checkpoints.load_model` resolves the name into paths and
+calls `ensemble_of` here). `ensemble_of(paths, tta, oof)` returns a `TrainedModel` either way, so
+the tools need no second code path:
 
 - one checkpoint and no TTA: `graytransfer.model.restore.load_trained`, unchanged;
 - otherwise an `EnsembleModel` whose `model` is an `AveragedClassifier`: the probabilities of every
@@ -19,8 +19,7 @@ re-chosen on the out-of-fold predictions when the CV root holds `oof_predictions
 members' rule, `task.threshold` of the stored config), else the mean of the members' thresholds;
 `EnsembleModel.thresholds_from` says which.
 
-Imports `model` (rebuilding checkpoints) and, for a folder, `run.cv` / `run.folder` lazily: the one
-place evaluation reaches up, as a folder of runs is what an ensemble is made of.
+Imports `model` (rebuilding checkpoints); which run folders make an ensemble is `run`'s business.
 """
 
 from __future__ import annotations
@@ -40,7 +39,6 @@ from graytransfer.evaluation.tta import views_of
 from graytransfer.model.classifier import GrayscaleClassifier
 from graytransfer.model.restore import TrainedModel, load_trained
 
-OOF_FILE = "oof_predictions.csv"
 #: how close to 0 and 1 an averaged probability is kept before it is turned into a logit
 EPS = 1e-7
 
@@ -155,50 +153,6 @@ def to_logits(task: str, probs: torch.Tensor) -> torch.Tensor:
     return p.log() - (-p).log1p()
 
 
-def checkpoints_of(ckpt_path: Any) -> tuple[list[Path], Path | None]:
-    """The member checkpoints named by `ckpt_path` (a path, a list of paths, or a CV sweep folder:
-    each fold's best checkpoint) and the folder when it was one."""
-    if isinstance(ckpt_path, (list, tuple)) or (
-        hasattr(ckpt_path, "__iter__") and not isinstance(ckpt_path, (str, Path))
-    ):
-        paths = [Path(str(p)).expanduser() for p in ckpt_path]
-        if not paths:
-            raise UserError("ckpt_path: the list is empty; give one checkpoint or several")
-        for path in paths:
-            if path.is_dir():
-                raise UserError(f"ckpt_path: '{path}' is a folder; a list holds checkpoint files")
-        return paths, None
-    path = Path(str(ckpt_path)).expanduser()
-    if not path.is_dir():
-        return [path], None
-    return [best_checkpoint_of(folder) for folder in run_folders(path)], path
-
-
-def run_folders(root: Path) -> list[Path]:
-    """The fold run folders of the CV sweep at `root` (`graytransfer.run.cv.fold_folders`)."""
-    from graytransfer.run.cv import fold_folders
-
-    return [Path(getattr(f, "path", f)) for f in fold_folders(root)]
-
-
-def best_checkpoint_of(folder: Path) -> Path:
-    """A finished run folder's best checkpoint (its record's `best_checkpoint`, found in the
-    folder's checkpoints/ if the folder was moved)."""
-    from graytransfer.run.folder import RunFolder
-
-    run = RunFolder(folder)
-    if not run.is_finished:
-        raise UserError(f"ckpt_path: '{folder}' holds no finished run (no {RunFolder.RECORD})")
-    best = (run.record() or {}).get("best_checkpoint")
-    for candidate in [Path(best), run.checkpoints / Path(best).name] if best else []:
-        if candidate.is_file():
-            return candidate
-    raise UserError(
-        f"ckpt_path: the run '{folder}' records no best checkpoint that exists "
-        f"({best or 'none recorded'}); give its checkpoint files as a list instead"
-    )
-
-
 def check_agree(
     members: Sequence[TrainedModel],
     key: str = "ckpt_path",
@@ -227,13 +181,13 @@ def check_agree(
 
 
 def ensemble_thresholds(
-    members: Sequence[TrainedModel], root: Path | None
+    members: Sequence[TrainedModel], oof: Path | None
 ) -> tuple[torch.Tensor | None, str | None]:
-    """The ensemble's thresholds (None for multiclass) and where they came from."""
+    """The ensemble's thresholds (None for multiclass) and where they came from: re-chosen on the
+    out-of-fold predictions `oof` when that file exists, else the members' mean."""
     first = members[0]
     if first.thresholds is None:
         return None, None
-    oof = None if root is None else root / OOF_FILE
     if oof is not None and oof.is_file():
         probs, targets = read_oof(oof, first)
         chosen = first.model.task.choose(torch.from_numpy(probs), torch.from_numpy(targets))
@@ -264,14 +218,20 @@ def read_oof(path: Path, trained: TrainedModel) -> tuple[np.ndarray, np.ndarray]
     return probs, targets
 
 
-def load_model(ckpt_path: Any, tta: Sequence[str] = ()) -> TrainedModel:
-    """The model `ckpt_path` names (see the module docstring), averaging over `tta` views."""
-    paths, root = checkpoints_of(ckpt_path)
-    if len(paths) == 1 and not tta and root is None:
+def ensemble_of(
+    paths: Sequence[Path],
+    tta: Sequence[str] = (),
+    oof: Path | None = None,
+    source: Path | None = None,
+) -> TrainedModel:
+    """The model of the checkpoints `paths` averaged over `tta` views (see the module docstring):
+    one checkpoint without views loads unchanged; `oof` is the out-of-fold predictions file of a
+    CV folder (thresholds re-chosen on it), `source` what the ensemble was named by (the folder)."""
+    if len(paths) == 1 and not tta and source is None:
         return load_trained(paths[0])
     members = [load_trained(p) for p in paths]
     check_agree(members)
-    thresholds, source = ensemble_thresholds(members, root)
+    thresholds, chosen_from = ensemble_thresholds(members, oof)
     model = AveragedClassifier([m.model for m in members], tta, thresholds)
     first = members[0]
     return EnsembleModel(
@@ -281,8 +241,8 @@ def load_model(ckpt_path: Any, tta: Sequence[str] = ()) -> TrainedModel:
         image_size=first.image_size,
         model_name="+".join(dict.fromkeys(m.model_name for m in members)),
         strategy=model.strategy_name,
-        source=root if root is not None else first.source,
+        source=source if source is not None else first.source,
         members=tuple(paths),
         tta=tuple(tta),
-        thresholds_from=source,
+        thresholds_from=chosen_from,
     )

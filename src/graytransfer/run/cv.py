@@ -27,7 +27,6 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from graytransfer.atomic import write_text_atomic
-from graytransfer.data.split.folds import CrossValidation
 from graytransfer.errors import UserError
 from graytransfer.run.folder import RunFolder
 
@@ -78,6 +77,10 @@ def sweep_root() -> Path | None:
 def write_oof(trainer: Any, model: Any, data: Any, folder: RunFolder, cfg: DictConfig) -> None:
     """`oof_predictions.csv` of a fold run: its val split (the held-out fold) scored by the best
     checkpoint (the last weights when there is none), rank 0 only."""
+    # lazily: graytransfer.data loads torch, and tools.report (which reads fold folders through
+    # this module) answers --help without it
+    from graytransfer.data.split.folds import CrossValidation
+
     cv = CrossValidation.of(cfg)
     if not cv.active or not trainer.is_global_zero:
         return

@@ -117,9 +117,10 @@ def compare(cfg: DictConfig) -> dict[str, Any]:
         raise UserError(f"device: '{device_name}' is not one of {list(DEVICES)}")
     start = time.perf_counter()
     from graytransfer.evaluation.bootstrap import Bootstrap
-    from graytransfer.evaluation.ensemble import check_agree, load_model
+    from graytransfer.evaluation.ensemble import check_agree
     from graytransfer.evaluation.paired import compare_predictions
     from graytransfer.evaluation.tta import tta_of, without_tta
+    from graytransfer.run.checkpoints import load_model
     from graytransfer.tools.evaluate import test_data
 
     tta = tta_of(cfg)

@@ -75,10 +75,10 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     A value left at ??? (`ckpt_path`) stops it in one line before torch is imported."""
     check_missing(cfg)
     from graytransfer.evaluation.collect import TestPredictions
-    from graytransfer.evaluation.ensemble import load_model
     from graytransfer.evaluation.subgroups import check_subgroup_data
     from graytransfer.evaluation.tta import tta_of, without_tta
     from graytransfer.model.checkpoint_file import check_compatible
+    from graytransfer.run.checkpoints import load_model
     from graytransfer.run.evaluation import evaluate_test_split, with_evaluation
     from graytransfer.run.folder import RunFolder
     from graytransfer.run.loggers import build_loggers, finish_wandb

@@ -278,7 +278,7 @@ def run(cfg: DictConfig) -> Path:
     if fmt not in FORMATS:
         raise UserError(f"format: '{fmt}' is not one of {', '.join(FORMATS)}")
     check_missing(cfg)
-    from graytransfer.evaluation.ensemble import load_model
+    from graytransfer.run.checkpoints import load_model
 
     trained = load_model(cfg.ckpt_path)  # a list or a CV folder: the ensemble
     default = Path(cfg.paths.output_dir) / f"model{FORMATS[fmt]}"

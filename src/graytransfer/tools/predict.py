@@ -197,7 +197,7 @@ def write_decisions(
     binary: the class decided). `truth` (evaluate) adds `true_<output>...` (-1: unknown)."""
     import torch
 
-    thresholds = torch.tensor(trained.thresholds)
+    thresholds = torch.tensor(trained.thresholds[:1] * len(trained.thresholds))
     decided = trained.model.task.decide(probabilities, thresholds).tolist()
     names = trained.output_names
     with io.StringIO(newline="") as handle:
@@ -235,8 +235,8 @@ def run(cfg: DictConfig) -> Path:
     (`ckpt_path`, `input`) stops it in one line before torch is imported."""
     check_missing(cfg)
     from graytransfer.data.decode.scan import ON_BAD_FILE
-    from graytransfer.evaluation.ensemble import load_model
     from graytransfer.evaluation.tta import tta_of
+    from graytransfer.run.checkpoints import load_model
 
     on_bad_file = str(cfg.get("on_bad_file", "skip"))
     if on_bad_file not in ON_BAD_FILE:

@@ -23,6 +23,7 @@ from typing import Any
 
 from graytransfer.cli import exit_on_user_error
 from graytransfer.run import RunFolder
+from graytransfer.study.folds import cv_section
 from graytransfer.study.groups import (
     EXCLUDED_KEYS,
     MISSING,
@@ -37,7 +38,6 @@ from graytransfer.study.groups import (
 )
 from graytransfer.study.report_figure import plot
 from graytransfer.study.runs import failures_section, find_runs, repeats_section
-from graytransfer.tools.cv_report import cv_section
 from graytransfer.tools.owned import check_own_file
 
 #: (column title, how to read it from a metrics.json record, number format)
