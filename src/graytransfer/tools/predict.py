@@ -197,7 +197,7 @@ def write_decisions(
     binary: the class decided). `truth` (evaluate) adds `true_<output>...` (-1: unknown)."""
     import torch
 
-    thresholds = torch.tensor(trained.thresholds[:1] * len(trained.thresholds))
+    thresholds = torch.tensor(trained.thresholds)
     decided = trained.model.task.decide(probabilities, thresholds).tolist()
     names = trained.output_names
     with io.StringIO(newline="") as handle:
