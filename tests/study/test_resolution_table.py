@@ -17,9 +17,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 from helpers.configs import REPO, child_env
+from omegaconf import OmegaConf
 from scipy import stats
 from test_document import write_study_run
 
+from graytransfer.config import compose
 from graytransfer.study.document import write_study
 from graytransfer.study.groups import group_runs
 from graytransfer.study.resolution import data_setups, size_of
@@ -162,6 +164,20 @@ def test_a_short_group_of_the_axis_counts_against_the_axis_plan(tmp_path: Path) 
     assert "| repeat data.image_size=64 | 2 (of 3) |" in text
     assert "| repeat | 64 | 2 | 84.00 [84.00, 84.00] | reference |  | 1 |" in text
     assert text.count("### Resolution") == 1
+
+
+def test_the_axis_config_is_the_planned_recipe_and_its_folders_carry_subset_and_size() -> None:
+    cfg = compose(["experiment=study", AXIS, "data.image_size=64"], with_hydra=True)
+    data = cfg.data
+    assert (data.train_subset, data.val_subset, data.test_subset) == (2000, 1000, None)
+    assert (data.image_size, data.batch_size, data.download) == (64, 64, False)
+    assert (cfg.trainer.max_epochs, cfg.trainer.val_check_interval) == (3, 0.5)
+    assert cfg.model.name == "tf_efficientnet_lite0" and cfg.model.pretrained
+    # the folder: the subset above the overrides, and the size among them (not an excluded key)
+    subdir = OmegaConf.to_container(cfg.hydra.sweep, resolve=False)["subdir"]
+    assert subdir.endswith("/train_subset=${data.train_subset}/${hydra.job.override_dirname}")
+    excluded = cfg.hydra.job.config.override_dirname.exclude_keys
+    assert "data.image_size" not in excluded and "seed" not in excluded
 
 
 #: one tiny real run per size: 200 training images, 1 epoch of 4 steps, seed 0, two strategies
