@@ -140,6 +140,8 @@ def choices_from_conf(conf: Path) -> Choices:
         "trainer": cpu_trainers(conf),
         "eval": yaml_names(conf / "eval"),
         "calibration": yaml_names(conf / "calibration"),
+        # k-fold cross-validation (conf/cv/kfold.yaml, off by default): on = fold 1 of 2
+        "cv": [OFF, ON],
     }
     for name in single_callbacks(conf):
         groups[CALLBACK_PREFIX + name] = [OFF, ON]
@@ -221,6 +223,13 @@ REFUSALS: list[Refusal] = [
         "several labels per image take task=multilabel, which activation maps refuse; any "
         "other task refuses the data",
         shown_with={"task": "multilabel"},
+    ),
+    Refusal(
+        "shard folders cannot be folded",
+        {"cv": (ON,), "data": ("shards8", "shards16")},
+        r"cv\.folds=2: ShardDataModule holds its splits as .* which cannot be folded",
+        "a shard folder's train/val/test are written once, fixed; cross-validation folds the "
+        "source data (data=folder or data=csv)",
     ),
     Refusal(
         "no multi-label DICOM data path",
@@ -368,8 +377,13 @@ def pairs_of(cell: Mapping[str, str]) -> set[tuple[tuple[str, str], tuple[str, s
 
 
 def cell_id(cell: Mapping[str, str]) -> str:
-    """A short, stable name: the main choices, then the callbacks switched on."""
+    """A short, stable name: the main choices (temperature calibration and a CV fold when on),
+    then the callbacks switched on."""
     main = [cell[g] for g in ("task", "data", "intensity", "adapt", "logger", "model", "trainer")]
+    if cell.get("calibration", "none") != "none":
+        main.append(cell["calibration"])
+    if cell.get("cv") == ON:
+        main.append("cv")
     on = [g.removeprefix(CALLBACK_PREFIX) for g, v in cell.items() if g.startswith(CALLBACK_PREFIX)
           and v == ON]  # fmt: skip
     return "-".join(main) + "+" + (",".join(on) or "no_callbacks")

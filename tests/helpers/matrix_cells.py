@@ -47,6 +47,8 @@ def train_overrides(cell: Mapping[str, str], root: Path) -> list[str]:
         f"trainer.enable_progress_bar={str('rich_progress_bar' in callbacks).lower()}",
         "seed=0",
     ]
+    if cell.get("cv") == ON:  # one fold of a 2-fold cross-validation: val is fold 1
+        overrides += ["cv.folds=2", "cv.fold=1"]
     if cell["data"] != "digits":
         overrides.append("data.num_workers=0")
     if cell["intensity"] == "window":
