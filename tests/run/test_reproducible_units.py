@@ -1,6 +1,6 @@
 """Fast twin of the slow reproducibility run (run/test_reproducible.py): three tiny CPU runs
-(two training steps, one validation and one test batch, of 4 images): seed 0 twice gives the same metrics
-bit for bit, seed 1 gives others."""
+(two training steps, one validation and one test batch, of 4 images): seed 0 twice gives the
+same metrics bit for bit, seed 1 gives others."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from helpers.configs import TINY_RUN, compose_config
 
 from graytransfer.run import train
 
-#: TINY_RUN in batches of 4, deterministic, with no logger and no intervals (the metrics are what is compared)
+#: TINY_RUN in batches of 4, deterministic, no logger, no intervals (the metrics are compared)
 RUN = [
     *TINY_RUN,
     "data.batch_size=4",
