@@ -113,6 +113,19 @@ def write_digits(folder: Path, count: int, size: int) -> list[Path]:
     return paths
 
 
+def write_digits_with_bad_files(folder: Path, count: int, size: int) -> tuple[list[Path], Path]:
+    """`write_digits` plus what predict must skip or ignore: `broken.png` (a cut-off PNG,
+    returned), `gone.png` (a link to nowhere) and a hidden `.ipynb_checkpoints/` non-image."""
+    paths = write_digits(folder, count, size)
+    broken = folder / "broken.png"
+    broken.write_bytes(paths[0].read_bytes()[:60])
+    (folder / "gone.png").symlink_to(folder.parent / "nowhere.png")
+    hidden = folder / ".ipynb_checkpoints" / "digit_000-checkpoint.png"
+    hidden.parent.mkdir()
+    hidden.write_bytes(b"not an image")
+    return paths, broken
+
+
 #: `write_dicom` arguments of a CT-like file: HU = stored - 1024, the soft-tissue window 40/400
 CT = {"intercept": -1024.0, "window": (40.0, 400.0)}
 

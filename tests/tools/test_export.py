@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-import onnxruntime
 import pytest
 import torch
+from helpers.exports import check_export
 from helpers.trained_fixture import compose_task, trained_run  # noqa: F401 - the fixture
 
 from graytransfer.errors import UserError
@@ -31,19 +30,7 @@ def test_export_matches_pytorch_logits_on_uint8(
     images = torch.randint(
         0, 256, (5, 1, 16, 16), dtype=torch.uint8, generator=torch.Generator().manual_seed(7)
     )
-    with torch.no_grad():
-        expected = trained.model(images)
-    if fmt == "onnx":
-        session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-        assert session.get_inputs()[0].type == "tensor(uint8)"
-        got = torch.from_numpy(session.run(None, {"images": images.numpy()})[0])
-    else:
-        got = torch.jit.load(str(path))(images)
-    assert got.shape == (5, 10)
-    assert (got - expected).abs().max().item() <= 1e-4
-    sidecar = json.loads(path.with_name(path.name + ".json").read_text())
-    assert sidecar["class_names"] == trained.class_names
-    assert sidecar["input"]["shape"] == ["N", 1, 16, 16] and sidecar["input"]["dtype"] == "uint8"
+    check_export(path, trained, fmt, images, outputs=10)
 
 
 def test_export_never_overwrites_a_users_file_and_replaces_only_its_own(

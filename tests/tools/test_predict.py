@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from helpers.datafiles import write_digits
+from helpers.datafiles import write_digits, write_digits_with_bad_files
 from helpers.trained_fixture import compose_task, trained_run  # noqa: F401 - the fixture
 from PIL import Image
 
@@ -71,13 +71,7 @@ def test_predict_skips_bad_files_naming_each_and_fails_only_when_none_is_read(
     run_dir, _ = trained_run
     best = run_dir / "checkpoints" / "best.ckpt"
     folder = tmp_path / "images"
-    paths = write_digits(folder, 4, 16)
-    broken = folder / "broken.png"
-    broken.write_bytes(paths[0].read_bytes()[:60])
-    (folder / "gone.png").symlink_to(tmp_path / "nowhere.png")
-    hidden = folder / ".ipynb_checkpoints" / "digit_000-checkpoint.png"
-    hidden.parent.mkdir()
-    hidden.write_bytes(b"not an image")
+    paths, broken = write_digits_with_bad_files(folder, 4, 16)
 
     cfg = compose_task("predict", [f"ckpt_path={best}", f"input={folder}"], tmp_path / "a")
     with pytest.warns(UserWarning) as record:

@@ -5,15 +5,14 @@ test EfficientNet at 16x16, seeded weights), so no run is needed."""
 from __future__ import annotations
 
 import csv
-import json
 from pathlib import Path
 
 import numpy as np
-import onnxruntime
 import pytest
 import torch
 from helpers.checkpoint_files import gray_images, write_checkpoint
-from helpers.datafiles import write_digits
+from helpers.datafiles import write_digits, write_digits_with_bad_files
+from helpers.exports import check_export
 from helpers.trained_fixture import compose_task
 from PIL import Image
 
@@ -70,13 +69,7 @@ def test_predict_skips_bad_files_naming_each_and_fails_when_none_is_read(
     checkpoint: Path, tmp_path: Path
 ) -> None:
     folder = tmp_path / "images"
-    paths = write_digits(folder, 3, 16)
-    broken = folder / "broken.png"
-    broken.write_bytes(paths[0].read_bytes()[:60])
-    (folder / "gone.png").symlink_to(tmp_path / "nowhere.png")
-    hidden = folder / ".ipynb_checkpoints" / "digit_000-checkpoint.png"
-    hidden.parent.mkdir()
-    hidden.write_bytes(b"not an image")
+    paths, broken = write_digits_with_bad_files(folder, 3, 16)
     with pytest.warns(UserWarning) as record:
         found = predict_rows(checkpoint, folder, tmp_path / "a" / "out.csv")
     assert [Path(r["path"]) for r in found] == paths  # every readable image, no hidden one
@@ -102,16 +95,4 @@ def test_the_export_takes_uint8_and_gives_the_checkpoints_logits(
     )
     trained = load_trained(checkpoint)
     images = gray_images(16, 5, seed=7)
-    with torch.no_grad():
-        expected = trained.model(images)
-    if fmt == "onnx":
-        session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-        assert session.get_inputs()[0].type == "tensor(uint8)"
-        got = torch.from_numpy(session.run(None, {"images": images.numpy()})[0])
-    else:
-        got = torch.jit.load(str(path))(images)
-    assert got.shape == (5, 10)
-    assert (got - expected).abs().max().item() <= 1e-4
-    sidecar = json.loads(path.with_name(path.name + ".json").read_text())
-    assert sidecar["class_names"] == trained.class_names
-    assert sidecar["input"]["shape"] == ["N", 1, 16, 16] and sidecar["input"]["dtype"] == "uint8"
+    check_export(path, trained, fmt, images, outputs=10)
