@@ -74,9 +74,11 @@ def sweep_root() -> Path | None:
     return Path(str(hydra.sweep.dir))
 
 
-def write_oof(trainer: Any, model: Any, data: Any, folder: RunFolder, cfg: DictConfig) -> None:
+def write_oof(
+    trainer: Any, model: Any, data: Any, folder: RunFolder, cfg: DictConfig, best: str | None
+) -> None:
     """`oof_predictions.csv` of a fold run: its val split (the held-out fold) scored by the best
-    checkpoint (the last weights when there is none), rank 0 only."""
+    checkpoint `best` (the last weights when there is none), rank 0 only."""
     # lazily: graytransfer.data loads torch, and tools.report (which reads fold folders through
     # this module) answers --help without it
     from graytransfer.data.split.folds import CrossValidation
@@ -86,9 +88,7 @@ def write_oof(trainer: Any, model: Any, data: Any, folder: RunFolder, cfg: DictC
         return
     from graytransfer.evaluation.predictions import Predictions, groups_of
     from graytransfer.model.checkpoint_file import read_checkpoint
-    from graytransfer.run.fit import best_checkpoint
 
-    best = best_checkpoint(trainer)
     if best:
         model.load_state_dict(read_checkpoint(best)["state_dict"])
     probs, labels = _score(model, data.val_set, data.batch_size)

@@ -65,7 +65,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
                     plan.folder,
                     parts.loggers,
                 )
-                write_oof(parts.trainer, parts.model, parts.data, plan.folder, cfg)  # run.cv
+                best = outcome.best_checkpoint
+                write_oof(parts.trainer, parts.model, parts.data, plan.folder, cfg, best)  # run.cv
                 record = run_record(cfg, parts, outcome, plan, started, tested).as_dict()
                 publish_record(record, plan.output_dir, parts.trainer.is_global_zero)
                 return record
