@@ -95,15 +95,7 @@ def test_weighted_equals_scikit_learn_on_every_resample(make) -> None:
     weighted = weighted_metrics(preds, counts)
     for row, resample in enumerate(counts):
         index = resampled_indices(resample)
-        picked = Predictions(
-            preds.task,
-            preds.names,
-            preds.class_names,
-            preds.probs[index],
-            preds.labels[index],
-            [preds.ids[i] for i in index],
-            preds.thresholds,
-        )
+        picked = preds.take(index)
         expected = reference_metrics(picked)
         for name in headline_names(preds):
             assert weighted[name][row] == pytest.approx(expected[name], abs=1e-9, nan_ok=True), name
@@ -156,15 +148,7 @@ def test_weighted_equals_scikit_learn_with_ties_groups_and_missing_classes(make,
     weighted = weighted_metrics(preds, counts)
     for row, resample in enumerate(counts):
         index = resampled_indices(resample)
-        picked = Predictions(
-            preds.task,
-            preds.names,
-            preds.class_names,
-            preds.probs[index],
-            preds.labels[index],
-            [preds.ids[i] for i in index],
-            preds.thresholds,
-        )
+        picked = preds.take(index)
         expected = reference_metrics(picked)
         for name in headline_names(preds):
             got = weighted[name][row]

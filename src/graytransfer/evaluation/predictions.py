@@ -17,7 +17,7 @@ the model's probabilities and the task's decisions (the argmax class; for multil
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -57,6 +57,21 @@ class Predictions:
 
     def __len__(self) -> int:
         return len(self.ids)
+
+    def take(self, index: Sequence[int] | np.ndarray) -> Predictions:
+        """The predictions of the images at `index` (in that order, repeats allowed: a bootstrap
+        resample), with their groups and columns; task, names and thresholds unchanged."""
+        index = np.asarray(index, dtype=np.int64)
+        return replace(
+            self,
+            probs=self.probs[index],
+            labels=self.labels[index],
+            ids=[self.ids[i] for i in index],
+            groups=None if self.groups is None else [self.groups[i] for i in index],
+            columns=None
+            if self.columns is None
+            else {k: [v[i] for i in index] for k, v in self.columns.items()},
+        )
 
     @property
     def targets(self) -> np.ndarray:

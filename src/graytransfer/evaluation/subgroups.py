@@ -194,15 +194,7 @@ def too_small(preds: Predictions) -> str | None:
 
 def subset(preds: Predictions, mask: np.ndarray) -> Predictions:
     """The predictions of the images where `mask` is true (same task, names, thresholds)."""
-    where = np.flatnonzero(mask)
-    return replace(
-        preds,
-        probs=preds.probs[where],
-        labels=preds.labels[where],
-        ids=[preds.ids[i] for i in where],
-        groups=None if preds.groups is None else [preds.groups[i] for i in where],
-        columns=None,
-    )
+    return replace(preds.take(np.flatnonzero(mask)), columns=None)
 
 
 def subgroup_metrics(

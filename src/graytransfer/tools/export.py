@@ -2,23 +2,21 @@
 without graytransfer.
 
 The exported graph takes single-channel images (N, 1, H, W) at the checkpoint's size in the dtype
-the model was trained on (uint8; at full depth uint16 or int16, `graytransfer.adapt.intensity`)
-and returns logits (calibrated ones when the checkpoint holds a `calibration=temperature` fit; an
-ensemble of checkpoints returns the averaged probabilities instead, and the
-sidecar says which); the intensity mapping, scaling to float, normalisation and the grayscale
-adaptation are inside it. Every export is checked against the PyTorch model on random images of
-that dtype and printed; an export that
-differs by more than `tolerance` is deleted and reported. A `<output>.json` beside it lists the
-class names, the input it expects, the task and its decision rule (for multilabel and binary
-tasks the per-output thresholds chosen on the validation split).
+the model was trained on (uint8; at full depth uint16 or int16, `graytransfer.adapt.intensity`) and
+returns logits (calibrated when the checkpoint holds a `calibration=temperature` fit); the
+intensity mapping, scaling to float, normalisation and the grayscale adaptation are inside it.
+Every export is checked against the PyTorch model on random images of that dtype and printed; an
+export that differs by more than `tolerance` is deleted and reported. A `<output>.json` beside it
+lists the class names, the input it expects, the task and its decision rule (for multilabel and
+binary tasks the per-output thresholds chosen on the validation split).
 
 `ckpt_path` may be a list of checkpoints or a CV sweep folder: the export is then one graph that
 averages the members' probabilities and returns them (output `probabilities`, not logits); the
 sidecar says so and holds the ensemble's members and thresholds (graytransfer.evaluation.ensemble).
 
-The export is written under a hidden temporary name and renamed into place only after its
-parity check passes. An existing `output` is never touched unless it is an earlier export
-(its `<output>.json` sidecar is there) and `overwrite=true` is given.
+The export is written under a hidden temporary name and renamed into place only after its parity
+check passes. An existing `output` is never touched unless it is an earlier export (its
+`<output>.json` sidecar is there) and `overwrite=true` is given.
 """
 
 from __future__ import annotations
