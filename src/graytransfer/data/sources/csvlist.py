@@ -9,8 +9,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from graytransfer.data.base import SPLITS
 from graytransfer.data.labels import check_uncertain
+from graytransfer.data.sources.csv_files import csv_files, csv_setting
 from graytransfer.data.sources.csv_rows import (
     LabelFormat,
     Row,
@@ -80,26 +80,6 @@ def class_list(rows: list[Row], fmt: LabelFormat, csv_path: Path) -> list[str]:
     return sort_labels({str(row.label) for row in rows})
 
 
-def csv_files(csv: str | Path | Mapping[str, Any]) -> list[tuple[Path, str | None]]:
-    """`data.csv` as (file, split) pairs: one file whose rows say their split (None), or a
-    mapping {split: file} (CheXpert's `{train: train.csv, val: valid.csv}`) whose files hold
-    one split each. Anything else is a UserError saying the two forms."""
-    if isinstance(csv, (str, Path)):
-        return [(Path(csv).expanduser(), None)]
-    if isinstance(csv, Mapping) and csv:
-        for split in csv:
-            if split not in SPLITS:
-                raise UserError(
-                    f"data.csv: key '{split}' is not a split {list(SPLITS)}; give "
-                    "data.csv={train: train.csv, val: valid.csv} (one file per split)"
-                )
-        return [(Path(str(file)).expanduser(), str(split)) for split, file in csv.items()]
-    raise UserError(
-        f"data.csv: {csv!r} is neither a CSV file nor a mapping of splits to files; give "
-        "data.csv=FILE or data.csv={train: train.csv, val: valid.csv}"
-    )
-
-
 def _check_files_apart(seen: dict[Path, Path], csv_path: Path, rows: list[Row]) -> None:
     """An image listed in two of the CSV files is a UserError naming it and both files."""
     for row in rows:
@@ -113,7 +93,7 @@ def _check_files_apart(seen: dict[Path, Path], csv_path: Path, rows: list[Row]) 
 
 
 def read_list(
-    csv_path: Path | Mapping[str, Any],
+    csv_path: Path | Mapping[str, Any] | Sequence[Any],
     path_column: str,
     split_column: str | None,
     fmt: LabelFormat | None = None,
@@ -122,10 +102,11 @@ def read_list(
     group_pattern: re.Pattern | None = None,
 ) -> tuple[list[str], Items, dict[Path, str]]:
     """Class (or label) names, per-split (paths, labels) and, with `group_column` (or
-    `group_pattern`, the group from the path), each image's group. `csv_path` is one CSV file
-    or {split: file} (`csv_files`). Rows without a split (or a CSV without the split column) are
-    `train`. Multi-label labels are tuples of 1/0/-1, one entry per label. An image listed in
-    two rows (or two files) is refused or dropped (`drop_duplicates`), never split apart."""
+    `group_pattern`, the group from the path), each image's group. `csv_path` is one CSV file,
+    {split: file} or a list of files (`csv_files`). Rows without a split (or a CSV without the
+    split column) are `train`. Multi-label labels are tuples of 1/0/-1, one entry per label.
+    An image listed in two rows (or two files) is refused or dropped (`drop_duplicates`), never
+    split apart."""
     fmt = fmt or LabelFormat()
     grouped = bool(group_column) or group_pattern is not None
     files, seen, read = csv_files(csv_path), {}, []
@@ -181,7 +162,8 @@ class CsvDataModule(FileDataModule):
     or groups are an error either way.
 
     `csv` may map splits to files (CheXpert: `{train: train.csv, val: valid.csv}`; each file's
-    rows are that split, paths relative to their own CSV; an image in two files is an error).
+    rows are that split, paths relative to their own CSV; an image in two files is an error),
+    or list files whose names give their splits (`[train.csv, valid.csv]`; `csv_files`).
     `group_pattern` (a regular expression, e.g. `patient(\\d+)`) takes the group from each
     image's path instead of a column: its first capture group, or the whole match.
     The CSV's other columns stay on disk: `columns` names them and `column_values` reads the
@@ -190,7 +172,7 @@ class CsvDataModule(FileDataModule):
 
     def __init__(
         self,
-        csv: str | Mapping[str, str],
+        csv: str | Mapping[str, str] | Sequence[str],
         image_size: int | Sequence[int] = 224,
         path_column: str = "path",
         label_column: str = "label",
@@ -207,8 +189,7 @@ class CsvDataModule(FileDataModule):
         super().__init__(image_size, **kwargs)
         if csv is None or (isinstance(csv, str) and csv in ("", "???")):
             raise UserError("data.csv is not set: pass data.csv=FILE, a CSV with path,label rows")
-        files = csv_files(csv)
-        self.csv = files[0][0] if files[0][1] is None else {s: f for f, s in files}
+        self.csv = csv_setting(csv)
         self.path_column = path_column
         self.label_column = label_column
         self.split_column = split_column
