@@ -14,43 +14,45 @@ the tools need no second code path:
   unchanged; `probabilities(images)` gives them directly (the exported ensemble graph).
 
 Members must agree on the classes (names and order), image size, task and input dtype; else one
-line names the two checkpoints and what differs. Thresholds of a binary or multilabel ensemble:
-re-chosen on the out-of-fold predictions when the CV root holds `oof_predictions.csv` (with the
-members' rule, `task.threshold` of the stored config), else the mean of the members' thresholds;
-`EnsembleModel.thresholds_from` says which.
+line names the two checkpoints and what differs. With a CV root's `oof_predictions.csv`
+(`graytransfer.evaluation.ensemble_fit`): members trained with a calibration get a map of the
+same kind re-fitted on the out-of-fold predictions and applied after averaging
+(`task.probabilities(to_logits(mean) * scale + bias)`, in the exported graph too), and a binary or
+multilabel ensemble's thresholds are re-chosen on those (calibrated) predictions by the members'
+rule; without the file each member keeps its own calibration and the thresholds are the members'
+mean. `EnsembleModel.describe()` says which (`thresholds_from`, `calibration`).
 
 Imports `model` (rebuilding checkpoints); which run folders make an ensemble is `run`'s business.
 """
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
 from graytransfer.errors import UserError
+from graytransfer.evaluation.ensemble_fit import fit_on_oof, to_logits
 from graytransfer.evaluation.tta import views_of
 from graytransfer.model.classifier import GrayscaleClassifier
 from graytransfer.model.restore import TrainedModel, load_trained
-
-#: how close to 0 and 1 an averaged probability is kept before it is turned into a logit
-EPS = 1e-7
 
 
 @dataclass(frozen=True)
 class EnsembleModel(TrainedModel):
     """A `TrainedModel` averaging `members` (checkpoint paths) over `tta` views; `thresholds_from`
-    says where a thresholded task's thresholds came from (None for multiclass)."""
+    says where a thresholded task's thresholds came from (None for multiclass), `calibration`
+    the map re-fitted on the out-of-fold predictions (`ensemble_fit.oof_record`), or `none` or
+    the members' own."""
 
     members: tuple[Path, ...] = ()
     tta: tuple[str, ...] = ()
     thresholds_from: str | None = None
+    calibration: dict[str, Any] | str = "none"
 
     def describe(self) -> dict[str, Any]:
         """What metrics.json and the export sidecar record about the averaging."""
@@ -60,18 +62,23 @@ class EnsembleModel(TrainedModel):
             "averages": "probabilities",
             "thresholds": self.thresholds,
             "thresholds_from": self.thresholds_from,
+            "calibration": self.calibration,
         }
 
 
 class AveragedClassifier(GrayscaleClassifier):
-    """The members' probabilities on every view, averaged; a `GrayscaleClassifier` for
-    `Trainer.test` (its test step, metrics and loss run unchanged on `forward`'s logits)."""
+    """The members' probabilities on every view, averaged, then through the ensemble's map
+    `logits * scale + bias` when one was fitted (`calibration`: (scale, bias); the
+    `calibration_scale` and `calibration_bias` buffers, identity without one); a
+    `GrayscaleClassifier` for `Trainer.test` (its test step, metrics and loss run unchanged on
+    `forward`'s logits)."""
 
     def __init__(
         self,
         members: Sequence[GrayscaleClassifier],
         views: Sequence[str] = (),
         thresholds: torch.Tensor | None = None,
+        calibration: tuple[torch.Tensor, torch.Tensor] | None = None,
     ) -> None:
         # the LightningModule's __init__, not GrayscaleClassifier's (that one builds a backbone)
         super(GrayscaleClassifier, self).__init__()
@@ -91,6 +98,11 @@ class AveragedClassifier(GrayscaleClassifier):
         self.eval_losses = nn.ModuleDict({"val": MeanMetric(), "test": MeanMetric()})
         self.register_buffer("thresholds", thresholds)
         self.register_buffer("loss_weights", None, persistent=False)
+        outputs = len(self.output_names)
+        scale, bias = calibration or (torch.ones(outputs), torch.zeros(outputs))
+        self.register_buffer("calibration_scale", scale.float().reshape(outputs).clone())
+        self.register_buffer("calibration_bias", bias.float().reshape(outputs).clone())
+        self.recalibrates = calibration is not None
         self.eval()
 
     @property
@@ -99,6 +111,13 @@ class AveragedClassifier(GrayscaleClassifier):
         return self.members[0].input_adapter
 
     def probabilities(self, images: torch.Tensor) -> torch.Tensor:
+        """(N, outputs): the mean over members and views of each one's probabilities, through
+        the ensemble's map when it has one."""
+        if not self.recalibrates:
+            return self.mean_probabilities(images)
+        return self.task.probabilities(self(images))
+
+    def mean_probabilities(self, images: torch.Tensor) -> torch.Tensor:
         """(N, outputs): the mean over members and views of each one's probabilities."""
         total = None
         count = 0
@@ -110,8 +129,9 @@ class AveragedClassifier(GrayscaleClassifier):
         return total / count
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        """Logits whose task probabilities are the averaged ones (see the module docstring)."""
-        return to_logits(self.task.name, self.probabilities(images))
+        """Logits whose task probabilities are the averaged ones (see the module docstring),
+        through the ensemble's map (`calibrated`: the identity without one)."""
+        return self.calibrated(to_logits(self.task.name, self.mean_probabilities(images)))
 
     def train(self, mode: bool = True) -> AveragedClassifier:
         """Always in eval mode: an ensemble is scored, never trained."""
@@ -131,26 +151,22 @@ class ProbabilityGraph(nn.Module):
 
 def export_sidecar(trained: EnsembleModel) -> dict[str, Any]:
     """What an exported ensemble's sidecar says instead of a single model's logits: its output
-    is the averaged probabilities, decided by argmax or at the ensemble's thresholds."""
+    is the averaged probabilities (through the map re-fitted on the out-of-fold predictions,
+    which the graph includes: then `calibration` is that map), decided by argmax or at the
+    ensemble's thresholds."""
     outputs = len(trained.output_names)
     if trained.thresholds is None:
         decision = "argmax(probabilities)"
     else:
         decision = "probabilities >= thresholds"
-    return {
+    found: dict[str, Any] = {
         "output": {"name": "probabilities", "shape": ["N", outputs]},
         "decision": decision,
         "ensemble": trained.describe(),
     }
-
-
-def to_logits(task: str, probs: torch.Tensor) -> torch.Tensor:
-    """The logits of probabilities: log p (softmax gives p back: they sum to 1), or logit p per
-    output (sigmoid gives p back); p kept within [EPS, 1 - EPS]."""
-    if task == "multiclass":
-        return probs.clamp_min(EPS).log()
-    p = probs.clamp(EPS, 1 - EPS)
-    return p.log() - (-p).log1p()
+    if isinstance(trained.calibration, dict):
+        found["calibration"] = trained.calibration
+    return found
 
 
 def check_agree(
@@ -180,44 +196,6 @@ def check_agree(
                 )
 
 
-def ensemble_thresholds(
-    members: Sequence[TrainedModel], oof: Path | None
-) -> tuple[torch.Tensor | None, str | None]:
-    """The ensemble's thresholds (None for multiclass) and where they came from: re-chosen on the
-    out-of-fold predictions `oof` when that file exists, else the members' mean."""
-    first = members[0]
-    if first.thresholds is None:
-        return None, None
-    if oof is not None and oof.is_file():
-        probs, targets = read_oof(oof, first)
-        chosen = first.model.task.choose(torch.from_numpy(probs), torch.from_numpy(targets))
-        rule = first.model.task.threshold
-        return chosen.float(), f"re-chosen on the out-of-fold predictions '{oof}' ({rule})"
-    mean = torch.tensor([m.thresholds for m in members], dtype=torch.float32).mean(dim=0)
-    if len(members) == 1:
-        return mean, "the checkpoint's"
-    return mean, "the mean of the members' thresholds"
-
-
-def read_oof(path: Path, trained: TrainedModel) -> tuple[np.ndarray, np.ndarray]:
-    """Probabilities (N, outputs) and 0/1/-1 targets (N, outputs) of `oof_predictions.csv`
-    (predictions.csv's columns: binary `label`, multilabel one per label; `p_<name>`)."""
-    names = trained.output_names
-    with path.open(newline="") as handle:
-        rows = list(csv.DictReader(handle))
-    truth = ["label"] if trained.task == "binary" else names
-    wanted = [*truth, *(f"p_{n}" for n in names)]
-    missing = [c for c in wanted if rows and c not in rows[0]]
-    if not rows or missing:
-        raise UserError(
-            f"'{path}': {'no rows' if not rows else f'no column {missing[0]}'}; it must hold the "
-            f"out-of-fold predictions of these checkpoints (outputs {names})"
-        )
-    probs = np.array([[float(r[f"p_{n}"]) for n in names] for r in rows], dtype=np.float32)
-    targets = np.array([[int(float(r[c])) for c in truth] for r in rows], dtype=np.int64)
-    return probs, targets
-
-
 def ensemble_of(
     paths: Sequence[Path],
     tta: Sequence[str] = (),
@@ -226,13 +204,15 @@ def ensemble_of(
 ) -> TrainedModel:
     """The model of the checkpoints `paths` averaged over `tta` views (see the module docstring):
     one checkpoint without views loads unchanged; `oof` is the out-of-fold predictions file of a
-    CV folder (thresholds re-chosen on it), `source` what the ensemble was named by (the folder)."""
+    CV folder (calibration and thresholds re-fitted on it: `ensemble_fit.fit_on_oof`), `source`
+    what the ensemble was named by (the folder)."""
     if len(paths) == 1 and not tta and source is None:
         return load_trained(paths[0])
     members = [load_trained(p) for p in paths]
     check_agree(members)
-    thresholds, chosen_from = ensemble_thresholds(members, oof)
-    model = AveragedClassifier([m.model for m in members], tta, thresholds)
+    fit = fit_on_oof(members, oof)
+    calibration = None if fit.scale is None else (fit.scale, fit.bias)
+    model = AveragedClassifier([m.model for m in members], tta, fit.thresholds, calibration)
     first = members[0]
     return EnsembleModel(
         model=model,
@@ -244,5 +224,6 @@ def ensemble_of(
         source=source if source is not None else first.source,
         members=tuple(paths),
         tta=tuple(tta),
-        thresholds_from=chosen_from,
+        thresholds_from=fit.thresholds_from,
+        calibration=fit.record,
     )
