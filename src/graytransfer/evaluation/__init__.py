@@ -17,7 +17,8 @@ certainty.
 - `subgroups` (and `subgroup_output`: its CSV rows, logged names, printed table): every headline
   metric per subgroup (`eval.subgroups`, `eval.bins`) with its interval and its gap;
 - `ensemble` and `tta`: several checkpoints (a list or a CV folder) and flipped views averaged
-  into one model for evaluate, predict, export and compare;
+  into one model for evaluate, predict, export and compare; `ensemble_fit`: its calibration and
+  thresholds re-fitted on a CV folder's out-of-fold predictions;
 - `paired` and `delong`: two models on the same test images, the paired-bootstrap difference of
   each metric and DeLong's test of two AUROCs (`python -m graytransfer.tools.compare`).
 
