@@ -23,7 +23,9 @@ def test_default_config_is_lite0_repeat_digits(make_cfg) -> None:
     assert cfg.callbacks.model_checkpoint.monitor == "val/acc"
 
 
-@pytest.mark.parametrize("model", ["b0", "b5"])
+# b5 through the whole pipeline is slow; every model config (b5 too) trains a step in
+# tests/model/test_backbone.py, and b0 runs the pipeline from random init in the fast tier
+@pytest.mark.parametrize("model", ["b0", pytest.param("b5", marks=pytest.mark.slow)])
 def test_efficientnet_random_init_trains_at_small_size(make_cfg, model: str) -> None:
     info = train(make_cfg(f"model={model}", "model.pretrained=false", "logger=none"))
     assert info["model"] == f"tf_efficientnet_{model}"
