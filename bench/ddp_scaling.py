@@ -42,8 +42,9 @@ LEAN = [
 ]
 GPU = ["data.image_size=224", "data.batch_size=64", "data.train_subset=16000",
        "data.val_subset=256", "trainer.max_epochs=2", "trainer.precision=bf16-mixed"]  # fmt: skip
-TINY = ["data.image_size=32", "data.batch_size=16", "data.train_subset=128",
-        "data.val_subset=32", "trainer.max_epochs=1"]  # fmt: skip
+#: the CPU dry-run: 32 images at batch 8 (4 steps on 1 rank, 2 a rank on 2), 16 to validate
+TINY = ["data.image_size=32", "data.batch_size=8", "data.train_subset=32",
+        "data.val_subset=16", "trainer.max_epochs=1"]  # fmt: skip
 COLUMNS = ("devices", "train_images_per_s", "per_device", "efficiency", "fit_s", "wall_s")
 
 
@@ -98,7 +99,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                                      description=__doc__.split("\n\n")[0])  # fmt: skip
     parser.add_argument("--device", default="cuda", choices=("cuda", "cpu"))
     parser.add_argument("--devices", type=int, default=None, help="default: all visible GPUs")
-    parser.add_argument("--tiny", action="store_true", help="32 px, 128 images, 1 epoch")
+    parser.add_argument("--tiny", action="store_true", help="32 px, 32 images, 1 epoch")
     parser.add_argument("--work", type=Path, default=REPO / "outputs/bench/ddp_scaling")
     parser.add_argument("--out", type=Path, default=REPO / "outputs/bench/ddp_scaling.json")
     parser.add_argument("overrides", nargs="*", help="Hydra overrides for every run")

@@ -45,9 +45,9 @@ TINY = [
     "trainer.precision=32-true",
     "data.image_size=32",
     "data.batch_size=16",
-    "data.train_subset=64",
-    "data.val_subset=32",
-    "data.test_subset=64",
+    "data.train_subset=32",
+    "data.val_subset=16",
+    "data.test_subset=16",
     "trainer.max_epochs=1",
 ]
 COLUMNS = ("strategy", "seeds", "test_acc", "test_acc_by_seed", "minus_repeat", "fit_s")
@@ -173,7 +173,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any] | None:
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--parallel", type=int, default=4, help="runs sharing the GPU at once")
     parser.add_argument("--deadline-s", type=float, default=460, help="stop runs after this")
-    parser.add_argument("--tiny", action="store_true", help="CPU dry-run: 32 px, 64 images")
+    parser.add_argument("--tiny", action="store_true", help="CPU dry-run: 32 px, 32 images")
     parser.add_argument("--plan", action="store_true", help="print the commands, run nothing")
     parser.add_argument("--runs-dir", type=Path, default=REPO / "outputs/strategies_gpu")
     parser.add_argument("--out", type=Path, default=REPO / "outputs/bench/strategies_gpu.json")

@@ -66,9 +66,10 @@
 #       -> ddp_scaling.json
 # CPU dry-runs: TINY=1 runs each of these four parts for real on the CPU at 32 px with a few
 # dozen images, 1 epoch (strategies: repeat and random init, 2 at a time; peer: train.py and
-# the plain loop; scaling_all: B0 and B5, batch 2; ddp: 1 and 2 gloo ranks), skipping the
-# wheel install; tests/bench/test_gpu_parts.py runs them (slow tier), so the script is known to
-# work before a GPU is lent:
+# the plain loop; scaling_all: B5 alone, batch 2, in its own process as on the GPU; ddp: 1 and 2
+# gloo ranks), skipping the wheel install; tests/bench/test_gpu_parts.py runs them (slow
+# tier), so the script is known to work before a GPU is lent (each process's imports, ~15 s
+# on the loaded 2-core box, are most of a dry-run's time):
 #   TINY=1 CARRY=/tmp/carry PARTS="setup strategies peer scaling_all ddp" bash bench/run_gpu.sh
 #
 # Data: prepare_gpu.sh packs a Fashion-MNIST pool (20k train, 10k test; bench.gpu_data) into
@@ -144,7 +145,7 @@ gpu_parts() {
   if has peer; then
     local peer_args=(--device cuda --image-size 224 --precision bf16-mixed
       --sizes 5000,500,2000 --epochs 2 --reps 2 --workers 4)
-    [[ $tiny == 1 ]] && peer_args=(--device cpu --image-size 32 --sizes 256,64,128 --epochs 1
+    [[ $tiny == 1 ]] && peer_args=(--device cpu --image-size 32 --sizes 64,32,32 --epochs 1
       --reps 1 --workers 0)
     if [[ -f $timm_train ]]; then
       peer_args+=(--timm-train "$timm_train")
@@ -166,7 +167,7 @@ gpu_parts() {
   fi
   if has scaling_all; then
     local scaling_args=(--device cuda --models b0,b1,b2,b3,b4,b5 --steps 20 --warmup 5)
-    [[ $tiny == 1 ]] && scaling_args=(--device cpu --models b0,b5 --image-size 32 --batch-size 2
+    [[ $tiny == 1 ]] && scaling_args=(--device cpu --models b5 --image-size 32 --batch-size 2
       --steps 1 --warmup 1 --threads 1)
     run_part scaling_all python -m bench.scaling "${scaling_args[@]}" \
       --out "$out/scaling_b0_b5.json"

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -170,7 +171,24 @@ def test_levers_on_cpu_measure_every_variant(tmp_path: Path, capsys) -> None:
     assert written["summary"]["information_only"] == "CPU"
 
 
-def test_scaling_reports_speed_and_peak_memory(tmp_path: Path, capsys) -> None:
+def in_process(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
+    """`python -m bench.scaling ...` children of `scaling.run_isolated` run as `scaling.main`
+    in this process (the child's command line, JSON and rows as they are; no second torch
+    import: the real child process runs in test_gpu_parts' scaling_all dry-run, slow tier).
+    Returns the command lines seen."""
+    seen: list[list[str]] = []
+
+    def run(command: list[str], check: bool, **kwargs: object) -> None:
+        assert command[:3] == [sys.executable, "-m", "bench.scaling"] and check
+        seen.append(command)
+        scaling.main(command[3:])
+
+    monkeypatch.setattr(scaling.subprocess, "run", run)
+    return seen
+
+
+def test_scaling_reports_speed_and_peak_memory(tmp_path: Path, capsys, monkeypatch) -> None:
+    children = in_process(monkeypatch)
     out = tmp_path / "scaling.json"
     payload = scaling.main(
         [
@@ -185,6 +203,12 @@ def test_scaling_reports_speed_and_peak_memory(tmp_path: Path, capsys) -> None:
         ]
     )
     written = check_report(payload, out, capsys.readouterr().out, "scaling")
+    assert [c[3:13] for c in children] == [
+        ["--device=cpu", f"--models={m}", "--image-size=16", "--batch-size=2",
+         "--precision=32-true", "--no-channels-last", "--steps=1", "--warmup=1", "--threads=1",
+         "--no-isolate"] for m in ("b0", "b1")
+    ]  # fmt: skip
+    assert written["settings"]["isolate"] is True
     b0, b1 = written["rows"]
     assert (b0["model"], b1["model"]) == ("tf_efficientnet_b0", "tf_efficientnet_b1")
     assert b1["params_m"] > b0["params_m"]

@@ -5,8 +5,10 @@ module reads; the strategy plan holds every conf/adapt choice and random init, s
 each of its runs composes; the driver stops runs at its deadline and starts none it cannot
 finish; the DDP part skips on one GPU in one line; the peer's GPU commands; every part's budget
 with setup fits the 540 s plan and DRY=1 prints GPU commands (TINY=1: CPU ones).
-Slow: TINY=1 runs each part for real on the CPU at 32 px (the dry-run that says the script works
-before a GPU is lent)."""
+Slow: TINY=1 runs each part for real on the CPU at 32 px, as small as it goes (strategies:
+repeat and random init, 32 images; peer: train.py and the plain loop, 64 images; scaling_all:
+B5 alone, in its own process; ddp: 1 and 2 gloo ranks, 32 images): the dry-run that says the
+script works before a GPU is lent. Most of their time is the processes' imports."""
 
 from __future__ import annotations
 
@@ -109,7 +111,7 @@ def test_the_strategy_plan_is_every_adapt_choice_and_random_init_seed_major(tmp_
             assert cfg.adapt._target_.rsplit(".", 1)[1].lower() == run["strategy"]
     tiny = compose([*runs[0]["command"][2:-1], *gpu_strategies.TINY])
     assert (tiny.trainer.accelerator, tiny.data.image_size, tiny.data.train_subset) == (
-        "cpu", 32, 64)  # fmt: skip
+        "cpu", 32, 32)  # fmt: skip
     with pytest.raises(UserError, match="--strategies"):
         gpu_strategies.plan(["repeat", "magic"], [0], tmp_path, [])
 
@@ -173,10 +175,10 @@ def timm_train_script() -> Path | None:
 
 
 def test_the_peer_commands_run_on_the_gpu_at_224_in_bf16(tmp_path):
-    args, sizes = gpu_peer_args(), {"train": 5000, "val": 500, "test": 2000, "epochs": 2}
+    args, sizes = gpu_peer_args(), {**peer.FULL, "train": 5000, "val": 500, "test": 2000}
     train = peer.train_py_command(args, sizes, tmp_path / "run")
     assert {"trainer=gpu", "trainer.precision=bf16-mixed", "data.image_size=224",
-            "paths.data_dir=/d"} <= set(train)  # fmt: skip
+            "paths.data_dir=/d", "data.batch_size=64", "optim.lr=0.001"} <= set(train)  # fmt: skip
     cfg = compose(train[2:-1])
     assert (cfg.trainer.accelerator, cfg.data.train_subset, cfg.data.image_size) == (
         "gpu", 5000, 224)  # fmt: skip
@@ -186,6 +188,7 @@ def test_the_peer_commands_run_on_the_gpu_at_224_in_bf16(tmp_path):
     joined = " ".join(timm)
     assert "--input-size 1 224 224" in joined and "--device cuda" in joined
     assert "--amp --amp-dtype bfloat16" in joined
+    assert "--batch-size 64" in joined and "--lr 0.001" in joined  # the real runs' recipe
     # the CPU defaults are what they were: no amp, 32 px, cpu
     cpu = argparse.Namespace(seed=0, workers=0)
     joined = " ".join(peer.timm_command(Path("/t.py"), cpu, sizes, tmp_path, tmp_path, "x"))
@@ -312,11 +315,12 @@ def test_each_gpu_part_runs_for_real_at_tiny_size_on_the_cpu(tmp_path, carry, pa
     elif part == "peer":
         record = json.loads((out / "peer_gpu.json").read_text())
         assert [r["runner"] for r in record["rows"]] == ["train.py", "plain loop"]
-        assert record["settings"]["sizes"]["train"] == 256
+        assert record["settings"]["sizes"]["train"] == 64
         assert any("timm train.py unavailable" in note for note in record["notes"])
     elif part == "scaling_all":
         record = json.loads((out / "scaling_b0_b5.json").read_text())
-        assert [r["model"] for r in record["rows"]] == ["tf_efficientnet_b0", "tf_efficientnet_b5"]
+        assert [r["model"] for r in record["rows"]] == ["tf_efficientnet_b5"]
+        assert record["settings"]["isolate"] is True  # its own process, as on the GPU
     else:
         record = json.loads((out / "ddp_scaling.json").read_text())
         assert [r["devices"] for r in record["rows"]] == [1, 2]
