@@ -1,4 +1,4 @@
-"""Fast twin of the slow DDP runs (tests/run/test_predictions_ddp.py, test_ddp.py): how the test
+"""Fast twin of the slow DDP run (tests/run/test_ddp.py, predictions.csv too): how the test
 split is shared between 2 ranks and put back together, without starting processes. The process
 group's queries (initialised, world size, rank, all_gather_object) are answered by the test;
 everything else is real: the digits data module's test loader, Lightning's sampler and the

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from helpers.configs import TINY_RUN, compose_config, run_train_py
 from helpers.errors import user_message
+from helpers.train_main import run_train_main
 
 from graytransfer.cli import fold_sweep
 from graytransfer.run import RunFolder, train
@@ -150,13 +151,16 @@ def test_a_fold_run_writes_its_folds_and_out_of_fold_predictions(tmp_path: Path)
 
 
 @pytest.mark.slow
-def test_train_py_multirun_folds_then_report_merges(tmp_path: Path) -> None:
+def test_train_py_multirun_folds_then_report_merges(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`train.py -m cv.folds=2` in process (helpers.train_main: the real entry point, whose
+    `fold_sweep` adds the folds), then the report merges the folds' predictions."""
     from graytransfer.tools.report import main as report
 
-    done = run_train_py(
-        "-m", "cv.folds=2", *TINY_RUN, "logger=csv", "eval.bootstrap=20", root=tmp_path
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
+    args = ["-m", "cv.folds=2", *TINY_RUN, "logger=csv", "eval.bootstrap=20"]
+    done = run_train_main(*args, root=tmp_path, monkeypatch=monkeypatch, capsys=capsys)
+    assert done.code == 0, done.err[-3000:]
     (root,) = (tmp_path / "outputs" / "train" / "multiruns").iterdir()
     folders = fold_folders(root)
     assert [f.name for f in folders] == ["0", "1"]

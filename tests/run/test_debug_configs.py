@@ -4,14 +4,12 @@ conf/trainer/default.yaml that are set without `+`."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
-from helpers.configs import REPO, TINY_MODEL, child_env, compose_config
+from helpers.configs import TINY_MODEL, compose_config
+from helpers.train_main import run_train_main
 from hydra.utils import instantiate
 
 from graytransfer.run import train
@@ -130,16 +128,15 @@ def test_debug_profiler_writes_its_report_into_the_run_folder(tmp_path: Path) ->
 
 
 @pytest.mark.slow
-def test_train_py_debug_fdr_runs_under_outputs_debug(tmp_path: Path) -> None:
-    done = subprocess.run(
-        [sys.executable, str(REPO / "train.py"), "debug=fdr", *TINY_MODEL],
-        cwd=tmp_path,
-        env={**child_env(tmp_path), "WANDB_MODE": os.environ.get("WANDB_MODE", "offline")},
-        capture_output=True,
-        text=True,
-        timeout=600,
+def test_train_py_debug_fdr_runs_under_outputs_debug(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`train.py debug=fdr` (in process, helpers.train_main) started from another folder."""
+    monkeypatch.chdir(tmp_path)
+    done = run_train_main(
+        "debug=fdr", *TINY_MODEL, root=tmp_path, monkeypatch=monkeypatch, capsys=capsys
     )
-    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.code == 0, done.err[-3000:]
     runs = list((tmp_path / "outputs" / "debug" / "runs").iterdir())
     assert len(runs) == 1 and not (tmp_path / "outputs" / "train").exists()
     assert json.loads((runs[0] / "metrics.json").read_text())["status"] == "ok"

@@ -3,13 +3,11 @@ whose floats are rounded (Optuna's full-precision values would pass W&B's 128 ch
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from helpers.configs import REPO, TEST_NET, compose_config
+from helpers.configs import TEST_NET, compose_config
+from helpers.train_main import run_train_main
 from helpers.wandb_records import offline_log
 
 from graytransfer.run import build_loggers, finish_wandb, run_name, short_override
@@ -82,13 +80,15 @@ def test_a_single_run_is_named_in_wandb_unless_the_config_names_it(tmp_path: Pat
 
 
 @pytest.mark.slow
-def test_a_sweep_job_name_rounds_optunas_floats(tmp_path: Path) -> None:
+def test_a_sweep_job_name_rounds_optunas_floats(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`train.py -m` in process (helpers.train_main): a real one-job Hydra multirun."""
     lr = "0.0059812219011525555"
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "WANDB_MODE": "offline", "WANDB_SILENT": "true"}
-    cmd = [sys.executable, "train.py", "-m", f"optim.lr={lr}", "seed=7", *TINY]
-    cmd += [f"paths.log_dir={tmp_path}/logs", f"hydra.sweep.dir={tmp_path}/sweep"]
-    done = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr[-3000:]
+    args = ["-m", f"optim.lr={lr}", "seed=7", *TINY, f"paths.log_dir={tmp_path}/logs"]
+    args += [f"hydra.sweep.dir={tmp_path}/sweep"]
+    done = run_train_main(*args, root=tmp_path, monkeypatch=monkeypatch, capsys=capsys)
+    assert done.code == 0, done.err[-3000:]
     log = offline_log(tmp_path / "sweep" / "0" / "wandb").read_bytes()
     assert b"0: optim.lr=0.00598 seed=7 model=timm" in log  # the name (the config keeps the lr)
     assert f"0: optim.lr={lr}".encode() not in log

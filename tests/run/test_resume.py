@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers.configs import TEST_NET, child_env, compose_config, run_train_py, train_command
+from helpers.configs import TEST_NET, child_env, compose_config, train_command
+from helpers.train_main import run_train_main
 
 from graytransfer.errors import UserError
 from graytransfer.run import RunFolder, find_unfinished, plan_resume, train
@@ -50,15 +51,12 @@ def wandb_run_ids(run_dir: Path) -> list[str]:
 
 
 @pytest.mark.slow
-def test_sigterm_then_resume_matches_an_uninterrupted_run(tmp_path: Path) -> None:
-    # the uninterrupted run goes on beside the one that is stopped and resumed (2 cores)
-    whole = subprocess.Popen(
-        tiny_command(tmp_path / "whole"),
-        env=child_env(tmp_path),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+def test_sigterm_then_resume_matches_an_uninterrupted_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The stopped run is a `train.py` child process; the uninterrupted run and the resume run
+    `train.py` in this process (helpers.train_main), the former while the child starts."""
+    in_process = {"root": tmp_path, "monkeypatch": monkeypatch, "capsys": capsys}
     stopped_dir = tmp_path / "stopped"
     marker = tmp_path / "epoch0.done"
     process = subprocess.Popen(
@@ -72,6 +70,13 @@ def test_sigterm_then_resume_matches_an_uninterrupted_run(tmp_path: Path) -> Non
         stderr=subprocess.STDOUT,
         text=True,
     )
+    try:
+        whole = run_train_main(*TINY, f"hydra.run.dir={tmp_path / 'whole'}", **in_process)
+        assert whole.code == 0, whole.err[-3000:]
+    except BaseException:
+        process.kill()
+        process.communicate(timeout=60)
+        raise
     deadline = time.monotonic() + 300
     while not marker.exists() and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.1)
@@ -83,11 +88,8 @@ def test_sigterm_then_resume_matches_an_uninterrupted_run(tmp_path: Path) -> Non
     assert (stopped_dir / "checkpoints" / RunFolder.LAST).is_file()
     assert not (stopped_dir / "metrics.json").exists()
 
-    resumed = run_train_py(*TINY, f"hydra.run.dir={stopped_dir}", "ckpt_path=last", root=tmp_path)
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
-
-    _, whole_err = whole.communicate(timeout=600)
-    assert whole.returncode == 0, whole_err[-3000:]
+    resumed = run_train_main(*TINY, f"hydra.run.dir={stopped_dir}", "ckpt_path=last", **in_process)
+    assert resumed.code == 0, resumed.err[-3000:]
     assert final_metrics(stopped_dir) == final_metrics(tmp_path / "whole")
     for name in ("last.ckpt", "best.ckpt"):
         ours = weights(stopped_dir / "checkpoints" / name)

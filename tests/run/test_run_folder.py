@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from helpers.configs import REPO, TEST_NET, child_env, compose_config
 from helpers.errors import user_message
+from helpers.train_main import run_train_main
 
 from graytransfer.run import RunFolder, leave_unused, train
 
@@ -65,17 +66,14 @@ def test_a_resume_moves_its_log_to_the_run_and_removes_the_folder_hydra_made(
 
 
 @pytest.mark.slow
-def test_train_py_leaves_no_folder_when_its_start_fails(tmp_path: Path) -> None:
+def test_train_py_leaves_no_folder_when_its_start_fails(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     """Hydra makes the folder (and its train.log) before the run starts; a start that fails
-    before training removes it."""
-    done = subprocess.run(
-        [sys.executable, str(REPO / "train.py"), *TINY, *folder_data(tmp_path)],
-        env=child_env(tmp_path),
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert done.returncode == 2 and "holds no class folders" in done.stderr, done.stderr[-3000:]
+    before training removes it (`train.py` in process, helpers.train_main)."""
+    args = [*TINY, *folder_data(tmp_path)]
+    done = run_train_main(*args, root=tmp_path, monkeypatch=monkeypatch, capsys=capsys)
+    assert done.code == 2 and "holds no class folders" in done.err, done.err[-3000:]
     runs = tmp_path / "outputs" / "train" / "runs"
     assert not list(runs.iterdir()) if runs.exists() else True
 

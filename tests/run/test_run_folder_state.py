@@ -9,7 +9,8 @@ import signal
 from pathlib import Path
 
 import pytest
-from helpers.configs import TEST_NET, run_train_py, start_paused_train
+from helpers.configs import TEST_NET, start_paused_train
+from helpers.train_main import run_train_main
 
 from graytransfer.errors import UserError
 from graytransfer.run import RunFolder, RunState
@@ -123,10 +124,13 @@ TINY = [
 
 
 @pytest.mark.slow
-def test_folders_left_by_finished_failed_and_diverged_sweep_jobs(tmp_path: Path) -> None:
-    """A real sweep: batch size 0 fails (twice), lr 1e30 diverges, the fourth job finishes."""
+def test_folders_left_by_finished_failed_and_diverged_sweep_jobs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A real sweep (`train.py -m` in process, helpers.train_main): batch size 0 fails (twice),
+    lr 1e30 diverges, the fourth job finishes."""
     sweep = tmp_path / "sweep"
-    done = run_train_py(
+    done = run_train_main(
         "-m",  # before the overrides: argparse takes no option after them
         *TINY,
         "data.batch_size=0,32",
@@ -134,9 +138,10 @@ def test_folders_left_by_finished_failed_and_diverged_sweep_jobs(tmp_path: Path)
         f"hydra.sweep.dir={sweep}",
         f"paths.log_dir={tmp_path}/logs",
         root=tmp_path,
-        timeout=420,
+        monkeypatch=monkeypatch,
+        capsys=capsys,
     )
-    assert done.returncode == 1, done.stderr[-3000:]  # a failed job: exit status 1
+    assert done.code == 1, done.err[-3000:]  # a failed job: exit status 1
     states = {int(p.name): RunFolder(p).state for p in sweep.iterdir() if p.name.isdigit()}
     assert states == {
         0: RunState.FAILED,

@@ -6,13 +6,12 @@ from __future__ import annotations
 import io
 import os
 import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from helpers.configs import FAST, REPO, child_env, compose_config, start_paused_train
+from helpers.configs import FAST, compose_config, start_paused_train
 from helpers.errors import NO_DATA, user_message
+from helpers.train_main import run_train_main
 from helpers.trained_fixture import TINY
 from rich.console import Console
 
@@ -28,29 +27,28 @@ def in_use(folder: Path, pid: int) -> str:
 
 
 @pytest.mark.slow
-def test_a_second_process_in_the_same_run_folder_stops_at_once(tmp_path: Path) -> None:
+def test_a_second_process_in_the_same_run_folder_stops_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The first run is a `train.py` child process; the second is this test's process running
+    `train.py` in process (helpers.train_main), against the first's lock."""
     run_dir = tmp_path / "run"
     marker = tmp_path / "epoch1.done"
-    command = [sys.executable, str(REPO / "train.py"), *TINY, "logger=none", "trainer.max_epochs=3"]
+    command = [*TINY, "logger=none", "trainer.max_epochs=3", f"hydra.run.dir={run_dir}"]
     first = start_paused_train(
         tmp_path,
         marker,
-        *command[2:],
-        f"hydra.run.dir={run_dir}",
+        *command,
         epoch=1,  # epoch 0's checkpoints are written: a resume could start
     )
     try:
         before = {p: p.stat().st_mtime_ns for p in run_dir.rglob("*") if ".hydra" not in p.parts}
         for extra in ([], ["ckpt_path=last"]):  # a new run, and a resume of the running one
-            second = subprocess.run(
-                [*command, f"hydra.run.dir={run_dir}", *extra],
-                env=child_env(tmp_path),
-                capture_output=True,
-                text=True,
-                timeout=300,
+            second = run_train_main(
+                *command, *extra, root=tmp_path, monkeypatch=monkeypatch, capsys=capsys
             )
-            assert second.returncode == 2, second.stderr[-3000:]
-            last_line = second.stderr.strip().splitlines()[-1]
+            assert second.code == 2, second.err[-3000:]
+            last_line = second.err.strip().splitlines()[-1]
             assert last_line == f"graytransfer: error: {in_use(run_dir, first.pid)}"
         after = {p: p.stat().st_mtime_ns for p in run_dir.rglob("*") if ".hydra" not in p.parts}
         changed = {p for p in after if before.get(p) != after[p]} - {run_dir / "train.log"}

@@ -1,14 +1,20 @@
-"""Sweeps through the real CLI: a `-m` grid, a failing job, submitit's local launcher, Optuna."""
+"""Sweeps through the real CLI: a `-m` grid, a failing job, submitit's local launcher, Optuna.
+
+The sweeps run `train.py -m ...` in process (helpers.train_main: the real `@hydra.main` entry,
+its sweeper, launcher and callbacks, `exit_on_user_error`), on one torch thread; submitit's job
+still runs in a process of its own."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
-import subprocess
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from helpers.configs import run_train_py
+import torch
+from helpers.configs import TEST_NET
+from helpers.train_main import Exit, run_train_main
 from omegaconf import OmegaConf, open_dict
 
 from graytransfer.config import compose
@@ -26,33 +32,51 @@ from graytransfer.run import (
 )
 from graytransfer.tools.report import main as report_main
 
-#: a tiny job: random-init Lite0 on 16x16 digits, one batch of each stage
+#: a tiny job: timm's random-init test EfficientNet on 16x16 digits, one batch of each stage
 TINY = [
-    "model.pretrained=false",
-    "data.image_size=16",
+    *TEST_NET,
     "trainer.fast_dev_run=1",
     "trainer.enable_progress_bar=false",
     "~callbacks.rich_progress_bar",
 ]
 
 
+@pytest.fixture
+def one_thread() -> Iterator[None]:
+    """The sweep's jobs on one torch thread (as `OMP_NUM_THREADS=1` would start them)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+@pytest.fixture
 def sweep_cli(
-    tmp_path: Path, *args: str, sweep: str = "sweep", timeout: int = 420, status: int = 0
-) -> subprocess.CompletedProcess:
-    """`python train.py -m ...` in the repo, writing under `tmp_path`, offline, one thread;
-    asserts the exit `status`."""
-    done = run_train_py(
-        "-m",
-        *args,
-        *TINY,
-        f"paths.log_dir={tmp_path}/logs",
-        f"hydra.sweep.dir={tmp_path}/{sweep}",
-        root=tmp_path,
-        env={"OMP_NUM_THREADS": "1"},
-        timeout=timeout,
-    )
-    assert done.returncode == status, done.stdout[-3000:] + done.stderr[-3000:]
-    return done
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    one_thread: None,
+) -> Callable[..., Exit]:
+    """`sweep_cli(*args, sweep="sweep", status=0)`: `train.py -m ARGS` in process, writing
+    under `tmp_path`; asserts the exit `status`."""
+
+    def run(*args: str, sweep: str = "sweep", status: int = 0) -> Exit:
+        done = run_train_main(
+            "-m",
+            *args,
+            *TINY,
+            f"paths.log_dir={tmp_path}/logs",
+            f"hydra.sweep.dir={tmp_path}/{sweep}",
+            root=tmp_path,
+            monkeypatch=monkeypatch,
+            capsys=capsys,
+        )
+        assert done.code == status, done.out[-3000:] + done.err[-3000:]
+        return done
+
+    return run
 
 
 def metrics_by_job(sweep: Path) -> dict[str, dict]:
@@ -101,8 +125,8 @@ def test_a_job_is_diverged_by_its_error_type_not_its_name() -> None:
 
 
 @pytest.mark.slow
-def test_grid_runs_every_job_grouped_in_wandb_and_reports(tmp_path: Path) -> None:
-    done = sweep_cli(tmp_path, "adapt=repeat,sum", "seed=0,1")
+def test_grid_runs_every_job_grouped_in_wandb_and_reports(tmp_path: Path, sweep_cli) -> None:
+    done = sweep_cli("adapt=repeat,sum", "seed=0,1")
     sweep = tmp_path / "sweep"
     runs = metrics_by_job(sweep)
     assert sorted(runs) == ["0", "1", "2", "3"]
@@ -112,7 +136,7 @@ def test_grid_runs_every_job_grouped_in_wandb_and_reports(tmp_path: Path) -> Non
         ("sum", 0, "ok"),
         ("sum", 1, "ok"),
     }
-    assert done.stdout.count("Launching 4 jobs") + done.stderr.count("Launching 4 jobs") == 1
+    assert done.out.count("Launching 4 jobs") + done.err.count("Launching 4 jobs") == 1
     for job in runs:
         (wandb_run,) = (sweep / job / "wandb").glob("offline-run-*")  # one W&B run per job
         data = next(wandb_run.glob("*.wandb")).read_bytes()
@@ -121,41 +145,44 @@ def test_grid_runs_every_job_grouped_in_wandb_and_reports(tmp_path: Path) -> Non
 
     assert report_main([str(sweep)]) == 0
     table = (sweep / "report.md").read_text()
-    assert "| lite0 | random init | repeat | 2 |" in table
-    assert "| lite0 | random init | sum | 2 |" in table
+    assert "| timm | random init | repeat | 2 |" in table  # model: the config choice
+    assert "| timm | random init | sum | 2 |" in table
     assert (sweep / "report.png").stat().st_size > 0
 
 
 @pytest.mark.slow
-def test_a_widened_sweep_with_skip_finished_trains_only_the_missing_jobs(tmp_path: Path) -> None:
-    sweep_cli(tmp_path, "seed=0")
+def test_a_widened_sweep_with_skip_finished_trains_only_the_missing_jobs(
+    tmp_path: Path, sweep_cli
+) -> None:
+    sweep_cli("seed=0", "logger=none")
     first = (tmp_path / "sweep" / "0" / "metrics.json").read_bytes()
-    done = sweep_cli(tmp_path, "seed=0,1", "sweep.skip_finished=true")
+    done = sweep_cli("seed=0,1", "sweep.skip_finished=true", "logger=none")
     runs = metrics_by_job(tmp_path / "sweep")
     assert (tmp_path / "sweep" / "0" / "metrics.json").read_bytes() == first  # not retrained
     assert runs["1"]["seed"] == 1 and runs["1"]["status"] == "ok"
-    assert done.stderr.count("already holds a finished run; skipped") == 1
+    assert done.err.count("already holds a finished run; skipped") == 1
     machine = runs["1"]["machine"]  # where the numbers came from, in every run's record
     assert machine["device"] == "cpu" and machine["torch_threads"] == 1
     assert len(machine["load_at_start"]) == 3 and machine["cpu_model"]
 
 
 @pytest.mark.slow
-def test_a_job_that_raises_is_recorded_and_the_sweep_goes_on(tmp_path: Path) -> None:
+def test_a_job_that_raises_is_recorded_and_the_sweep_goes_on(tmp_path: Path, sweep_cli) -> None:
     # job 0 raises (batch size 0), job 1 runs; the sweep then exits 1 naming job 0
-    done = sweep_cli(tmp_path, "data.batch_size=0,16", status=1)
+    done = sweep_cli("data.batch_size=0,16", status=1)
     runs = metrics_by_job(tmp_path / "sweep")
     assert runs["0"]["status"] == "failed"
     assert "batch_size" in runs["0"]["error"]
     assert "Traceback" in runs["0"]["traceback"]
     assert runs["1"]["status"] == "ok"
-    assert "job failed" in done.stderr and "the sweep goes on" in done.stderr
-    summary = done.stderr[done.stderr.index("sweep job(s) failed") :].splitlines()
+    assert "job failed" in done.err and "the sweep goes on" in done.err
+    summary = done.err[done.err.index("sweep job(s) failed") :].splitlines()
     assert summary[0].startswith("sweep job(s) failed, exit status 1")
     assert summary[1].startswith("  job 0 (data.batch_size=0): data.batch_size: 0 must be")
-    assert len(summary) == 2 and "Traceback" not in done.stderr
-    again = sweep_cli(tmp_path, "data.batch_size=0,16", "sweep.fail_exit=false", sweep="old")
-    assert "1 sweep job(s) failed, exit status 0" in again.stderr
+    assert len(summary) == 2 and "Traceback" not in done.err
+    # with fail_exit=false the same failure ends with exit status 0 (the failing job alone)
+    again = sweep_cli("data.batch_size=0", "sweep.fail_exit=false", sweep="old")
+    assert "1 sweep job(s) failed, exit status 0" in again.err
 
 
 def failed_jobs_file(sweep_dir: Path, *jobs: FailedJob) -> None:
@@ -197,33 +224,47 @@ def test_a_sweep_with_a_failed_job_ends_with_its_summary_and_exit_status_1(
 
 
 @pytest.mark.slow
-def test_submitit_local_launcher_runs_a_job(tmp_path: Path) -> None:
-    sweep_cli(tmp_path, "hydra/launcher=local", "seed=3")
+def test_submitit_local_launcher_runs_a_job(tmp_path: Path, sweep_cli) -> None:
+    sweep_cli("hydra/launcher=local", "seed=3", "logger=none")
     runs = metrics_by_job(tmp_path / "sweep")
     assert list(runs) == ["0"] and runs["0"]["status"] == "ok" and runs["0"]["seed"] == 3
     # the job ran in submitit's own process, with its logs in the sweep's .submitit folder
     assert list((tmp_path / "sweep" / ".submitit").rglob("*_result.pkl"))
 
 
+#: the head's bias made NaN before the first step (helpers.resume_helpers.PoisonAfterEpoch): the
+#: loss is NaN at once and the job diverges, whatever parameters Optuna proposed
+DIVERGE = [
+    "+callbacks.poison._target_=helpers.resume_helpers.PoisonAfterEpoch",
+    "+callbacks.poison.epoch=-1",
+]
+
+
 @pytest.mark.slow
-def test_optuna_survives_a_diverged_trial_and_resumes_from_sqlite(tmp_path: Path) -> None:
+def test_optuna_survives_a_diverged_trial_and_resumes_from_sqlite_with_new_trials(
+    tmp_path: Path, sweep_cli
+) -> None:
+    """The study goes on past a diverged trial, and the same command again continues it from
+    its SQLite storage with a new trial (a sampler seeded as the first command's was would
+    propose the first trial's parameters again)."""
     import optuna
 
     storage = f"sqlite:///{tmp_path}/optuna.db"
-    search = ["hparams_search=optuna", f"hydra.sweeper.storage={storage}", "hydra.sweeper.n_trials"]
-    # 1 trial with an absurd learning rate: the loss turns NaN
-    sweep_cli(tmp_path, *search[:2], f"{search[2]}=1", "optim.lr=1e30")
+    search = ["hparams_search=optuna", f"hydra.sweeper.storage={storage}", "logger=none"]
+    sweep_cli(*search, "hydra.sweeper.n_trials=1", *DIVERGE)
     (diverged,) = metrics_by_job(tmp_path / "sweep").values()
     assert diverged["status"] == "diverged"
-    # the same command goes on with the same study: 2 more trials
-    sweep_cli(tmp_path, *search[:2], f"{search[2]}=2", sweep="sweep2")
+    # the same command goes on with the same study: 1 more trial, which trains
+    sweep_cli(*search, "hydra.sweeper.n_trials=1", sweep="sweep2")
     study = optuna.load_study(study_name="graytransfer", storage=storage)
     values = sorted(t.value for t in study.trials)
-    assert len(study.trials) == 3
+    assert len(study.trials) == 2
     assert all(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials)
-    assert values[0] == -1.0e9 and 0.0 <= values[1] <= values[2] <= 1.0
+    assert values[0] == -1.0e9 and 0.0 <= values[1] <= 1.0
     result = OmegaConf.load(tmp_path / "sweep2" / "optimization_results.yaml")
-    assert result.best_value == values[2] == study.best_value
+    assert result.best_value == values[1] == study.best_value
+    params = [tuple(sorted(t.params.items())) for t in study.trials]
+    assert len(set(params)) == 2, params  # the resumed trial is a new one
 
 
 def ask_and_tell(storage: str, n: int) -> list[tuple]:
@@ -253,17 +294,3 @@ def test_a_resumed_study_proposes_new_trials_reproducibly(tmp_path: Path) -> Non
     resumed = [ask_and_tell(f"sqlite:///{tmp_path}/{name}.db", 2) for name in ("a", "b")]
     assert len(set(runs[0] + resumed[0])) == 4  # the resumed trials are new ones
     assert runs[0] == runs[1] and resumed[0] == resumed[1]  # the same commands, the same trials
-
-
-@pytest.mark.slow
-def test_optuna_resumed_from_sqlite_goes_on_with_new_trials(tmp_path: Path) -> None:
-    import optuna
-
-    storage = f"sqlite:///{tmp_path}/optuna.db"
-    search = ["hparams_search=optuna", f"hydra.sweeper.storage={storage}"]
-    sweep_cli(tmp_path, *search, "hydra.sweeper.n_trials=2")
-    sweep_cli(tmp_path, *search, "hydra.sweeper.n_trials=2", sweep="sweep2")  # the same study
-    study = optuna.load_study(study_name="graytransfer", storage=storage)
-    assert len(study.trials) == 4
-    params = [tuple(sorted(t.params.items())) for t in study.trials]
-    assert len(set(params)) == 4, params

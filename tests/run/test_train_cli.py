@@ -1,4 +1,6 @@
-"""`python train.py` as a user runs it: a real subprocess, the real config tree, offline W&B."""
+"""`python train.py` as a user runs it: a real subprocess, the real config tree, offline W&B
+(or, where no process-wide setting is the point, the same entry point in process:
+helpers.train_main)."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ from pathlib import Path
 import pytest
 from helpers.configs import FAST, TINY_RUN, compose_config, run_train_py
 from helpers.datafiles import class_folders
+from helpers.train_main import run_train_main
 from helpers.wandb_records import logged_config, logged_history
 
 from train import train_or_test
@@ -54,12 +57,16 @@ def test_unknown_choice_names_group_and_options(tmp_path: Path) -> None:
     assert "adapt/nope" in result.stderr and "repeat" in result.stderr
 
 
-def test_missing_data_root_is_one_clear_line(tmp_path: Path) -> None:
+def test_missing_data_root_is_one_clear_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     missing = tmp_path / "no_such_folder"
-    result = run_train("data=folder", f"data.root={missing}", tmp_path=tmp_path)
-    assert result.returncode == 2
-    assert f"data.root '{missing}' does not exist" in result.stderr
-    assert "Traceback" not in result.stderr
+    result = run_train_main(
+        "data=folder", f"data.root={missing}", root=tmp_path, monkeypatch=monkeypatch, capsys=capsys
+    )
+    assert result.code == 2
+    assert f"data.root '{missing}' does not exist" in result.err
+    assert "Traceback" not in result.err
 
 
 def test_offline_without_cached_weights_stops_before_training(tmp_path: Path) -> None:
