@@ -1,14 +1,16 @@
 """Running one cell of the combination matrix (tests/run/test_combinations.py): the data of every
 data path written once per session (`write_data`), a cell's train overrides, and the cell taken
 through train -> evaluate -> predict -> export in this process (`in_process`) or, for a DDP
-trainer, through `python train.py` (`in_processes`). The cells themselves come from
+trainer, through `python train.py` run as a fork of this process (`in_processes`), all on one
+torch thread (`one_torch_thread`). The cells themselves come from
 helpers/combinations.py.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -112,6 +114,24 @@ def write_shards(source: Path, out: Path, extra: list[str], run_dir: Path) -> No
 # ---- one cell, end to end ----------------------------------------------------------------------
 
 
+@contextmanager
+def one_torch_thread() -> Iterator[None]:
+    """torch on one intra-op thread while a cell runs in this process (the count is put back
+    after). A cell's batches (8 images of 32x32) are too small to share out, and on the shared
+    2-core machine (`pytest -n 2`, other jobs) a second thread mostly waits for a core: measured
+    back to back at load 3-5 (2026-12-07), the digits lite0 cell that scores its whole val fold
+    twice (temperature, cv) took 122 s on torch's default 2 threads and 14 s on 1, ten cells
+    347 s and 95 s. The `ddp_cpu` ranks run with OMP_NUM_THREADS=1 for the same reason."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 @dataclass
 class Outcome:
     """How a cell ended: `ok` (train -> evaluate -> predict -> export), `refused` (a one-line
@@ -211,37 +231,33 @@ def needs_processes(cell: Mapping[str, str]) -> bool:
 def in_processes(cell: Mapping[str, str], root: Path, work: Path) -> Outcome:
     """Run `cell`'s training as `python train.py ...` (a DDP trainer starts its own processes:
     Lightning re-launches the command line), then evaluate -> predict -> export in this
-    process. A refusal is exit status 2 with one `graytransfer: error: ...` line."""
-    import os
-    import subprocess
-    import sys
+    process. A refusal is exit status 2 with one `graytransfer: error: ...` line.
 
-    from helpers.configs import REPO, child_env
+    `python train.py` runs as a fork of this process (helpers/forked_train.py): rank 0 starts
+    with torch and Lightning imported, and only rank 1 is a new Python process, started by
+    Lightning from the command line as for any `python train.py trainer=ddp_cpu`. That saves a
+    Python start per cell: the 11 ddp_cpu cells took 301 s through `subprocess.run` and 124 s
+    forked, back to back at load 2.5-4 (2026-12-07)."""
+    import os
+
+    from helpers.forked_train import forked_train
 
     overrides = [
         *train_overrides(cell, root),
         f"hydra.run.dir={work / 'train'}",
         f"paths.data_dir={work / 'data'}",
     ]
-    env = {**child_env(work), "OMP_NUM_THREADS": "1"}
-    done = subprocess.run(
-        [sys.executable, "train.py", *overrides],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    lines = [line for line in done.stderr.splitlines() if line.strip()]
-    if done.returncode == 0:
+    done = forked_train(*overrides, root=work, timeout_s=600)
+    lines = [line for line in done.output.splitlines() if line.strip()]
+    if done.code == 0:
         return after_training(cell, root, work)
     last = lines[-1] if lines else ""
-    tail = (done.stdout + done.stderr)[-4000:]
-    if done.returncode == 2 and "Traceback" not in done.stderr and last.startswith("graytransfer"):
+    tail = done.output[-16000:]  # rank 1's traceback comes before rank 0's
+    if done.code == 2 and "Traceback" not in done.output and last.startswith("graytransfer"):
         message = last.split("error:", 1)[-1].strip()
         if list(work.rglob("*.ckpt")):
             return Outcome(
                 "failed", "train", message, f"refused after training had begun:{os.linesep}{tail}"
             )
         return Outcome("refused", "train", message)
-    return Outcome("failed", "train", detail=f"exit {done.returncode}{os.linesep}{tail}")
+    return Outcome("failed", "train", detail=f"exit {done.code}{os.linesep}{tail}")

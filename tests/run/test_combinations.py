@@ -19,8 +19,10 @@ tests are not). docs/combinations.md has the table of refused combinations.
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -40,7 +42,14 @@ from helpers.combinations import (
     refused,
 )
 from helpers.configs import CONF, REPO
-from helpers.matrix_cells import in_process, in_processes, needs_processes, write_data
+from helpers.forked_train import forked_train
+from helpers.matrix_cells import (
+    in_process,
+    in_processes,
+    needs_processes,
+    one_torch_thread,
+    write_data,
+)
 
 CELLS = matrix(CONF)
 DOCS = REPO / "docs" / "combinations.md"
@@ -117,6 +126,26 @@ def test_the_docs_list_every_refusal() -> None:
         assert f"`{refusal.message}`" in text, f"docs/combinations.md lacks {refusal.message}"
 
 
+# ---- `python train.py` as a fork of the test process (the ddp_cpu cells; fast) -----------------
+
+
+def test_a_forked_train_answers_as_python_train_py_and_leaves_this_process_alone(
+    tmp_path: Path,
+) -> None:
+    before = (dict(os.environ), Path.cwd(), list(sys.argv))
+    done = forked_train("data=folder", root=tmp_path)
+    assert done.code == 2, done.output
+    last = done.output.strip().splitlines()[-1]
+    assert last.startswith("graytransfer: error: data.root is required"), done.output
+    assert (dict(os.environ), Path.cwd(), list(sys.argv)) == before
+
+
+def test_a_forked_train_past_its_timeout_is_killed(tmp_path: Path) -> None:
+    done = forked_train("data=folder", root=tmp_path, timeout_s=0)
+    assert done.code == -9
+    assert "killed after 0 s" in done.output
+
+
 # ---- the matrix (slow) -------------------------------------------------------------------------
 
 
@@ -134,7 +163,8 @@ def test_cell_runs_end_to_end_or_is_refused_in_one_line(
     cell: dict[str, str], matrix_data: Path, tmp_path: Path
 ) -> None:
     run = in_processes if needs_processes(cell) else in_process
-    outcome = run(cell, matrix_data, tmp_path)
+    with one_torch_thread():
+        outcome = run(cell, matrix_data, tmp_path)
     combination = describe(cell)
     if outcome.status == "failed":
         pytest.fail(
