@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 import os
+
+# One torch thread per test process, and the same count in every child it starts (child_env
+# copies os.environ): on 2 cores `pytest -n 2` workers with torch's default threads each
+# oversubscribe (a 2-fold CV sweep took 57 s on 2 threads and 5.8 s on 1, load ~5), and a run
+# split between a child and this process (stopped, then resumed) must reduce in the same order
+# as the uninterrupted one to give bit-identical metrics. Set before anything imports torch.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import torch
 from helpers.configs import FAST, compose_config
 from omegaconf import DictConfig
 
@@ -14,6 +22,8 @@ from omegaconf import DictConfig
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("WANDB_MODE", "offline")
 os.environ.setdefault("WANDB_SILENT", "true")
+
+torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
 
 
 @pytest.fixture
