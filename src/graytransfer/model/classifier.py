@@ -132,13 +132,13 @@ class GrayscaleClassifier(L.LightningModule):
             self.finetune.apply_train_mode(self.backbone)
         return self
 
-    def _step(self, batch: tuple[torch.Tensor, torch.Tensor], stage: str, metrics: nn.Module):
+    def _step(self, batch: tuple[torch.Tensor, torch.Tensor], stage: str):
         images, labels = batch
         logits = self(images)
         weight = self.loss_weights if stage == "train" else None
         loss = self.task.loss(logits, labels, weight, self.hparams.label_smoothing)
         probs = self.task.probabilities(logits.detach())
-        self.task.update(metrics, probs, labels)
+        self._epoch_outputs.setdefault(stage, []).append((probs, labels))
         if stage in self.eval_losses:
             self.eval_losses[stage].update(loss.detach(), weight=labels.shape[0])
             return loss, probs
@@ -153,18 +153,36 @@ class GrayscaleClassifier(L.LightningModule):
         return loss, probs
 
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
-        return self._step(batch, "train", self.train_metrics)[0]
+        return self._step(batch, "train")[0]
 
     def validation_step(self, batch, batch_idx: int) -> None:
-        self._step(batch, "val", self.val_metrics)
+        self._step(batch, "val")
 
     def test_step(self, batch, batch_idx: int) -> torch.Tensor:
         """The batch's probabilities: `graytransfer.evaluation.collect.TestPredictions` keeps
         them for `predictions.csv` and the test metrics' intervals."""
-        return self._step(batch, "test", self.test_metrics)[1]
+        return self._step(batch, "test")[1]
+
+    @property
+    def _epoch_outputs(self) -> dict[str, list[tuple[torch.Tensor, torch.Tensor]]]:
+        """stage -> the (probabilities, labels) of each of this epoch's batches, detached and
+        on the device: the stage's metrics take them in one update at the epoch's end, not one
+        per step (torchmetrics' per-call cost was ~0.5 ms a training step at a GPU-sized step,
+        docs/benchmarks.md; the values are the same, every metric state being a sum or a
+        concatenation). Made on first use, so the fold ensemble, which skips this class's
+        __init__, has it too."""
+        return self.__dict__.setdefault("_outputs_of_epoch", {})
+
+    def _update_metrics(self, stage: str, metrics: nn.Module) -> None:
+        """Feed `stage`'s buffered batches to its metrics (one update) and empty the buffer."""
+        outputs = self._epoch_outputs.pop(stage, [])
+        if outputs:
+            probs, labels = zip(*outputs, strict=True)
+            self.task.update(metrics, torch.cat(probs), torch.cat(labels))
 
     def _log_epoch(self, metrics: nn.Module) -> None:
         stage = str(metrics.prefix).rstrip("/")
+        self._update_metrics(stage, metrics)
         # torchmetrics syncs across DDP ranks itself; validation chooses the thresholds
         values, chosen = self.task.compute(metrics, self.thresholds, choose=stage == "val")
         if chosen is not None:
@@ -174,6 +192,15 @@ class GrayscaleClassifier(L.LightningModule):
             self.eval_losses[stage].reset()
         self.log_dict(values, prog_bar=True, sync_dist=True)
         metrics.reset()
+
+    def on_train_epoch_start(self) -> None:
+        self._epoch_outputs.pop("train", None)  # what an interrupted epoch left
+
+    def on_validation_epoch_start(self) -> None:
+        self._epoch_outputs.pop("val", None)
+
+    def on_test_epoch_start(self) -> None:
+        self._epoch_outputs.pop("test", None)
 
     def on_train_epoch_end(self) -> None:
         self._log_epoch(self.train_metrics)
