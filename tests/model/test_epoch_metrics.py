@@ -105,9 +105,10 @@ def test_each_epochs_train_metrics_are_those_of_its_own_batches() -> None:
     recorder = Recorder(model)
     fit(model, recorder, epochs=3)
     assert len(recorder.logged) == 3
-    expected = [reference(model, lo, la) for lo, la in zip(recorder.logits, recorder.labels)]
+    epochs = zip(recorder.logits, recorder.labels, strict=True)
+    expected = [reference(model, logits, labels) for logits, labels in epochs]
     assert expected[0] != expected[2]  # the model learns: epochs differ, so a leak would show
-    for epoch, (logged, wanted) in enumerate(zip(recorder.logged, expected)):
+    for epoch, (logged, wanted) in enumerate(zip(recorder.logged, expected, strict=True)):
         assert logged == pytest.approx(wanted, abs=1e-6), f"epoch {epoch}"
 
 
