@@ -169,8 +169,9 @@ class GrayscaleClassifier(L.LightningModule):
         on the device: the stage's metrics take them in one update at the epoch's end, not one
         per step (torchmetrics' per-call cost was ~0.5 ms a training step at a GPU-sized step,
         docs/benchmarks.md; the values are the same, every metric state being a sum or a
-        concatenation). Made on first use, so the fold ensemble, which skips this class's
-        __init__, has it too."""
+        concatenation; the AUROC and score states kept every probability of the epoch already,
+        so the buffer adds no new kind of memory). Made on first use, so the fold ensemble,
+        which skips this class's __init__, has it too."""
         return self.__dict__.setdefault("_outputs_of_epoch", {})
 
     def _update_metrics(self, stage: str, metrics: nn.Module) -> None:
