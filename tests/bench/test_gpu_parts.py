@@ -298,8 +298,7 @@ def carry(tmp_path_factory) -> Path:
 @pytest.mark.slow
 @pytest.mark.parametrize("part", GPU_PARTS)
 def test_each_gpu_part_runs_for_real_at_tiny_size_on_the_cpu(tmp_path, carry, part):
-    done = run_script(tmp_path, TINY="1", PARTS=f"setup {part}", CARRY=str(carry),
-                      OMP_NUM_THREADS="1")  # fmt: skip
+    done = run_script(tmp_path, TINY="1", PARTS=f"setup {part}", CARRY=str(carry))
     assert done.returncode == 0, done.stderr
     log = (tmp_path / "out" / "run_gpu.log").read_text()
     assert "part setup: ok" in log and f"part {part}: ok" in log, log[-3000:]

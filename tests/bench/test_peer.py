@@ -85,16 +85,8 @@ def work(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("peer")
 
 
-@pytest.fixture
-def one_thread(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The runners' subprocesses on one torch thread: on the 2-core box, with two test workers
-    beside them, two threads each spin against each other (a quick run took 4x longer)."""
-    monkeypatch.setenv("OMP_NUM_THREADS", "1")
-
-
 @pytest.mark.slow
-def test_train_py_and_plain_loop_learn_on_the_same_split(work, tmp_path, capsys,
-                                                          one_thread) -> None:  # fmt: skip
+def test_train_py_and_plain_loop_learn_on_the_same_split(work, tmp_path, capsys) -> None:
     out = tmp_path / "peer.json"
     peer.main(["--quick", "--seed", "0", "--runners", "train.py,plain loop", "--work", str(work),
                "--out", str(out)])  # fmt: skip

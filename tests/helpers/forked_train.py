@@ -42,7 +42,7 @@ class Finished:
 
 def forked_train(*args: str, root: Path, timeout_s: float = 600.0) -> Finished:
     """`python train.py ARGS` with outputs under `root` (`child_env`), in a fork of this process;
-    OMP_NUM_THREADS=1 for it and the ranks it starts (one core each on this machine)."""
+    it and the ranks it starts keep this process's one torch thread (tests/conftest.py)."""
     sys.stdout.flush()
     sys.stderr.flush()
     read_end, write_end = os.pipe()
@@ -93,10 +93,7 @@ def _run_train(args: list[str], root: Path, out: int) -> int:
         os.close(out)
         sys.stdout = open(1, "w", buffering=1, closefd=False)  # noqa: SIM115 - the fork's own
         sys.stderr = open(2, "w", buffering=1, closefd=False)  # noqa: SIM115
-        os.environ.update({**child_env(root), "OMP_NUM_THREADS": "1"})
-        import torch  # imported already: the thread count is the one thing to set again
-
-        torch.set_num_threads(1)
+        os.environ.update(child_env(root))
         os.chdir(REPO)
         sys.argv = [str(REPO / "train.py"), *args]
         # as for `python train.py`: Lightning re-runs sys.argv[0], not `python -m pytest`

@@ -1,16 +1,15 @@
 """Running one cell of the combination matrix (tests/run/test_combinations.py): the data of every
 data path written once per session (`write_data`), a cell's train overrides, and the cell taken
 through train -> evaluate -> predict -> export in this process (`in_process`) or, for a DDP
-trainer, through `python train.py` run as a fork of this process (`in_processes`), all on one
-torch thread (`one_torch_thread`). The cells themselves come from
+trainer, through `python train.py` run as a fork of this process (`in_processes`), on the one
+torch thread every test process runs on (tests/conftest.py). The cells themselves come from
 helpers/combinations.py.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -112,24 +111,6 @@ def write_shards(source: Path, out: Path, extra: list[str], run_dir: Path) -> No
 
 
 # ---- one cell, end to end ----------------------------------------------------------------------
-
-
-@contextmanager
-def one_torch_thread() -> Iterator[None]:
-    """torch on one intra-op thread while a cell runs in this process (the count is put back
-    after). A cell's batches (8 images of 32x32) are too small to share out, and on the shared
-    2-core machine (`pytest -n 2`, other jobs) a second thread mostly waits for a core: measured
-    back to back at load 3-5 (2026-12-07), the digits lite0 cell that scores its whole val fold
-    twice (temperature, cv) took 122 s on torch's default 2 threads and 14 s on 1, ten cells
-    347 s and 95 s. The `ddp_cpu` ranks run with OMP_NUM_THREADS=1 for the same reason."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 @dataclass

@@ -47,7 +47,6 @@ from helpers.matrix_cells import (
     in_process,
     in_processes,
     needs_processes,
-    one_torch_thread,
     write_data,
 )
 
@@ -163,8 +162,7 @@ def test_cell_runs_end_to_end_or_is_refused_in_one_line(
     cell: dict[str, str], matrix_data: Path, tmp_path: Path
 ) -> None:
     run = in_processes if needs_processes(cell) else in_process
-    with one_torch_thread():
-        outcome = run(cell, matrix_data, tmp_path)
+    outcome = run(cell, matrix_data, tmp_path)
     combination = describe(cell)
     if outcome.status == "failed":
         pytest.fail(

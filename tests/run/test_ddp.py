@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import lightning as L
 import pytest
-from helpers.configs import REPO
+from helpers.configs import REPO, child_env
 from omegaconf import OmegaConf
 
 from graytransfer.model.restore import load_trained
@@ -44,13 +43,7 @@ def check_predictions(run_dir: Path) -> None:
 
 @pytest.mark.slow
 def test_ddp_cpu_in_a_multirun(tmp_path: Path) -> None:
-    env = {
-        **os.environ,
-        "HF_HUB_OFFLINE": "1",
-        "WANDB_MODE": "offline",
-        "WANDB_SILENT": "true",
-        "OMP_NUM_THREADS": "1",
-    }
+    env = child_env(tmp_path)
     sweep = tmp_path / "sweep"
     cmd = [
         sys.executable,

@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-import torch
 from helpers.configs import TEST_NET
 from helpers.train_main import Exit, run_train_main
 from omegaconf import OmegaConf, open_dict
@@ -42,22 +41,10 @@ TINY = [
 
 
 @pytest.fixture
-def one_thread() -> Iterator[None]:
-    """The sweep's jobs on one torch thread (as `OMP_NUM_THREADS=1` would start them)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
-
-
-@pytest.fixture
 def sweep_cli(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
-    one_thread: None,
 ) -> Callable[..., Exit]:
     """`sweep_cli(*args, sweep="sweep", status=0)`: `train.py -m ARGS` in process, writing
     under `tmp_path`; asserts the exit `status`."""

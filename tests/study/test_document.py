@@ -299,7 +299,7 @@ TINY_STUDY = [
 
 @pytest.mark.slow
 def test_the_report_of_a_real_study_sweep(tmp_path: Path) -> None:
-    env = {**child_env(tmp_path), "OMP_NUM_THREADS": "1"}
+    env = child_env(tmp_path)
     cmd = [sys.executable, "train.py", "-m", *TINY_STUDY]
     done = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]

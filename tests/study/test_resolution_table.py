@@ -201,7 +201,7 @@ def test_a_real_resolution_sweep_reaches_the_table(tmp_path: Path) -> None:
     resolution tables."""
     if not Path("/usr/share/datasets/fashion-mnist").is_dir():
         pytest.skip("needs Debian's dataset-fashion-mnist (apt-get install dataset-fashion-mnist)")
-    env = {**child_env(tmp_path), "OMP_NUM_THREADS": "1"}
+    env = child_env(tmp_path)
     cmd = [sys.executable, "train.py", "-m", *TINY_AXIS]
     done = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]

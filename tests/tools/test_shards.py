@@ -35,7 +35,7 @@ def test_cli_converts_digits_and_refuses_to_overwrite(
         "DigitsDataModule"
     )
     command = [sys.executable, "-m", "graytransfer.tools.shards", *args]
-    env = {**child_env(tmp_path), "OMP_NUM_THREADS": "1"}
+    env = child_env(tmp_path)
     again = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
     assert again.returncode == 2
     assert again.stderr.strip().splitlines() == [

@@ -68,7 +68,7 @@ def test_ddp_on_two_processes_sees_each_image_once(shards, tmp_path: Path) -> No
         "data.batch_size=14", "trainer=ddp_cpu", f"hydra.run.dir={tmp_path / 'run'}",
         "+callbacks.rec._target_=helpers.shard_helpers.RecordIds", f"+callbacks.rec.folder={seen}",
     ]  # fmt: skip
-    env = {**child_env(tmp_path), "OMP_NUM_THREADS": "1"}
+    env = child_env(tmp_path)
     done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]
     records = read_seen(seen)
