@@ -34,3 +34,13 @@ def make_cfg(tmp_path: Path) -> Callable[..., DictConfig]:
         return compose_config([*(FAST if fast else []), *overrides], tmp_path / "run")
 
     return compose_run
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The slow tier's end-to-end runs first, each tier in collection order otherwise.
+
+    `pytest -n 2` (xdist's load scheduling) hands each worker a block of tests and tops it up as
+    it goes; in collection order a 90 s run (the README's default run) could start near the end
+    and leave the other core idle. Slow tests first, the short ones fill both cores at the end.
+    """
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
