@@ -15,6 +15,10 @@ process after one warm-up batch:
   row per bit depth is the baseline of every size);
 - `shards/1`, `shards/2`: `data=shards` over the same generated images written by the real
   converter (`shard_writer.convert`) in the old and the new item format, one whole epoch;
+- `handoff`: the floor under every row with workers: items that are ready tensors (a copy of
+  one image each, no reading), through the same shuffled, collating DataLoader: what moving
+  images from the workers to the training process alone allows on this machine (`--handoff-images`
+  of them, once per bit depth);
 - `memmap`: what LitData's per-item path is compared with: the images as one `.npy`, each batch
   one sorted gather from the memory map into a shared tensor (no per-item Python), one epoch.
 Peak RSS is the loader process's (Linux VmHWM: `ru_maxrss` would carry the bench parent's
@@ -95,6 +99,20 @@ def write_pngs(root: Path, count: int, side: int, bits: int) -> None:
         Image.fromarray(images.pixels(i)).save(path)
 
 
+class ReadyImages(torch.utils.data.Dataset):
+    """`count` items, each a fresh copy of one ready `(1, side, side)` image and its label: no
+    reading, no decoding, only what every loader does after it has an item in hand."""
+
+    def __init__(self, count: int, side: int, bits: int) -> None:
+        self.count, self.image = count, Generated(1, side, bits)[0][0]
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        return self.image.clone(), index % 2
+
+
 def write_memmap(path: Path, images: Generated) -> None:
     dtype = images.base[0].dtype
     array = np.lib.format.open_memmap(path, "w+", dtype, (len(images), images.side, images.side))
@@ -124,7 +142,12 @@ class GatherBatches(torch.utils.data.Dataset):
         return out, torch.from_numpy(order % 2)
 
 
-def loader_of(kind: str, root: Path, side: int, bits: int, workers: int, batch: int):
+def loader_of(kind: str, root: Path, side: int, bits: int, workers: int, batch: int, count: int):
+    if kind == "handoff":
+        return torch.utils.data.DataLoader(
+            ReadyImages(count, side, bits), batch_size=batch, shuffle=True,
+            num_workers=workers, persistent_workers=workers > 0,
+        )  # fmt: skip
     if kind == "memmap":
         data = GatherBatches(root)
         sampler = torch.utils.data.BatchSampler(
@@ -154,7 +177,7 @@ def measure_one(
 ) -> dict:
     """Images/s over up to `cap` images after one warm-up batch; peak RSS; CPU per image."""
     started_cpu = resource.getrusage(resource.RUSAGE_SELF)
-    loader = loader_of(kind, root, side, bits, workers, batch)
+    loader = loader_of(kind, root, side, bits, workers, batch, cap)
     iterator = iter(loader)
     made = next(iterator)[0].shape[0]
     count, started = 0, time.perf_counter()
@@ -231,12 +254,14 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--batch", type=int, default=BATCH)
     parser.add_argument("--png-images", type=int, default=3000)
     parser.add_argument("--max-png", type=int, default=2000, help="images timed for png")
+    parser.add_argument("--handoff-images", type=int, default=20000)
     parser.add_argument("--dir", type=Path, default=Path(tempfile.gettempdir()))
     parser.add_argument("--out", type=Path, default=Path("bench/results/cpu/shards.json"))
     parser.add_argument("--dry-run", action="store_true", help="tiny sizes, in this process")
     args = parser.parse_args(argv)
     if args.dry_run:
         args.counts, args.side, args.png_images, args.max_png = [96], 16, 32, 32
+        args.handoff_images = 48
         args.workers, args.batch = 0, 8
     measure = measure_one if args.dry_run else run_child
     args.dir.mkdir(parents=True, exist_ok=True)
@@ -265,6 +290,15 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             rows.append(base)
             print(json.dumps(base), flush=True)
             shutil.rmtree(png)
+            floor = {"bits": bits, "images": args.handoff_images, "loader": "handoff",
+                     "workers": args.workers}  # fmt: skip
+            floor.update(
+                measure(
+                    "handoff", work, args.side, bits, args.workers, args.handoff_images, args.batch
+                )  # fmt: skip
+            )
+            rows.append(floor)
+            print(json.dumps(floor), flush=True)
             for count in args.counts:
                 rows += measure_size(args, work, count, bits, args.workers, measure)
     finally:
@@ -280,6 +314,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         f"load average (1, 5, 15 min) {[round(v, 2) for v in load_before]} at the start and "
         f"{[round(v, 2) for v in load_after]} at the end (2 cores: above 2, other jobs competed)",
         "png: decodes every PNG (uncached), the baseline of every size at its bit depth",
+        "handoff: ready images through the same loader, the floor of every row with workers",
         "shards/1, shards/2, memmap: one whole epoch timed after one warm-up batch",
     ]
     return report("shards", machine_info("cpu"), settings, rows, columns, args.out, notes=notes)

@@ -1,5 +1,6 @@
-"""bench.shards runs end to end at a tiny size (`--dry-run`): uncached PNG, shards in both
-formats and the memory-mapped array, at 8 and 16 bits, each row with its throughput, ratio,
+"""bench.shards runs end to end at a tiny size (`--dry-run`): uncached PNG, the hand-off floor
+(ready images through the same loader), shards in both formats and the memory-mapped array, at 8
+and 16 bits, each row with its throughput, ratio,
 CPU per image and peak RSS; it removes only the folder it made. Nothing is timed."""
 
 from __future__ import annotations
@@ -25,11 +26,11 @@ def test_dry_run_reports_every_loader_at_both_depths_and_cleans_up(tmp_path: Pat
     assert rows == [
         (bits, loader, count)
         for bits in (8, 16)
-        for loader, count in [("png", 32), *((kind, 96) for kind in shards.KINDS)]
+        for loader, count in [("png", 32), ("handoff", 48), *((kind, 96) for kind in shards.KINDS)]
     ]
     for row in record["rows"]:
         assert row["images_per_s"] > 0 and row["cpu_us_per_image"] > 0 and row["peak_rss_mib"] > 0
-        timed = 32 if row["loader"] == "png" else 96
+        timed = {"png": 32, "handoff": 48}.get(row["loader"], 96)
         assert row["images_timed"] == timed - 8, row  # one warm-up batch left out
         assert row["vs_png"] == pytest.approx(
             row["images_per_s"] / next(
@@ -47,6 +48,14 @@ def test_generated_images_are_distinct_and_at_their_depth() -> None:
     assert first.dtype.is_floating_point is False and str(first.dtype) == "torch.uint16"
     assert first.shape == (1, 16, 16) and not bool((first == second).all())
     assert images.labels.tolist() == [0, 1] * 4
+
+
+def test_the_handoff_items_are_copies_of_one_image_with_alternating_labels() -> None:
+    items = shards.ReadyImages(4, 16, 16)
+    (first, label0), (second, label1) = items[0], items[1]
+    assert len(items) == 4 and (label0, label1) == (0, 1)
+    assert first.shape == (1, 16, 16) and str(first.dtype) == "torch.uint16"
+    assert bool((first == second).all()) and first.data_ptr() != second.data_ptr()
 
 
 def test_a_size_that_does_not_fit_the_disk_is_refused_before_writing(tmp_path: Path) -> None:
