@@ -128,7 +128,7 @@ def test_runs_past_the_deadline_are_stopped_and_none_starts_that_cannot_finish(t
         fake_run(tmp_path, "slow", "import time; time.sleep(120)"),
         fake_run(tmp_path, "late", "pass"),
     ]
-    done = gpu_strategies.execute(runs, parallel=2, deadline_s=8, logs=tmp_path / "logs")
+    done = gpu_strategies.execute(runs, parallel=2, deadline_s=4, logs=tmp_path / "logs")
     outcome = {r["strategy"]: (r["status"], r["rc"]) for r in done}
     assert outcome["quick"] == ("ok", 0)
     assert outcome["broken"] == ("failed", 3)
@@ -138,7 +138,7 @@ def test_runs_past_the_deadline_are_stopped_and_none_starts_that_cannot_finish(t
     # with one slot, `slow` holds it to the deadline: nothing after it starts
     runs = [fake_run(tmp_path, "slow", "import time; time.sleep(120)"),
             fake_run(tmp_path, "never", "pass")]  # fmt: skip
-    done = gpu_strategies.execute(runs, parallel=1, deadline_s=3, logs=tmp_path / "logs")
+    done = gpu_strategies.execute(runs, parallel=1, deadline_s=2, logs=tmp_path / "logs")
     assert [r["status"] for r in done] == ["stopped at deadline", "not started"]
 
 
