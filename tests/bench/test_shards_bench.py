@@ -42,22 +42,6 @@ def test_dry_run_reports_every_loader_at_both_depths_and_cleans_up(tmp_path: Pat
     assert sorted(p.name for p in scratch.iterdir()) == ["keep.txt"]
 
 
-def test_generated_images_are_distinct_and_at_their_depth() -> None:
-    images = shards.Generated(8, 16, 16)
-    first, second = images[0][0], images[2][0]
-    assert first.dtype.is_floating_point is False and str(first.dtype) == "torch.uint16"
-    assert first.shape == (1, 16, 16) and not bool((first == second).all())
-    assert images.labels.tolist() == [0, 1] * 4
-
-
-def test_the_handoff_items_are_copies_of_one_image_with_alternating_labels() -> None:
-    items = shards.ReadyImages(4, 16, 16)
-    (first, label0), (second, label1) = items[0], items[1]
-    assert len(items) == 4 and (label0, label1) == (0, 1)
-    assert first.shape == (1, 16, 16) and str(first.dtype) == "torch.uint16"
-    assert bool((first == second).all()) and first.data_ptr() != second.data_ptr()
-
-
 def test_a_size_that_does_not_fit_the_disk_is_refused_before_writing(tmp_path: Path) -> None:
     with pytest.raises(SystemExit, match="--dir .* GB free, the largest size needs"):
         shards.main(["--counts", str(10**12), "--dir", str(tmp_path), "--out", str(tmp_path / "o")])
