@@ -134,7 +134,18 @@ def needed_bytes(args: argparse.Namespace) -> int:
     return int(max(args.counts) * per_image * 3 * 1.1) + args.png_images * per_image * 2
 
 
-def measure_size(args, work: Path, count: int, bits: int, workers: int, measure) -> list[dict]:
+def measured_row(args, measure, kind: str, root: Path, bits: int, images: int, cap: int,
+                 **extra: float) -> dict:  # fmt: skip
+    """One row, printed as it is made: `kind` over `images` images at `root` (up to `cap`
+    timed) at `bits`, with the run's workers and batch; `extra` columns added."""
+    row = {"bits": bits, "images": images, "loader": kind, "workers": args.workers}
+    row.update(measure(kind, root, args.side, bits, args.workers, cap, args.batch))
+    row.update(extra)
+    print(json.dumps(row), flush=True)
+    return row
+
+
+def measure_size(args, work: Path, count: int, bits: int, measure) -> list[dict]:
     """Write `count` generated images as shards /1, /2 and a `.npy`, time each, remove them."""
     from graytransfer.data.store.shard_manifest import READABLE
     from graytransfer.data.store.shard_writer import convert
@@ -149,14 +160,11 @@ def measure_size(args, work: Path, count: int, bits: int, workers: int, measure)
         else:
             data = generated_module(count, args.side, bits)
             shard_format = READABLE[0] if kind == "shards/1" else READABLE[-1]
-            convert(data, roots[kind], {"bench": "shards"}, workers=max(1, workers),
+            convert(data, roots[kind], {"bench": "shards"}, workers=max(1, args.workers),
                     verbose=False, shard_format=shard_format)  # fmt: skip
         write_s = time.perf_counter() - started
-        row = {"bits": bits, "images": count, "loader": kind, "workers": workers}
-        row.update(measure(kind, roots[kind], args.side, bits, workers, count, args.batch))
-        row["write_s"] = write_s
-        rows.append(row)
-        print(json.dumps(row), flush=True)
+        rows.append(measured_row(args, measure, kind, roots[kind], bits, count, count,
+                                 write_s=write_s))  # fmt: skip
     for root in roots.values():
         shutil.rmtree(root) if root.is_dir() else root.unlink()
     return rows
@@ -195,29 +203,15 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         for bits in args.bits:
             png = work / f"png{bits}"
             write_pngs(png, args.png_images, args.side, bits)
-            base = {
-                "bits": bits,
-                "images": args.png_images,
-                "loader": "png",
-                "workers": args.workers,
-            }
-            base.update(
-                measure("png", png, args.side, bits, args.workers, args.max_png, args.batch)
+            rows.append(
+                measured_row(args, measure, "png", png, bits, args.png_images, args.max_png)
             )
-            rows.append(base)
-            print(json.dumps(base), flush=True)
             shutil.rmtree(png)
-            floor = {"bits": bits, "images": args.handoff_images, "loader": "handoff",
-                     "workers": args.workers}  # fmt: skip
-            floor.update(
-                measure(
-                    "handoff", work, args.side, bits, args.workers, args.handoff_images, args.batch
-                )  # fmt: skip
-            )
-            rows.append(floor)
-            print(json.dumps(floor), flush=True)
+            # the root is not read: ready images need no files
+            rows.append(measured_row(args, measure, "handoff", work, bits, args.handoff_images,
+                                     args.handoff_images))  # fmt: skip
             for count in args.counts:
-                rows += measure_size(args, work, count, bits, args.workers, measure)
+                rows += measure_size(args, work, count, bits, measure)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     png_rates = {r["bits"]: r["images_per_s"] for r in rows if r["loader"] == "png"}

@@ -1,7 +1,7 @@
 """bench.shards runs end to end at a tiny size (`--dry-run`): uncached PNG, the hand-off floor
 (ready images through the same loader), shards in both formats and the memory-mapped array, at 8
-and 16 bits, each row with its throughput, ratio,
-CPU per image and peak RSS; it removes only the folder it made. Nothing is timed."""
+and 16 bits, each row with its throughput, ratio, CPU per image and peak RSS; it removes only the
+folder it made. Nothing is timed."""
 
 from __future__ import annotations
 
@@ -32,6 +32,7 @@ def test_dry_run_reports_every_loader_at_both_depths_and_cleans_up(tmp_path: Pat
         assert row["images_per_s"] > 0 and row["cpu_us_per_image"] > 0 and row["peak_rss_mib"] > 0
         timed = {"png": 32, "handoff": 48}.get(row["loader"], 96)
         assert row["images_timed"] == timed - 8, row  # one warm-up batch left out
+        assert ("write_s" in row) == (row["loader"] in shards.KINDS), row  # what was written
         assert row["vs_png"] == pytest.approx(
             row["images_per_s"] / next(
                 r["images_per_s"] for r in record["rows"]
