@@ -135,6 +135,46 @@ class StepTimer(L.Callback):
         self.out.write_text(json.dumps(self.recorder.to_dict()))
 
 
+class LightningFloor(L.LightningModule):
+    """The least a LightningModule does: the classifier's forward and the cross-entropy in
+    `training_step`, the classifier's optimiser and per-step schedule; no `self.log`, no
+    metrics, no hooks. Trained by a Trainer with no logger, callbacks (but a `StepTimer`),
+    checkpoints or progress bar, it measures Lightning's own per-batch cost: what no change
+    to graytransfer's module or callbacks can take away."""
+
+    def __init__(
+        self,
+        model: GrayscaleClassifier,
+        total_steps: int,
+        label_smoothing: float = 0.0,
+        loss_weight: torch.Tensor | None = None,
+        **_: Any,
+    ) -> None:
+        super().__init__()
+        self.model = model
+        self.total_steps = total_steps
+        self.label_smoothing = label_smoothing
+        self.loss_weight = loss_weight
+
+    def training_step(self, batch, batch_idx: int) -> torch.Tensor:
+        images, labels = batch
+        return F.cross_entropy(
+            self.model(images),
+            labels,
+            weight=self.loss_weight,
+            label_smoothing=self.label_smoothing,
+        )
+
+    def configure_optimizers(self) -> Any:
+        optimizer, scheduler = self.model.build_optimizer(self.total_steps)
+        if scheduler is None:
+            return optimizer
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": scheduler, "interval": "step"},
+        }
+
+
 #: the class names of a benchmark that feeds a fixed synthetic batch (`synthetic_batch`)
 SYNTHETIC_CLASSES = [str(i) for i in range(10)]
 

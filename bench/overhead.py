@@ -38,7 +38,9 @@ from bench.common import (
     trainer_override,
 )
 from bench.loop import (
+    LightningFloor,
     StepRecorder,
+    StepTimer,
     loop_settings,
     seed_all,
     train_bare,
@@ -67,6 +69,8 @@ MODES: dict[str, list[str]] = {
 PRESETS: dict[str, list[str]] = {"gpu-sized": ["data.batch_size=4"]}
 BARE = "bare"
 BARE_METRICS = "bare+metrics"
+#: Lightning's Trainer (as `lean`) on `bench.loop.LightningFloor`: Lightning's own per-batch cost
+FLOOR = "floor"
 COLUMNS = (
     "loop",
     "runs",
@@ -99,6 +103,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--bare-metrics",
         action="store_true",
         help="also run the bare loop with the module's per-step torchmetrics updates",
+    )
+    parser.add_argument(
+        "--floor",
+        action="store_true",
+        help="also run Lightning's Trainer (as lean) on a module that only computes the loss: "
+        "the per-batch cost of Lightning's own loop",
     )
     parser.add_argument(
         "--profile",
@@ -204,6 +214,29 @@ def run_bare(args: argparse.Namespace, device: str, with_metrics: bool) -> StepR
         )
 
 
+def run_floor(args: argparse.Namespace, device: str) -> StepRecorder:
+    """The same classifier, loader, optimiser and schedule trained by Lightning's Trainer with
+    the `lean` settings, wrapped in `LightningFloor` (forward and loss only, no logging)."""
+    with tempfile.TemporaryDirectory(prefix="gt-bench-") as tmp:
+        cfg = bench_config(args, device, "lean", Path(tmp) / "run")
+        seed_all(cfg.seed)
+        data, model = build_data_and_model(cfg, instantiate(cfg.model))
+        loader = data.train_dataloader()
+        per_epoch = min(len(loader), args.limit_batches or len(loader))
+        timer = StepTimer(str(Path(tmp) / "steps.json"), device)
+        trainer = instantiate(
+            cfg.trainer,
+            callbacks=[timer],
+            logger=False,
+            enable_progress_bar=False,
+            enable_checkpointing=False,
+            enable_model_summary=False,
+        )
+        floor = LightningFloor(model, per_epoch * args.epochs, **loop_settings(cfg, model))
+        trainer.fit(floor, train_dataloaders=loader)
+        return timer.recorder
+
+
 def summarise(
     records: dict[str, list[StepRecorder]], warmup: int, batch_size: int
 ) -> list[dict[str, Any]]:
@@ -275,7 +308,12 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     device = resolve_device(args.device)
     set_threads(args.threads)
     quiet_lightning()
-    loops = [BARE, *([BARE_METRICS] if args.bare_metrics else []), *args.modes]
+    loops = [
+        BARE,
+        *([BARE_METRICS] if args.bare_metrics else []),
+        *([FLOOR] if args.floor else []),
+        *args.modes,
+    ]
     records: dict[str, list[StepRecorder]] = {loop: [] for loop in loops}
     for rep in range(args.reps):
         shift = rep % len(loops)
@@ -283,6 +321,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             print(f"[overhead] repetition {rep + 1}/{args.reps}: {loop}", flush=True)
             if loop in (BARE, BARE_METRICS):
                 records[loop].append(run_bare(args, device, with_metrics=loop == BARE_METRICS))
+            elif loop == FLOOR:
+                records[loop].append(run_floor(args, device))
             else:
                 records[loop].append(run_lightning(args, device, loop))
     cfg = bench_config(args, device, "lean", Path(tempfile.gettempdir()) / "gt-bench-unused")
@@ -303,7 +343,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     }
     by_loop = {r["loop"]: r for r in rows}
     summary: dict[str, Any] = {"goal": "cycle_ratio <= 1.03 on CPU"}
-    for mode in args.modes:
+    for mode in [*([FLOOR] if args.floor else []), *args.modes]:
         summary[f"{mode}_cycle_ratio"] = by_loop[mode]["cycle_ratio"]
         summary[f"{mode}_epoch_ratio"] = by_loop[mode]["epoch_ratio"]
         summary[f"{mode}_cpu_cycle_ratio"] = by_loop[mode]["cpu_cycle_ratio"]
@@ -311,6 +351,11 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         if BARE_METRICS in by_loop:
             summary[f"{mode}_cycle_ratio_vs_bare+metrics"] = paired_ratio(
                 records[mode], records[BARE_METRICS], args.warmup
+            )
+        if FLOOR in by_loop and mode != FLOOR:
+            # what graytransfer adds on top of Lightning's own loop
+            summary[f"{mode}_cycle_ratio_vs_floor"] = paired_ratio(
+                records[mode], records[FLOOR], args.warmup
             )
     if args.profile:
         with tempfile.TemporaryDirectory(prefix="gt-bench-") as tmp:

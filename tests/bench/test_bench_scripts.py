@@ -61,6 +61,7 @@ def test_overhead_reports_bare_and_lightning_loops(tmp_path: Path, capsys) -> No
         [
             "--modes=lean,user",
             "--bare-metrics",
+            "--floor",
             "--profile",
             "--epochs=2",
             "--reps=1",
@@ -75,18 +76,63 @@ def test_overhead_reports_bare_and_lightning_loops(tmp_path: Path, capsys) -> No
     )
     written = check_report(payload, out, capsys.readouterr().out, "overhead")
     rows = {row["loop"]: row for row in written["rows"]}
-    assert list(rows) == ["bare", "bare+metrics", "lean", "user"]
+    assert list(rows) == ["bare", "bare+metrics", "floor", "lean", "user"]
     assert rows["bare"]["cycle_ratio"] == 1.0
     for row in rows.values():
         assert row["steps"] == 3  # 2 epochs x 3 batches: 2 x 2 cycles within epochs, 1 dropped
         assert row["cycle_ms"] > 0 and row["epoch_s"] > 0 and row["epoch_ratio"] > 0
     assert written["settings"]["model"] == "test_efficientnet"
     assert written["settings"]["batch_size"] == 16
-    for key in ("cycle_ratio", "epoch_ratio", "cycle_ratio_vs_bare+metrics"):
+    for key in (
+        "cycle_ratio",
+        "epoch_ratio",
+        "cycle_ratio_vs_bare+metrics",
+        "cycle_ratio_vs_floor",
+    ):
         assert f"lean_{key}" in written["summary"] and f"user_{key}" in written["summary"]
+    assert written["summary"]["floor_cycle_ratio"] > 0
     shares = {k: v for k, v in written["summary"].items() if k.startswith("profile_share")}
     assert "profile_share lightning" in shares and "profile_share C calls (tensor work)" in shares
     assert sum(shares.values()) == pytest.approx(1.0)
+
+
+def test_the_lightning_floor_trains_the_classifier_on_its_loss_alone() -> None:
+    """`--floor`'s module logs nothing and returns the classifier's plain cross-entropy, so
+    the loop measures Lightning's own cost and nothing of graytransfer's module."""
+    import lightning as L
+    import torch.nn.functional as F
+    from hydra.utils import instantiate
+
+    from bench.loop import LightningFloor
+    from graytransfer.run import build_data_and_model
+
+    args = overhead.parse_args([*TINY_MODEL, "data.image_size=16", "data.batch_size=8"])
+    cfg = overhead.bench_config(args, "cpu", "lean", Path("unused"))
+    data, model = build_data_and_model(cfg, instantiate(cfg.model))
+    floor = LightningFloor(model, total_steps=2)
+    seen: dict[str, list] = {"logits": [], "labels": [], "losses": []}
+    model.register_forward_hook(lambda module, inputs, out: seen["logits"].append(out.detach()))
+
+    class Keep(L.Callback):
+        def on_train_batch_start(self, trainer, module, batch, batch_idx) -> None:
+            seen["labels"].append(batch[1])
+
+        def on_before_backward(self, trainer, module, loss) -> None:
+            seen["losses"].append(float(loss))
+
+    trainer = L.Trainer(
+        max_steps=2,
+        logger=False,
+        callbacks=[Keep()],
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
+    trainer.fit(floor, train_dataloaders=data.train_dataloader())
+    assert trainer.callback_metrics == {} and trainer.logged_metrics == {}
+    assert len(seen["losses"]) == 2
+    for logits, labels, loss in zip(*seen.values(), strict=True):
+        assert loss == pytest.approx(float(F.cross_entropy(logits, labels)), rel=1e-6)
 
 
 def test_overhead_rejects_an_unknown_mode() -> None:
