@@ -2,10 +2,12 @@
 step): each epoch's logged train metrics are those of exactly that epoch's batches, as the model
 scored them while training, and a fit after an interrupted one starts from an empty epoch.
 Checked with a real timm model under a real Lightning Trainer, against a reference built from
-the logits the head returned during training (a forward hook) and fresh metrics of the task."""
+the logits the head returned during training (a forward hook) and fresh metrics of the task.
+The training loss: logged on the steps the loggers write, and each epoch's weighted mean."""
 
 from __future__ import annotations
 
+import csv
 import functools
 
 import lightning as L
@@ -123,3 +125,80 @@ def test_a_fit_after_an_interrupted_one_scores_only_its_own_batches() -> None:
     fit(model, recorder, epochs=1)
     wanted = reference(model, recorder.logits[0], recorder.labels[0])
     assert recorder.logged[0] == pytest.approx(wanted, abs=1e-6)
+
+
+class LossRecorder(L.Callback):
+    """Each training step's loss and batch size (from the step's output), per epoch, and the
+    epoch's `train/loss` as the callback metrics hold it when the next epoch starts or training
+    ends."""
+
+    def __init__(self) -> None:
+        self.steps: list[list[tuple[float, int]]] = []
+        self.epoch_losses: list[dict[str, float]] = []
+
+    def _read(self, trainer: L.Trainer) -> None:
+        metrics = trainer.callback_metrics
+        self.epoch_losses.append({k: float(metrics[k]) for k in ("train/loss", "train/loss_epoch")})
+
+    def on_train_epoch_start(self, trainer, pl_module) -> None:
+        if self.steps:
+            self._read(trainer)
+        self.steps.append([])
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        self.steps[-1].append((float(outputs["loss"]), int(batch[1].shape[0])))
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        self._read(trainer)
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_the_train_loss_is_logged_on_the_written_steps_and_as_each_epochs_weighted_mean(
+    tmp_path,
+) -> None:
+    """`self.log` of the step loss runs only on the steps the loggers write (every
+    `log_every_n_steps`-th, and each epoch's last, for the progress bar); the file logger gets
+    each of those steps' own loss; the epoch's loss is the batch-size weighted mean of its steps
+    (10 images in batches of 4, 4, 2)."""
+    model = make_model()
+    logged_steps = []
+    log = model.log
+
+    def counting_log(name, *args, **kwargs):
+        if name == "train/loss_step":
+            logged_steps.append(model.global_step)
+        return log(name, *args, **kwargs)
+
+    model.log = counting_log
+    recorder = LossRecorder()
+    trainer = L.Trainer(
+        max_epochs=2,
+        accelerator="cpu",
+        logger=L.pytorch.loggers.CSVLogger(tmp_path, name="csv"),
+        log_every_n_steps=2,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        limit_val_batches=0,
+        callbacks=[recorder],
+    )
+    gen = torch.Generator().manual_seed(1)
+    images = torch.randint(0, 256, (10, 1, 16, 16), dtype=torch.uint8, generator=gen)
+    labels = torch.tensor([0, 1, 2, 0, 1, 2, 0, 0, 1, 2])
+    trainer.fit(model, DataLoader(TensorDataset(images, labels), batch_size=4))
+
+    # steps 0-5 (3 a epoch): written every 2nd (1, 3, 5); each epoch's last (2, 5) for the bar
+    assert logged_steps == [1, 2, 3, 5]
+    step_losses = [loss for epoch in recorder.steps for loss, _ in epoch]
+    text = (tmp_path / "csv" / "version_0" / "metrics.csv").read_text()
+    rows = list(csv.DictReader(text.splitlines()))
+    written = {int(r["step"]): float(r["train/loss_step"]) for r in rows if r["train/loss_step"]}
+    assert written == pytest.approx({step: step_losses[step] for step in (1, 3, 5)}, abs=1e-6)
+    epoch_rows = [float(r["train/loss_epoch"]) for r in rows if r["train/loss_epoch"]]
+    assert len(recorder.epoch_losses) == len(epoch_rows) == 2
+    for epoch, steps in enumerate(recorder.steps):
+        assert [size for _, size in steps] == [4, 4, 2]
+        mean = sum(loss * size for loss, size in steps) / 10
+        assert recorder.epoch_losses[epoch]["train/loss"] == pytest.approx(mean, abs=1e-6)
+        assert recorder.epoch_losses[epoch]["train/loss_epoch"] == pytest.approx(mean, abs=1e-6)
+        assert epoch_rows[epoch] == pytest.approx(mean, abs=1e-6)

@@ -23,6 +23,9 @@ from graytransfer.model.finetune import FineTuning, apply_lr_scale, optimizer_pa
 from graytransfer.model.head import ClassifierHead
 from graytransfer.task import MulticlassTask, Task
 
+#: the `_epoch_outputs` key of the training steps' (loss, batch size) pairs
+TRAIN_LOSSES = "train/loss"
+
 OptimizerFactory = Callable[..., torch.optim.Optimizer]
 SchedulerFactory = Callable[..., torch.optim.lr_scheduler.LRScheduler]
 
@@ -96,6 +99,8 @@ class GrayscaleClassifier(L.LightningModule):
         # val/test loss as a torchmetrics mean: exact across DDP ranks holding different numbers
         # of images (Lightning's own synced mean rounds the averaged image count to an integer)
         self.eval_losses = nn.ModuleDict({"val": MeanMetric(), "test": MeanMetric()})
+        # the training loss's epoch mean, fed once an epoch from the buffered step losses
+        self.train_loss = MeanMetric()
         # per-class weights of the training loss (data.balance=loss); val/test losses stay plain
         weights = None if class_weights is None else torch.tensor(class_weights, dtype=torch.float)
         self.register_buffer("loss_weights", weights, persistent=False)
@@ -142,15 +147,24 @@ class GrayscaleClassifier(L.LightningModule):
         if stage in self.eval_losses:
             self.eval_losses[stage].update(loss.detach(), weight=labels.shape[0])
             return loss, probs
-        self.log(
-            f"{stage}/loss",
-            loss,
-            on_step=True,
-            on_epoch=True,
-            prog_bar=True,
-            batch_size=labels.shape[0],
-        )
+        self._epoch_outputs.setdefault(TRAIN_LOSSES, []).append((loss.detach(), labels.shape[0]))
+        if self._writes_step_metrics():
+            self.log("train/loss_step", loss, prog_bar=True, batch_size=labels.shape[0])
         return loss, probs
+
+    def _writes_step_metrics(self) -> bool:
+        """Whether the loggers write this training step's values: every
+        `trainer.log_every_n_steps`-th optimiser step (Lightning's own rule, on the public
+        `global_step`), every step of a `fast_dev_run`, and the epoch's last batch (so the
+        progress bar ends on the epoch's last loss). Lightning's `self.log` costs about 0.6 ms
+        a call at a GPU-sized step (docs/benchmarks.md), so the other steps skip it."""
+        trainer = self._trainer
+        if trainer is None:
+            return False
+        every = trainer.log_every_n_steps
+        if trainer.fast_dev_run or trainer.is_last_batch:
+            return True
+        return every > 0 and (self.global_step + 1) % every == 0
 
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
         return self._step(batch, "train")[0]
@@ -164,13 +178,14 @@ class GrayscaleClassifier(L.LightningModule):
         return self._step(batch, "test")[1]
 
     @property
-    def _epoch_outputs(self) -> dict[str, list[tuple[torch.Tensor, torch.Tensor]]]:
+    def _epoch_outputs(self) -> dict[str, list[tuple[torch.Tensor, Any]]]:
         """stage -> the (probabilities, labels) of each of this epoch's batches, detached and
         on the device: the stage's metrics take them in one update at the epoch's end, not one
         per step (torchmetrics' per-call cost was ~0.5 ms a training step at a GPU-sized step,
         docs/benchmarks.md; the values are the same, every metric state being a sum or a
         concatenation; the AUROC and score states kept every probability of the epoch already,
-        so the buffer adds no new kind of memory). Made on first use, so the fold ensemble,
+        so the buffer adds no new kind of memory); `TRAIN_LOSSES` -> the (loss, batch size) of
+        each training step, for the epoch's mean. Made on first use, so the fold ensemble,
         which skips this class's __init__, has it too."""
         return self.__dict__.setdefault("_outputs_of_epoch", {})
 
@@ -184,6 +199,8 @@ class GrayscaleClassifier(L.LightningModule):
     def _log_epoch(self, metrics: nn.Module) -> None:
         stage = str(metrics.prefix).rstrip("/")
         self._update_metrics(stage, metrics)
+        if stage == "train":
+            self._log_train_loss()
         # torchmetrics syncs across DDP ranks itself; validation chooses the thresholds
         values, chosen = self.task.compute(metrics, self.thresholds, choose=stage == "val")
         if chosen is not None:
@@ -194,8 +211,24 @@ class GrayscaleClassifier(L.LightningModule):
         self.log_dict(values, prog_bar=True, sync_dist=True)
         metrics.reset()
 
+    def _log_train_loss(self) -> None:
+        """The epoch's training loss, the batch-size weighted mean of its steps' losses over
+        every rank, as `self.log(on_step=True, on_epoch=True)` named it: `train/loss_epoch` for
+        the loggers and the progress bar, `train/loss` in the callback metrics."""
+        steps = self._epoch_outputs.pop(TRAIN_LOSSES, [])
+        if not steps:
+            return
+        losses, sizes = zip(*steps, strict=True)
+        stacked = torch.stack(losses)
+        self.train_loss.update(stacked, weight=torch.tensor(sizes, device=stacked.device))
+        mean = self.train_loss.compute()
+        self.train_loss.reset()
+        self.log("train/loss_epoch", mean, prog_bar=True, sync_dist=True)
+        self.log("train/loss", mean, logger=False, sync_dist=True)
+
     def on_train_epoch_start(self) -> None:
-        self._epoch_outputs.pop("train", None)  # what an interrupted epoch left
+        for key in ("train", TRAIN_LOSSES):  # what an interrupted epoch left
+            self._epoch_outputs.pop(key, None)
 
     def on_validation_epoch_start(self) -> None:
         self._epoch_outputs.pop("val", None)
