@@ -10,7 +10,7 @@ out=${OUT:-bench/results/cpu}
 threads=${THREADS:-1}
 mkdir -p "$out"
 uptime
-python -m bench.overhead --threads "$threads" --modes lean,user --bare-metrics \
+python -m bench.overhead --threads "$threads" --modes lean,user --floor \
   --profile --epochs 2 --reps 3 --limit-batches 12 --out "$out/overhead.json"
 uptime
 python -m bench.input_path --threads "$threads" --sizes 32,64 --epochs 3 --reps 2 \

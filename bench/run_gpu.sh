@@ -30,8 +30,9 @@
 #                  bare, overhead.json) sets the pace. (CPU for scale: B0 at 64x64 trains at 69
 #                  images/s on the 2-core box, bench/results/cpu/scaling.json.)
 #   collect  10 s  the study's metrics into study_gpu.json and study_gpu.tar.gz (no checkpoints)
-#   overhead 110 s bench.overhead at B0 224 batch 64 bf16 with --bare-metrics --profile (what the
-#                  first GPU run lacked: where the 1.05-1.17x goes); 8 runs of 3 epochs of 19
+#   overhead 110 s bench.overhead at B0 224 batch 64 bf16 with --floor --profile (what the
+#                  first GPU run lacked: where the 1.05-1.17x goes, and how much of it is
+#                  Lightning's own loop, the floor); 8 runs of 3 epochs of 19
 #                  batches at ~50 ms (overhead.json: 0.9-1.2 s an epoch) + ~3 s set-up each, and
 #                  one profiled fit: est. 75-90 s
 #   scaling  60 s  bench.scaling B0, B2, B4 at native size, timm's batch sizes (a second sample:
@@ -221,7 +222,7 @@ print('torch', torch.__version__, 'timm', timm.__version__, 'lightning', lightni
   fi
   if has overhead; then
     run_part overhead python -m bench.overhead --device cuda --modes "$overhead_modes" \
-      --bare-metrics --profile --epochs 3 --reps 2 --out "$out/overhead.json" model=b0 \
+      --floor --profile --epochs 3 --reps 2 --out "$out/overhead.json" model=b0 \
       model.pretrained=false data.image_size=224 data.batch_size=64 trainer.precision=bf16-mixed
   fi
   if has scaling; then
