@@ -27,9 +27,7 @@ from omegaconf import DictConfig, open_dict
 from bench.common import (
     add_run_arguments,
     compose,
-    fast,
     machine_info,
-    median,
     quiet_lightning,
     report,
     resolve_device,
@@ -45,6 +43,7 @@ from bench.loop import (
     seed_all,
     train_bare,
 )
+from bench.overhead_summary import BARE, COLUMNS, paired_ratio, print_split, summarise
 from bench.profiling import profile_shares
 from graytransfer.atomic import write_json_atomic
 from graytransfer.errors import UserError
@@ -67,26 +66,9 @@ MODES: dict[str, list[str]] = {
 #: thread, the size of B0's 224 px batch-64 bf16 step on an H200 (~46 ms), so the framework's
 #: fixed per-batch cost weighs what it weighs on a GPU
 PRESETS: dict[str, list[str]] = {"gpu-sized": ["data.batch_size=4"]}
-BARE = "bare"
 BARE_METRICS = "bare+metrics"
 #: Lightning's Trainer (as `lean`) on `bench.loop.LightningFloor`: Lightning's own per-batch cost
 FLOOR = "floor"
-COLUMNS = (
-    "loop",
-    "runs",
-    "steps",
-    "step_ms",
-    "cycle_ms",
-    "images_per_s",
-    "epoch_s",
-    "cycle_ratio",
-    "cycle_ratio_range",
-    "fast_cycle_ratio",
-    "epoch_ratio",
-    "cpu_cycle_ms",
-    "cpu_cycle_ratio",
-    "cpu_epoch_ratio",
-)
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -237,72 +219,6 @@ def run_floor(args: argparse.Namespace, device: str) -> StepRecorder:
         return timer.recorder
 
 
-def summarise(
-    records: dict[str, list[StepRecorder]], warmup: int, batch_size: int
-) -> list[dict[str, Any]]:
-    """One row per loop: medians pooled over runs, and ratios to the bare loop (the median of
-    the per-repetition ratios, with their range)."""
-    bare = records[BARE]
-    bare_cycle = median([c for r in bare for c in r.cycles(warmup)])
-    bare_epoch = median([w for r in bare for w in r.epoch_walls()])
-    bare_fast = fast([c for r in bare for c in r.cycles(warmup)])
-    bare_cpu = median([c for r in bare for c in r.cpu_cycles(warmup)])
-    bare_cpu_epoch = median([w for r in bare for w in r.cpu_epochs()])
-    rows = []
-    for loop, runs in records.items():
-        cycles = [c for r in runs for c in r.cycles(warmup)]
-        walls = [w for r in runs for w in r.epoch_walls()]
-        cycle_ms = median(cycles)
-        per_rep = [
-            median(r.cycles(warmup)) / median(b.cycles(warmup))
-            for r, b in zip(runs, bare, strict=True)
-            if r.cycles(warmup) and b.cycles(warmup)
-        ]
-        epoch_s = median(walls)
-        cpu_cycle = median([c for r in runs for c in r.cpu_cycles(warmup)])
-        cpu_epoch = median([w for r in runs for w in r.cpu_epochs()])
-        rows.append(
-            {
-                "loop": loop,
-                "runs": len(runs),
-                "steps": sum(len(r.cycles(warmup)) for r in runs),
-                "step_ms": _ms(median([s for r in runs for s in r.steps(warmup)])),
-                "cycle_ms": _ms(cycle_ms),
-                "images_per_s": batch_size / cycle_ms if cycle_ms else None,
-                "epoch_s": epoch_s,
-                "cycle_ratio": median(per_rep),
-                "cycle_ratio_pooled": cycle_ms / bare_cycle if cycle_ms and bare_cycle else None,
-                "fast_cycle_ratio": (fast(cycles) / bare_fast if cycles and bare_fast else None),
-                "cycle_ratio_range": (
-                    f"{min(per_rep):.3f}-{max(per_rep):.3f}" if per_rep else None
-                ),
-                "epoch_ratio": epoch_s / bare_epoch if epoch_s and bare_epoch else None,
-                "cpu_cycle_ms": _ms(cpu_cycle),
-                "cpu_cycle_ratio": cpu_cycle / bare_cpu if cpu_cycle and bare_cpu else None,
-                "cpu_epoch_ratio": (
-                    cpu_epoch / bare_cpu_epoch if cpu_epoch and bare_cpu_epoch else None
-                ),
-                "cycles_s": cycles,
-                "epoch_walls_s": walls,
-            }
-        )
-    return rows
-
-
-def paired_ratio(runs: list[StepRecorder], base: list[StepRecorder], warmup: int) -> float | None:
-    """Median over repetitions of (median cycle of `runs` / median cycle of `base`)."""
-    ratios = [
-        median(r.cycles(warmup)) / median(b.cycles(warmup))
-        for r, b in zip(runs, base, strict=True)
-        if r.cycles(warmup) and b.cycles(warmup)
-    ]
-    return median(ratios)
-
-
-def _ms(seconds: float | None) -> float | None:
-    return seconds * 1000 if seconds is not None else None
-
-
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
     device = resolve_device(args.device)
@@ -384,17 +300,6 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         payload["split"] = splits
         write_json_atomic(args.out, payload)
     return payload
-
-
-def print_split(mode: str, split: dict[str, Any]) -> None:
-    """The component split of one fit as a Markdown table."""
-    print(f"\n{mode}: {split['batches']} batches, {split['epochs']} epochs, {split['fit_s']:.2f} s")
-    print("| component | ms per batch | share | host syncs per batch |\n|---|---:|---:|---:|")
-    for name, part in split["components"].items():
-        print(
-            f"| {name} | {part['ms_per_batch']:.3f} | {100 * part['share']:.2f} % | "
-            f"{part['syncs_per_batch']:.2f} |"
-        )
 
 
 if __name__ == "__main__":
