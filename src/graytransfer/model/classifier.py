@@ -156,7 +156,7 @@ class GrayscaleClassifier(L.LightningModule):
         """Whether the loggers write this training step's values: every
         `trainer.log_every_n_steps`-th optimiser step (Lightning's own rule, on the public
         `global_step`), every step of a `fast_dev_run`, and the epoch's last batch (so the
-        progress bar ends on the epoch's last loss). Lightning's `self.log` costs about 0.6 ms
+        progress bar ends on the epoch's last loss). Lightning's `self.log` costs about 0.7 ms
         a call at a GPU-sized step (docs/benchmarks.md), so the other steps skip it."""
         trainer = self._trainer
         if trainer is None:
