@@ -140,7 +140,8 @@ class LightningFloor(L.LightningModule):
     `training_step`, the classifier's optimiser and per-step schedule; no `self.log`, no
     metrics, no hooks. Trained by a Trainer with no logger, callbacks (but a `StepTimer`),
     checkpoints or progress bar, it measures Lightning's own per-batch cost: what no change
-    to graytransfer's module or callbacks can take away."""
+    to graytransfer's module or callbacks can take away. Takes `loop_settings`' keys; its
+    `precision` is the Trainer's to apply, so the module ignores it."""
 
     def __init__(
         self,
