@@ -58,8 +58,10 @@ def losses(model: GrayscaleClassifier) -> tuple[torch.Tensor, torch.Tensor, torc
         logits = model(batch[0])
         train = model.training_step(batch, 0)
         model.validation_step(batch, 0)
-        val = model.eval_losses["val"].compute()
-    model.eval_losses["val"].reset()
+        model._update_metrics("val", model.val_metrics)  # what the epoch's end does
+        val = model.stage_losses["val_loss"].compute()
+    model.stage_losses["val_loss"].reset()
+    model.val_metrics.reset()
     return train, val, logits
 
 

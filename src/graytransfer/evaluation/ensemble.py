@@ -38,7 +38,7 @@ from torch import nn
 from graytransfer.errors import UserError
 from graytransfer.evaluation.ensemble_fit import fit_on_oof, to_logits
 from graytransfer.evaluation.tta import views_of
-from graytransfer.model.classifier import GrayscaleClassifier
+from graytransfer.model.classifier import STAGES, GrayscaleClassifier, loss_key
 from graytransfer.model.restore import TrainedModel, load_trained
 
 
@@ -95,7 +95,7 @@ class AveragedClassifier(GrayscaleClassifier):
         self.train_metrics = self.task.metrics(names, "train/")
         from torchmetrics import MeanMetric
 
-        self.eval_losses = nn.ModuleDict({"val": MeanMetric(), "test": MeanMetric()})
+        self.stage_losses = nn.ModuleDict({loss_key(stage): MeanMetric() for stage in STAGES})
         self.register_buffer("thresholds", thresholds)
         self.register_buffer("loss_weights", None, persistent=False)
         outputs = len(self.output_names)

@@ -23,8 +23,14 @@ from graytransfer.model.finetune import FineTuning, apply_lr_scale, optimizer_pa
 from graytransfer.model.head import ClassifierHead
 from graytransfer.task import MulticlassTask, Task
 
-#: the `_epoch_outputs` key of the training steps' (loss, batch size) pairs
-TRAIN_LOSSES = "train/loss"
+#: the stages whose batches are buffered and scored at their epoch's end
+STAGES = ("train", "val", "test")
+
+
+def loss_key(stage: str) -> str:
+    """The key of `stage`'s loss mean in `stage_losses` (a ModuleDict refuses `train`)."""
+    return f"{stage}_loss"
+
 
 OptimizerFactory = Callable[..., torch.optim.Optimizer]
 SchedulerFactory = Callable[..., torch.optim.lr_scheduler.LRScheduler]
@@ -96,11 +102,10 @@ class GrayscaleClassifier(L.LightningModule):
         # thresholds (a checkpoint without it loads as identity: `_load_from_state_dict`)
         self.register_buffer("calibration_scale", torch.ones(outputs))
         self.register_buffer("calibration_bias", torch.zeros(outputs))
-        # val/test loss as a torchmetrics mean: exact across DDP ranks holding different numbers
-        # of images (Lightning's own synced mean rounds the averaged image count to an integer)
-        self.eval_losses = nn.ModuleDict({"val": MeanMetric(), "test": MeanMetric()})
-        # the training loss's epoch mean, fed once an epoch from the buffered step losses
-        self.train_loss = MeanMetric()
+        # each stage's epoch loss as a torchmetrics mean, fed once an epoch (`_update_metrics`):
+        # exact across DDP ranks holding different numbers of images (Lightning's own synced
+        # mean rounds the averaged image count to an integer)
+        self.stage_losses = nn.ModuleDict({loss_key(stage): MeanMetric() for stage in STAGES})
         # per-class weights of the training loss (data.balance=loss); val/test losses stay plain
         weights = None if class_weights is None else torch.tensor(class_weights, dtype=torch.float)
         self.register_buffer("loss_weights", weights, persistent=False)
@@ -143,12 +148,8 @@ class GrayscaleClassifier(L.LightningModule):
         weight = self.loss_weights if stage == "train" else None
         loss = self.task.loss(logits, labels, weight, self.hparams.label_smoothing)
         probs = self.task.probabilities(logits.detach())
-        self._epoch_outputs.setdefault(stage, []).append((probs, labels))
-        if stage in self.eval_losses:
-            self.eval_losses[stage].update(loss.detach(), weight=labels.shape[0])
-            return loss, probs
-        self._epoch_outputs.setdefault(TRAIN_LOSSES, []).append((loss.detach(), labels.shape[0]))
-        if self._writes_step_metrics():
+        self._epoch_outputs.setdefault(stage, []).append((probs, labels, loss.detach()))
+        if stage == "train" and self._writes_step_metrics():
             self.log("train/loss_step", loss, prog_bar=True, batch_size=labels.shape[0])
         return loss, probs
 
@@ -178,57 +179,47 @@ class GrayscaleClassifier(L.LightningModule):
         return self._step(batch, "test")[1]
 
     @property
-    def _epoch_outputs(self) -> dict[str, list[tuple[torch.Tensor, Any]]]:
-        """stage -> the (probabilities, labels) of each of this epoch's batches, detached and
-        on the device: the stage's metrics take them in one update at the epoch's end, not one
-        per step (torchmetrics' per-call cost was ~0.5 ms a training step at a GPU-sized step,
-        docs/benchmarks.md; the values are the same, every metric state being a sum or a
-        concatenation; the AUROC and score states kept every probability of the epoch already,
-        so the buffer adds no new kind of memory); `TRAIN_LOSSES` -> the (loss, batch size) of
-        each training step, for the epoch's mean. Made on first use, so the fold ensemble,
-        which skips this class's __init__, has it too."""
+    def _epoch_outputs(self) -> dict[str, list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]]:
+        """stage -> the (probabilities, labels, loss) of each of this epoch's batches, detached
+        and on the device: the stage's metrics and loss mean take them in one update at the
+        epoch's end, not one per step (torchmetrics' per-call cost was ~0.5 ms a training step
+        at a GPU-sized step, docs/benchmarks.md; the values are the same, every metric state
+        being a sum or a concatenation; the AUROC and score states kept every probability of
+        the epoch already, so the buffer adds no new kind of memory). Made on first use, so the
+        fold ensemble, which skips this class's __init__, has it too."""
         return self.__dict__.setdefault("_outputs_of_epoch", {})
 
-    def _update_metrics(self, stage: str, metrics: nn.Module) -> None:
-        """Feed `stage`'s buffered batches to its metrics (one update) and empty the buffer."""
+    def _update_metrics(self, stage: str, metrics: nn.Module) -> bool:
+        """Feed `stage`'s buffered batches to its metrics and its loss mean (one update each,
+        the loss weighted by batch size), empty the buffer; whether it held any batch."""
         outputs = self._epoch_outputs.pop(stage, [])
-        if outputs:
-            probs, labels = zip(*outputs, strict=True)
-            self.task.update(metrics, torch.cat(probs), torch.cat(labels))
+        if not outputs:
+            return False
+        probs, labels, losses = zip(*outputs, strict=True)
+        self.task.update(metrics, torch.cat(probs), torch.cat(labels))
+        sizes = torch.tensor([len(batch) for batch in labels], device=losses[0].device)
+        self.stage_losses[loss_key(stage)].update(torch.stack(losses), weight=sizes)
+        return True
 
     def _log_epoch(self, metrics: nn.Module) -> None:
         stage = str(metrics.prefix).rstrip("/")
-        self._update_metrics(stage, metrics)
-        if stage == "train":
-            self._log_train_loss()
+        fed = self._update_metrics(stage, metrics)
         # torchmetrics syncs across DDP ranks itself; validation chooses the thresholds
         values, chosen = self.task.compute(metrics, self.thresholds, choose=stage == "val")
         if chosen is not None:
             self.thresholds.copy_(chosen.to(self.thresholds.device))
-        if stage in self.eval_losses:
-            values[f"{stage}/loss"] = self.eval_losses[stage].compute()
-            self.eval_losses[stage].reset()
+        loss = self.stage_losses[loss_key(stage)]
+        if stage != "train":  # every rank computes: DDP ranks may hold different batch counts
+            values[f"{stage}/loss"] = loss.compute()
+        elif fed:  # the names `self.log(on_step=True, on_epoch=True)` gave the training loss
+            values["train/loss_epoch"] = loss.compute()
+            self.log("train/loss", values["train/loss_epoch"], logger=False, sync_dist=True)
+        loss.reset()
         self.log_dict(values, prog_bar=True, sync_dist=True)
         metrics.reset()
 
-    def _log_train_loss(self) -> None:
-        """The epoch's training loss, the batch-size weighted mean of its steps' losses over
-        every rank, as `self.log(on_step=True, on_epoch=True)` named it: `train/loss_epoch` for
-        the loggers and the progress bar, `train/loss` in the callback metrics."""
-        steps = self._epoch_outputs.pop(TRAIN_LOSSES, [])
-        if not steps:
-            return
-        losses, sizes = zip(*steps, strict=True)
-        stacked = torch.stack(losses)
-        self.train_loss.update(stacked, weight=torch.tensor(sizes, device=stacked.device))
-        mean = self.train_loss.compute()
-        self.train_loss.reset()
-        self.log("train/loss_epoch", mean, prog_bar=True, sync_dist=True)
-        self.log("train/loss", mean, logger=False, sync_dist=True)
-
     def on_train_epoch_start(self) -> None:
-        for key in ("train", TRAIN_LOSSES):  # what an interrupted epoch left
-            self._epoch_outputs.pop(key, None)
+        self._epoch_outputs.pop("train", None)  # what an interrupted epoch left
 
     def on_validation_epoch_start(self) -> None:
         self._epoch_outputs.pop("val", None)
