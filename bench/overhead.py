@@ -23,6 +23,7 @@ from typing import Any
 
 from hydra.utils import instantiate
 from omegaconf import DictConfig, open_dict
+from torch.utils.data import DataLoader
 
 from bench.common import (
     add_run_arguments,
@@ -47,6 +48,7 @@ from bench.overhead_summary import BARE, COLUMNS, paired_ratio, print_split, sum
 from bench.profiling import profile_shares
 from graytransfer.atomic import write_json_atomic
 from graytransfer.errors import UserError
+from graytransfer.model.classifier import GrayscaleClassifier
 from graytransfer.run import build_data_and_model, train
 
 #: what each Lightning variant adds to the overrides: `lean` has no logger, callbacks, checkpoints
@@ -160,17 +162,26 @@ def run_lightning(
         return data if split else StepRecorder.from_dict(data)
 
 
+def lean_parts(
+    args: argparse.Namespace, device: str, tmp: Path
+) -> tuple[DictConfig, GrayscaleClassifier, DataLoader, int]:
+    """What the bare and the floor loops train: the `lean` run config, its seeded classifier,
+    the training loader and the number of optimiser steps of the run."""
+    cfg = bench_config(args, device, "lean", tmp / "run")
+    seed_all(cfg.seed)
+    data, model = build_data_and_model(cfg, instantiate(cfg.model))
+    loader = data.train_dataloader()
+    per_epoch = min(len(loader), args.limit_batches or len(loader))
+    return cfg, model, loader, per_epoch * args.epochs
+
+
 def run_bare(args: argparse.Namespace, device: str, with_metrics: bool) -> StepRecorder:
     """The same classifier trained by a hand-written loop over the same data module's loader;
     `with_metrics` adds the module's own per-step metric updates (and epoch-end compute)."""
     with tempfile.TemporaryDirectory(prefix="gt-bench-") as tmp:
-        cfg = bench_config(args, device, "lean", Path(tmp) / "run")
-        seed_all(cfg.seed)
-        data, model = build_data_and_model(cfg, instantiate(cfg.model))
+        cfg, model, loader, total_steps = lean_parts(args, device, Path(tmp))
         model = model.to(device)
-        loader = data.train_dataloader()
-        per_epoch = min(len(loader), args.limit_batches or len(loader))
-        optimizer, scheduler = model.build_optimizer(per_epoch * args.epochs)
+        optimizer, scheduler = model.build_optimizer(total_steps)
         on_logits = on_epoch_end = None
         if with_metrics:
             metrics = model.train_metrics
@@ -200,11 +211,7 @@ def run_floor(args: argparse.Namespace, device: str) -> StepRecorder:
     """The same classifier, loader, optimiser and schedule trained by Lightning's Trainer with
     the `lean` settings, wrapped in `LightningFloor` (forward and loss only, no logging)."""
     with tempfile.TemporaryDirectory(prefix="gt-bench-") as tmp:
-        cfg = bench_config(args, device, "lean", Path(tmp) / "run")
-        seed_all(cfg.seed)
-        data, model = build_data_and_model(cfg, instantiate(cfg.model))
-        loader = data.train_dataloader()
-        per_epoch = min(len(loader), args.limit_batches or len(loader))
+        cfg, model, loader, total_steps = lean_parts(args, device, Path(tmp))
         timer = StepTimer(str(Path(tmp) / "steps.json"), device)
         trainer = instantiate(
             cfg.trainer,
@@ -214,7 +221,7 @@ def run_floor(args: argparse.Namespace, device: str) -> StepRecorder:
             enable_checkpointing=False,
             enable_model_summary=False,
         )
-        floor = LightningFloor(model, per_epoch * args.epochs, **loop_settings(cfg, model))
+        floor = LightningFloor(model, total_steps, **loop_settings(cfg, model))
         trainer.fit(floor, train_dataloaders=loader)
         return timer.recorder
 
@@ -224,12 +231,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     device = resolve_device(args.device)
     set_threads(args.threads)
     quiet_lightning()
-    loops = [
-        BARE,
-        *([BARE_METRICS] if args.bare_metrics else []),
-        *([FLOOR] if args.floor else []),
-        *args.modes,
-    ]
+    lightning_loops = [*([FLOOR] if args.floor else []), *args.modes]
+    loops = [BARE, *([BARE_METRICS] if args.bare_metrics else []), *lightning_loops]
     records: dict[str, list[StepRecorder]] = {loop: [] for loop in loops}
     for rep in range(args.reps):
         shift = rep % len(loops)
@@ -259,7 +262,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     }
     by_loop = {r["loop"]: r for r in rows}
     summary: dict[str, Any] = {"goal": "cycle_ratio <= 1.03 on CPU"}
-    for mode in [*([FLOOR] if args.floor else []), *args.modes]:
+    for mode in lightning_loops:
         summary[f"{mode}_cycle_ratio"] = by_loop[mode]["cycle_ratio"]
         summary[f"{mode}_epoch_ratio"] = by_loop[mode]["epoch_ratio"]
         summary[f"{mode}_cpu_cycle_ratio"] = by_loop[mode]["cpu_cycle_ratio"]

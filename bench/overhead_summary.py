@@ -43,11 +43,7 @@ def summarise(
         cycles = [c for r in runs for c in r.cycles(warmup)]
         walls = [w for r in runs for w in r.epoch_walls()]
         cycle_ms = median(cycles)
-        per_rep = [
-            median(r.cycles(warmup)) / median(b.cycles(warmup))
-            for r, b in zip(runs, bare, strict=True)
-            if r.cycles(warmup) and b.cycles(warmup)
-        ]
+        per_rep = repetition_ratios(runs, bare, warmup)
         epoch_s = median(walls)
         cpu_cycle = median([c for r in runs for c in r.cpu_cycles(warmup)])
         cpu_epoch = median([w for r in runs for w in r.cpu_epochs()])
@@ -79,14 +75,20 @@ def summarise(
     return rows
 
 
-def paired_ratio(runs: list[StepRecorder], base: list[StepRecorder], warmup: int) -> float | None:
-    """Median over repetitions of (median cycle of `runs` / median cycle of `base`)."""
-    ratios = [
+def repetition_ratios(
+    runs: list[StepRecorder], base: list[StepRecorder], warmup: int
+) -> list[float]:
+    """Per repetition: median cycle of `runs` / median cycle of `base` in the same repetition."""
+    return [
         median(r.cycles(warmup)) / median(b.cycles(warmup))
         for r, b in zip(runs, base, strict=True)
         if r.cycles(warmup) and b.cycles(warmup)
     ]
-    return median(ratios)
+
+
+def paired_ratio(runs: list[StepRecorder], base: list[StepRecorder], warmup: int) -> float | None:
+    """Median over repetitions of (median cycle of `runs` / median cycle of `base`)."""
+    return median(repetition_ratios(runs, base, warmup))
 
 
 def _ms(seconds: float | None) -> float | None:
