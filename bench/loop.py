@@ -17,6 +17,7 @@ from omegaconf import DictConfig
 from torch import nn
 
 from bench.common import autocast, now, sync
+from graytransfer.callbacks.checkpoint_io import AtomicCheckpointIO
 from graytransfer.model.classifier import GrayscaleClassifier
 
 
@@ -114,7 +115,9 @@ class StepRecorder:
 
 class StepTimer(L.Callback):
     """The same `StepRecorder` timestamps taken inside Lightning's loop, written as JSON to `out`
-    when fitting ends (so it can be added through the config like any callback)."""
+    when fitting ends (so it can be added through the config like any callback). A checkpoint
+    written in the background overlaps the next epoch; the last one is waited for before
+    training's end is stamped, so it counts in the last epoch's wall time."""
 
     def __init__(self, out: str, device: str = "cpu") -> None:
         self.out = Path(out)
@@ -130,6 +133,9 @@ class StepTimer(L.Callback):
         self.recorder.batch_end()
 
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        writer = trainer.strategy.checkpoint_io
+        if isinstance(writer, AtomicCheckpointIO):
+            writer.wait()  # the last epoch's background checkpoint write counts in its wall time
         self.recorder.finish()
         self.out.parent.mkdir(parents=True, exist_ok=True)
         self.out.write_text(json.dumps(self.recorder.to_dict()))

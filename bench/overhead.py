@@ -62,6 +62,9 @@ MODES: dict[str, list[str]] = {
         "++trainer.enable_checkpointing=false",
     ],
     "user": [],
+    # as shipped, but each checkpoint written in the training thread (before 2026-12-07 every
+    # write was; `user` writes in a background thread)
+    "user-sync": ["callbacks.model_checkpoint.write_in_background=false"],
 }
 #: named override sets. `gpu-sized`: Lite0 (packaged ImageNet weights) at 32x32, batch 4, the
 #: whole digits training split per epoch: a bare step of about 30-60 ms CPU time with one
@@ -78,7 +81,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         prog="python -m bench.overhead", description=__doc__.split("\n\n")[0]
     )
     parser.add_argument("--device", default="cpu", help="cpu | cuda | auto (default cpu)")
-    parser.add_argument("--modes", default="lean,user", help="Lightning variants: lean,user")
+    parser.add_argument(
+        "--modes", default="lean,user", help=f"Lightning variants, of {','.join(MODES)}"
+    )
     parser.add_argument("--epochs", type=int, default=3, help="epochs per run (first is warm-up)")
     parser.add_argument("--reps", type=int, default=3, help="interleaved repetitions")
     parser.add_argument("--warmup", type=int, default=5, help="batches dropped from each run")

@@ -11,9 +11,11 @@ from pathlib import Path
 import lightning as L
 import pytest
 import torch
-from helpers.integrity_helpers import FailCheckpointWrites
+from helpers.integrity_helpers import FailCheckpointWrites, SlowWrites
 from lightning.pytorch.demos.boring_classes import BoringModel
 
+from graytransfer.callbacks import checkpoint as checkpoint_module
+from graytransfer.callbacks import checkpoint_io
 from graytransfer.callbacks.checkpoint import PARTIAL, ResumableCheckpoint
 from graytransfer.errors import LossNotFinite
 
@@ -118,6 +120,22 @@ def test_ctrl_c_mid_epoch_saves_last_ckpt_at_that_step(tmp_path: Path, capsys) -
     assert f"hydra.run.dir={tmp_path} ckpt_path=last" in out
     assert saved_step(last) == STEPS + 1
     assert not list(last.parent.glob(f".*{PARTIAL}"))
+
+
+def test_ctrl_c_says_saved_only_once_last_ckpt_is_on_disk(tmp_path: Path, monkeypatch) -> None:
+    """Catches the message (and the exit) racing the background write it announces: every
+    write is slowed down, and the file is read the moment the message is printed."""
+    monkeypatch.setattr(checkpoint_io, "write_atomically", SlowWrites(delay=0.3))
+    last = tmp_path / "checkpoints" / "last.ckpt"
+    on_disk_when_said: list[int] = []
+
+    def reading_print(message: str, **kwargs) -> None:
+        if "saved" in message:
+            on_disk_when_said.append(saved_step(last) if last.is_file() else -1)
+
+    monkeypatch.setattr(checkpoint_module, "print", reading_print, raising=False)
+    fit_until_ctrl_c(tmp_path, CtrlCAfterStep(STEPS + 1))
+    assert on_disk_when_said == [STEPS + 1]
 
 
 def test_ctrl_c_after_divergence_keeps_the_last_good_checkpoint(tmp_path: Path, capsys) -> None:

@@ -3,6 +3,10 @@
 
 from __future__ import annotations
 
+import errno
+import os
+import time
+
 import lightning as L
 import torch
 
@@ -23,25 +27,57 @@ class PoisonBatchNormAfterEpoch(L.Callback):
 
 
 class FailCheckpointWrites(L.Callback):
-    """From epoch `epoch` on, every checkpoint write fails midway: the serialized checkpoint's
-    first half reaches the file, then an OSError (a full disk) is raised."""
+    """From epoch `epoch` on, every checkpoint write fails midway, as on a full disk: the
+    checkpoint is streamed into its file, which is then cut to half its length, and the
+    `os.fsync` that would make it durable raises ENOSPC (as fsync does where space is allotted
+    late, e.g. NFS). Whatever writes the file, in whichever thread, meets the failure; files
+    whose names end otherwise than `.ckpt` or `.partial` fsync as usual."""
 
     def __init__(self, epoch: int = 1) -> None:
         self.epoch = epoch
+        self._real_fsync = None
+
+    @staticmethod
+    def _fails(fd: int) -> bool:
+        return os.readlink(f"/proc/self/fd/{fd}").endswith((".ckpt", ".partial"))
 
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if trainer.current_epoch != self.epoch:
+        if trainer.current_epoch != self.epoch or self._real_fsync is not None:
             return
-        checkpoint_io = trainer.strategy.checkpoint_io
+        trainer.strategy.checkpoint_io.wait()  # epoch `epoch - 1`'s writes end on a good disk
+        real_fsync = self._real_fsync = os.fsync
 
-        def half_written(checkpoint, path, storage_options=None) -> None:
-            import io
+        def full_disk_fsync(fd: int) -> None:
+            if not self._fails(fd):
+                return real_fsync(fd)
+            os.ftruncate(fd, os.fstat(fd).st_size // 2)
+            raise OSError(errno.ENOSPC, "No space left on device (test)")
 
-            buffer = io.BytesIO()
-            torch.save(checkpoint, buffer)
-            data = buffer.getvalue()
-            with open(path, "wb") as handle:
-                handle.write(data[: len(data) // 2])
-            raise OSError(28, "No space left on device (test)", str(path))
+        os.fsync = full_disk_fsync
 
-        checkpoint_io.save_checkpoint = half_written
+    def _restore(self) -> None:
+        if self._real_fsync is not None:
+            os.fsync = self._real_fsync
+            self._real_fsync = None
+
+    def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception) -> None:
+        self._restore()
+
+    def teardown(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        self._restore()
+
+
+class SlowWrites:
+    """Stands in for `graytransfer.callbacks.checkpoint_io.write_atomically` (monkeypatch it
+    there): the real write, `delay` seconds late, so that whatever should wait for a background
+    write is seen to."""
+
+    def __init__(self, delay: float) -> None:
+        from graytransfer.callbacks import checkpoint_io
+
+        self.delay = delay
+        self.real = checkpoint_io.write_atomically
+
+    def __call__(self, data: dict, path) -> None:
+        time.sleep(self.delay)
+        self.real(data, path)

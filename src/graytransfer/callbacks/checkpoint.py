@@ -1,9 +1,11 @@
 """Checkpoints that survive crashes: atomic writes, exact resume state, a save on SIGTERM/SIGINT.
 
-`ResumableCheckpoint` is Lightning's `ModelCheckpoint` with three changes:
-- every file is written to a hidden temporary name and renamed into place (`os.replace`), so a
-  crash mid-write never leaves a truncated `last.ckpt` or `best.ckpt` (a failed write removes its
-  temporary file; one left by a killed writer is removed by the next run in the folder);
+`ResumableCheckpoint` is Lightning's `ModelCheckpoint` with four changes:
+- every file is written once, to a hidden temporary name, and renamed into place, so a crash
+  mid-write never leaves a truncated `last.ckpt` or `best.ckpt`; by default the write runs in a
+  background thread while training goes on (`graytransfer.callbacks.checkpoint_io`, which this
+  callback installs as the trainer's checkpoint IO; `write_in_background=false` writes in the
+  training thread);
 - a model with a NaN/inf parameter or buffer is never saved: the save raises `LossNotFinite`
   and the last good checkpoint stays (`graytransfer.callbacks.nan_guard` normally stops such a
   run earlier);
@@ -16,7 +18,6 @@
 
 from __future__ import annotations
 
-import os
 import random
 from pathlib import Path
 from typing import Any
@@ -25,38 +26,14 @@ from weakref import proxy
 import lightning as L
 import numpy as np
 import torch
+from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import WandbLogger
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
+from graytransfer.callbacks.checkpoint_io import PARTIAL, AtomicCheckpointIO, writer_is_gone
 from graytransfer.callbacks.nan_guard import ADVICE, first_non_finite, kept_checkpoint
 from graytransfer.errors import LossNotFinite
-
-PARTIAL = ".partial"
-
-
-def partial_name(filepath: str | Path) -> Path:
-    """The hidden temporary name a checkpoint is written under before it is renamed."""
-    path = Path(filepath)
-    return path.with_name(f".{path.name}.{os.getpid()}{PARTIAL}")
-
-
-def writer_is_gone(partial: Path) -> bool:
-    """True when the process that wrote `partial` (its pid is in the name) is no longer running,
-    or is this process (a write of ours that failed): only then may the file be removed."""
-    pid_text = partial.name[: -len(PARTIAL)].rsplit(".", 1)[-1]
-    if not pid_text.isdigit():
-        return True
-    pid = int(pid_text)
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:  # a running process of another user
-        return False
-    return False
 
 
 def rng_states() -> dict[str, Any]:
@@ -100,10 +77,21 @@ def wandb_run_id(trainer: L.Trainer) -> str | None:
 
 
 class ResumableCheckpoint(ModelCheckpoint):
-    """`ModelCheckpoint` with atomic writes, exact-resume state and a save on interruption."""
+    """`ModelCheckpoint` with atomic (by default background) writes, exact-resume state and a
+    save on interruption. `write_in_background` picks how the `AtomicCheckpointIO` it installs
+    writes, in place of Lightning's `TorchCheckpointIO`; every other argument is
+    `ModelCheckpoint`'s. A trainer given a checkpoint IO plugin of another class
+    (`plugins=[...]`) keeps it, and that plugin decides how files are written."""
+
+    def __init__(self, *args: Any, write_in_background: bool = True, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.write_in_background = write_in_background
+        self._unannounced = False  # a background write the loggers have not been told of
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         super().setup(trainer, pl_module, stage)
+        if type(trainer.strategy.checkpoint_io) is TorchCheckpointIO:  # Lightning's default
+            trainer.strategy.checkpoint_io = AtomicCheckpointIO(self.write_in_background)
         if trainer.is_global_zero and self.dirpath and Path(self.dirpath).is_dir():
             for stale in Path(self.dirpath).glob(f".*{PARTIAL}"):  # left by a killed writer
                 if writer_is_gone(stale):  # never the file another live process is writing
@@ -117,22 +105,28 @@ class ResumableCheckpoint(ModelCheckpoint):
                 f"({bad or 'a parameter on another rank'} holds NaN/inf values); "
                 f"{Path(filepath).name} was not written and {kept_checkpoint(trainer)}. {ADVICE}"
             )
-        tmp = partial_name(filepath)
-        try:
-            trainer.save_checkpoint(tmp, self.save_weights_only)
-            if trainer.is_global_zero:
-                with open(tmp, "rb") as handle:
-                    os.fsync(handle.fileno())
-                os.replace(tmp, filepath)
-        except BaseException:
-            tmp.unlink(missing_ok=True)  # the previous checkpoint under `filepath` stays
-            raise
-        trainer.strategy.barrier("atomic checkpoint")
+        self._announce_written(trainer)  # the write before this one, once it is on disk
+        trainer.save_checkpoint(filepath, self.save_weights_only)  # barrier included
         self._last_global_step_saved = trainer.global_step
         self._last_checkpoint_saved = filepath
-        if trainer.is_global_zero:
+        self._unannounced = True
+        writer = trainer.strategy.checkpoint_io
+        if not (isinstance(writer, AtomicCheckpointIO) and writer.writing):
+            self._announce_written(trainer)
+
+    def _announce_written(self, trainer: L.Trainer) -> None:
+        """Wait for the write in flight, then tell the loggers (which may upload the files) of
+        the checkpoint it wrote."""
+        writer = trainer.strategy.checkpoint_io
+        if isinstance(writer, AtomicCheckpointIO):
+            writer.wait()
+        if self._unannounced and trainer.is_global_zero:
             for logger in trainer.loggers:
                 logger.after_save_checkpoint(proxy(self))
+        self._unannounced = False
+
+    def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._announce_written(trainer)  # the strategy's teardown has waited for the last write
 
     _last_step_of_last: int = -1
 
@@ -179,7 +173,8 @@ class ResumableCheckpoint(ModelCheckpoint):
         self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException
     ) -> None:
         """On SIGTERM or Ctrl-C save `last.ckpt` (atomically) and say how to continue."""
-        if not isinstance(exception, (SIGTERMException, KeyboardInterrupt)):
+        failed = self._finish_write_in_flight(trainer)
+        if not isinstance(exception, (SIGTERMException, KeyboardInterrupt)) or failed:
             return
         if trainer.fast_dev_run or trainer.sanity_checking or not self.save_last:
             return
@@ -193,6 +188,8 @@ class ResumableCheckpoint(ModelCheckpoint):
             return
         if self._last_global_step_saved != trainer.global_step:
             self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
+            if self._finish_write_in_flight(trainer):
+                return
         if trainer.is_global_zero and self.last_model_path:
             what = "SIGTERM" if isinstance(exception, SIGTERMException) else "Ctrl-C"
             run_dir = Path(self.last_model_path).parent.parent
@@ -203,3 +200,22 @@ class ResumableCheckpoint(ModelCheckpoint):
                 "`resume=auto`)",
                 flush=True,
             )
+
+    def _finish_write_in_flight(self, trainer: L.Trainer) -> bool:
+        """While the run stops on an exception: wait for the checkpoint write in flight; if it
+        failed, say so in one line (the exception that stopped the run stays the one raised)
+        and return True."""
+        writer = trainer.strategy.checkpoint_io
+        if not isinstance(writer, AtomicCheckpointIO):
+            return False
+        try:
+            self._announce_written(trainer)
+        except Exception as error:  # noqa: BLE001 - reported, the run's own exception goes on
+            if trainer.is_global_zero:
+                print(
+                    f"graytransfer: a checkpoint write failed while the run stopped ({error}); "
+                    f"{self.dirpath} holds the checkpoints of the saves before it",
+                    flush=True,
+                )
+            return True
+        return False
