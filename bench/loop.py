@@ -17,7 +17,7 @@ from omegaconf import DictConfig
 from torch import nn
 
 from bench.common import autocast, now, sync
-from graytransfer.callbacks.checkpoint_io import AtomicCheckpointIO
+from graytransfer.callbacks.checkpoint_io import wait_for_checkpoint_writes
 from graytransfer.model.classifier import GrayscaleClassifier
 
 
@@ -133,9 +133,7 @@ class StepTimer(L.Callback):
         self.recorder.batch_end()
 
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        writer = trainer.strategy.checkpoint_io
-        if isinstance(writer, AtomicCheckpointIO):
-            writer.wait()  # the last epoch's background checkpoint write counts in its wall time
+        wait_for_checkpoint_writes(trainer)  # the last epoch's background write counts in it
         self.recorder.finish()
         self.out.parent.mkdir(parents=True, exist_ok=True)
         self.out.write_text(json.dumps(self.recorder.to_dict()))

@@ -179,7 +179,9 @@ class FileCheckingLogger(CSVLogger):
         self.seen.append((step, not list(path.parent.glob(f".*{PARTIAL}"))))
 
 
-def fit(run_dir: Path, *, background: bool, plugins=None) -> tuple[L.Trainer, FileCheckingLogger]:
+def fit(
+    run_dir: Path, *, background: bool, plugins=None, **checkpoint_args
+) -> tuple[L.Trainer, FileCheckingLogger]:
     logger = FileCheckingLogger(run_dir)
     trainer = L.Trainer(
         default_root_dir=run_dir,
@@ -194,9 +196,8 @@ def fit(run_dir: Path, *, background: bool, plugins=None) -> tuple[L.Trainer, Fi
         callbacks=[
             ResumableCheckpoint(
                 dirpath=run_dir / "checkpoints",
-                save_last=True,
-                save_top_k=0,
                 write_in_background=background,
+                **{"save_last": True, "save_top_k": 0, **checkpoint_args},
             )
         ],
     )
@@ -227,3 +228,21 @@ def test_a_trainer_given_its_own_checkpoint_io_keeps_it(tmp_path: Path) -> None:
     trainer, _ = fit(tmp_path, background=True, plugins=[own])
     assert trainer.strategy.checkpoint_io is own
     assert loaded(tmp_path / "checkpoints" / "last.ckpt")["global_step"] == 6
+
+
+def test_save_last_link_copies_the_written_file_where_links_are_refused(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """Catches `save_last="link"` linking or copying a file whose background write has not
+    finished: links are refused (as on Windows without the right), so Lightning copies the top-k
+    file, and every write is slowed down."""
+    monkeypatch.setattr(checkpoint_io, "write_atomically", SlowWrites(delay=0.2))
+
+    def refused(*args, **kwargs) -> None:
+        raise OSError(errno.EPERM, "symbolic links are not allowed here (test)")
+
+    monkeypatch.setattr(os, "symlink", refused)
+    fit(tmp_path, background=True, save_last="link", save_top_k=1, filename="latest")
+    folder = tmp_path / "checkpoints"
+    assert loaded(folder / "last.ckpt")["global_step"] == 6
+    assert same(loaded(folder / "last.ckpt"), loaded(folder / "latest.ckpt"))

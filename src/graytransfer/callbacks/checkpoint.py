@@ -31,7 +31,12 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import WandbLogger
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
-from graytransfer.callbacks.checkpoint_io import PARTIAL, AtomicCheckpointIO, writer_is_gone
+from graytransfer.callbacks.checkpoint_io import (
+    PARTIAL,
+    AtomicCheckpointIO,
+    wait_for_checkpoint_writes,
+    writer_is_gone,
+)
 from graytransfer.callbacks.nan_guard import ADVICE, first_non_finite, kept_checkpoint
 from graytransfer.errors import LossNotFinite
 
@@ -117,9 +122,7 @@ class ResumableCheckpoint(ModelCheckpoint):
     def _announce_written(self, trainer: L.Trainer) -> None:
         """Wait for the write in flight, then tell the loggers (which may upload the files) of
         the checkpoint it wrote."""
-        writer = trainer.strategy.checkpoint_io
-        if isinstance(writer, AtomicCheckpointIO):
-            writer.wait()
+        wait_for_checkpoint_writes(trainer)
         if self._unannounced and trainer.is_global_zero:
             for logger in trainer.loggers:
                 logger.after_save_checkpoint(proxy(self))
@@ -127,6 +130,12 @@ class ResumableCheckpoint(ModelCheckpoint):
 
     def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._announce_written(trainer)  # the strategy's teardown has waited for the last write
+
+    def _link_checkpoint(self, trainer: L.Trainer, filepath: str, linkpath: str) -> None:
+        """`save_last="link"`: the file linked to (or copied, where links are refused) is on
+        disk before the link is made."""
+        wait_for_checkpoint_writes(trainer)
+        super()._link_checkpoint(trainer, filepath, linkpath)
 
     _last_step_of_last: int = -1
 
@@ -205,9 +214,6 @@ class ResumableCheckpoint(ModelCheckpoint):
         """While the run stops on an exception: wait for the checkpoint write in flight; if it
         failed, say so in one line (the exception that stopped the run stays the one raised)
         and return True."""
-        writer = trainer.strategy.checkpoint_io
-        if not isinstance(writer, AtomicCheckpointIO):
-            return False
         try:
             self._announce_written(trainer)
         except Exception as error:  # noqa: BLE001 - reported, the run's own exception goes on

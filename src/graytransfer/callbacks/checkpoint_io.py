@@ -25,6 +25,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import lightning as L
 import torch
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 from lightning_utilities.core.apply_func import apply_to_collection
@@ -141,3 +142,11 @@ class AtomicCheckpointIO(TorchCheckpointIO):
             if self._executor is not None:
                 self._executor.shutdown(wait=True)
                 self._executor = None
+
+
+def wait_for_checkpoint_writes(trainer: L.Trainer) -> None:
+    """Return once the checkpoint write `trainer` has in flight (if any) is on disk; raise its
+    error if it failed. A no-op for a checkpoint IO other than `AtomicCheckpointIO`."""
+    writer = trainer.strategy.checkpoint_io
+    if isinstance(writer, AtomicCheckpointIO):
+        writer.wait()
