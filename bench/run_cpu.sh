@@ -13,6 +13,9 @@ uptime
 python -m bench.overhead --threads "$threads" --modes lean,user --floor \
   --profile --epochs 2 --reps 3 --limit-batches 12 --out "$out/overhead.json"
 uptime
+python -m bench.checkpoint_write --threads "$threads" --trials 30 \
+  --out "$out/checkpoint_write.json" data.batch_size=4
+uptime
 python -m bench.input_path --threads "$threads" --sizes 32,64 --epochs 3 --reps 2 \
   --limit-batches 8 --out "$out/input_path.json"
 uptime

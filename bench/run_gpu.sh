@@ -40,6 +40,11 @@
 #                  with imports and cuDNN warm-up): est. 45-60 s
 # Not in the default parts (each already measured once on this H200, bench/results/gpu/):
 #   input_path 60 s, levers 150 s (torch.compile alone compiled for 28-44 s per variant).
+# Not in the default parts, never measured on a GPU:
+#   checkpoint 90 s  bench.checkpoint_write at B0 224 batch 64 bf16: what one checkpoint write
+#                  (~64 MB) costs the training thread, Lightning's old write vs one write in the
+#                  training thread vs in the background (the default since 2026-12-07); 20
+#                  trials of 4 windows of 8 steps at ~50 ms + the writes: est. 50-70 s
 #
 # Issue 28 (3): four parts that each fill one 10-minute call with setup (none measured yet; no
 # GPU has been lent since they were written). Estimates assume the H200 figures above.
@@ -91,7 +96,7 @@ tiny=${TINY:-0}
 plan_s=540
 grace_s=5
 declare -A budget=([setup]=25 [study]=300 [collect]=10 [overhead]=110 [scaling]=60
-  [input_path]=60 [levers]=150 [strategies]=480 [peer]=420 [scaling_all]=300 [ddp]=420)
+  [input_path]=60 [levers]=150 [checkpoint]=90 [strategies]=480 [peer]=420 [scaling_all]=300 [ddp]=420)
 # BUDGET_<part>=SECONDS changes one part's budget (e.g. BUDGET_study=400 PARTS="setup study")
 for part in "${!budget[@]}"; do
   override="BUDGET_$part"
@@ -237,6 +242,11 @@ print('torch', torch.__version__, 'timm', timm.__version__, 'lightning', lightni
   if has levers; then
     run_part levers python -m bench.levers --device cuda --model b0 --batch-size 64 --steps 30 \
       --warmup 10 --reps 2 --out "$out/levers.json"
+  fi
+  if has checkpoint; then
+    run_part checkpoint python -m bench.checkpoint_write --device cuda --trials 20 \
+      --out "$out/checkpoint_write.json" model=b0 model.pretrained=false data.image_size=224 \
+      data.batch_size=64 trainer.precision=bf16-mixed
   fi
   gpu_parts
   if [[ $dry != 1 ]]; then

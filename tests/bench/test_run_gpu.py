@@ -44,6 +44,17 @@ def test_script_parses_and_its_default_parts_fit_the_plan(tmp_path):
     assert not (tmp_path / "out").exists()  # a dry run writes nothing
 
 
+def test_the_checkpoint_part_measures_b0_at_224_in_bf16_on_the_gpu(tmp_path):
+    """Catches the opt-in checkpoint part dropped from the script or measuring the CPU-sized
+    step (its CPU run is tests/bench/test_checkpoint_write_bench.py's dry run)."""
+    done = run_script(tmp_path, DRY="1", PARTS="setup checkpoint")
+    assert done.returncode == 0, done.stderr
+    (command,) = re.findall(r"^\[dry\] checkpoint \(timeout 90 s\): (.*)$", done.stdout, re.M)
+    assert command.startswith("python -m bench.checkpoint_write --device cuda --trials 20")
+    for override in ("model=b0", "data.image_size=224", "data.batch_size=64", "bf16-mixed"):
+        assert override in command
+
+
 def test_a_part_over_the_plan_is_flagged_and_an_unknown_part_refused(tmp_path):
     done = run_script(tmp_path, DRY="1", BUDGET_study="500")
     assert "WARNING: 730 s exceeds the 540 s plan" in done.stdout

@@ -15,7 +15,11 @@ With `background=True` the caller's thread only takes a snapshot of the checkpoi
 worker thread serialises and writes it. At most one write is in flight: the next save, a
 removal, a load and `teardown` (which Lightning calls when `fit` ends) first wait for it, and a
 failed background write raises its own error there, so no failure goes unseen and the file
-under the target name is always the previous whole one.
+under the target name is always the previous whole one. The snapshot stays on the tensors'
+device until its write ends (on a GPU: one more copy of the weights and optimiser state). Under
+DDP only rank 0 writes; the other ranks next read a checkpoint after one of Lightning's barriers
+(every `fit` and `test` passes one before it restores a checkpoint), which rank 0 reaches only
+after its `teardown` waited for the write.
 """
 
 from __future__ import annotations
