@@ -1,6 +1,8 @@
 """Every Lightning callback of the project, one module each, each chosen in `conf/callbacks/`.
 
-`checkpoint` (atomic, resumable checkpoints; a save on SIGTERM), `nan_guard` (stop before a
+`checkpoint` (atomic, resumable checkpoints; a save on SIGTERM) with `checkpoint_io` (the
+checkpoint IO plugin it installs: each file written once, atomically, by default in a background
+thread), `nan_guard` (stop before a
 diverged update), `confusion` (the test confusion matrix; per label for multilabel and binary
 tasks, with `label_table`: their files and the W&B per-label table), `freeze` (frozen
 backbone for the first epochs), `ema` (weight averaging that is also tested), `input_preview`
