@@ -12,9 +12,9 @@ partial file; one left by a killed process is removed by the next run in the fol
 
 With `background=True` the caller's thread only takes a snapshot of the checkpoint's tensors
 (a copy on their own device; `bench.checkpoint_write` measures what the training thread still
-pays) and one worker thread serialises and writes it. At most one write is in flight: the next save, a
-removal, a load and `teardown` (which Lightning calls when `fit` ends) first wait for it, and a
-failed background write raises its own error there, so no failure goes unseen and the file
+pays) and one worker thread serialises and writes it. At most one write is in flight: the next
+save, a removal, a load and `teardown` (which Lightning calls when `fit` ends) first wait for
+it, and a failed background write raises its own error there, so no failure goes unseen and the file
 under the target name is always the previous whole one. The snapshot stays on the tensors'
 device until its write ends (on a GPU: one more copy of the weights and optimiser state). Under
 DDP only rank 0 writes; the other ranks next read a checkpoint after one of Lightning's barriers
