@@ -54,7 +54,7 @@ from bench.common import (
     trainer_override,
 )
 from bench.loop import seed_all
-from graytransfer.callbacks.checkpoint_io import AtomicCheckpointIO, partial_name
+from graytransfer.callbacks.checkpoint_io import PARTIAL, AtomicCheckpointIO
 from graytransfer.run import build_data_and_model
 
 MODES = ("none", "before", "sync", "background")
@@ -65,7 +65,7 @@ DRY_RUN = ["model=timm", "model.name=test_efficientnet", "model.pretrained=false
 def write_before(checkpoint: dict[str, Any], path: Path) -> None:
     """`ResumableCheckpoint`'s write before 2026-12-07: Lightning's default IO into a partial
     file, then fsync and rename."""
-    partial = partial_name(path)
+    partial = path.with_name(f".{path.name}.before{PARTIAL}")
     TorchCheckpointIO().save_checkpoint(checkpoint, partial)
     with open(partial, "rb") as handle:
         os.fsync(handle.fileno())

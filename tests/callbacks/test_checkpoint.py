@@ -55,14 +55,17 @@ def test_clean_up_removes_only_partials_whose_writer_is_gone(tmp_path: Path) -> 
         check=True,
     )
     try:
-        live = folder / f".last.ckpt.{writer.pid}{PARTIAL}"
-        dead = folder / f".last.ckpt.{int(gone.stdout)}{PARTIAL}"
-        for path in (live, dead):
+        live = folder / f".last.ckpt.{writer.pid}.k3x9_a2b{PARTIAL}"
+        dead = folder / f".last.ckpt.{int(gone.stdout)}.q0w8e7r6{PARTIAL}"
+        # a user's files that only look like ours: never the project's to remove
+        users = [folder / f".notes{PARTIAL}", folder / f".last.ckpt.{int(gone.stdout)}{PARTIAL}"]
+        for path in (live, dead, *users):
             path.write_bytes(b"half a checkpoint")
         callback = ResumableCheckpoint(dirpath=folder, save_last=True)
         trainer = L.Trainer(logger=False, enable_progress_bar=False, callbacks=[callback])
         callback.setup(trainer, L.LightningModule(), "fit")
         assert live.exists() and not dead.exists()
+        assert all(path.exists() for path in users)
     finally:
         writer.kill()
         writer.wait()

@@ -246,3 +246,25 @@ def test_save_last_link_copies_the_written_file_where_links_are_refused(
     folder = tmp_path / "checkpoints"
     assert loaded(folder / "last.ckpt")["global_step"] == 6
     assert same(loaded(folder / "last.ckpt"), loaded(folder / "latest.ckpt"))
+
+
+@pytest.mark.parametrize("background", [False, True])
+def test_a_users_files_in_the_checkpoint_folder_are_never_replaced_or_removed(
+    tmp_path: Path, background: bool
+) -> None:
+    """Catches a write or a clean-up that touches a file the project did not write: a user's
+    `last.ckpt` and a look-alike partial file in the checkpoint folder stay byte for byte; the
+    callback writes `last-v1.ckpt` (Lightning's version counter) and replaces only its own."""
+    folder = tmp_path / "checkpoints"
+    folder.mkdir()
+    users = {folder / "last.ckpt": b"a user's checkpoint", folder / f".notes{PARTIAL}": b"notes"}
+    for path, data in users.items():
+        path.write_bytes(data)
+    fit(tmp_path, background=background)
+    assert all(path.read_bytes() == data for path, data in users.items())
+    assert loaded(folder / "last-v1.ckpt")["global_step"] == 6
+    assert sorted(p.name for p in folder.iterdir()) == [
+        f".notes{PARTIAL}",
+        "last-v1.ckpt",
+        "last.ckpt",
+    ]

@@ -4,18 +4,21 @@
 place of Lightning's default (`TorchCheckpointIO`). Lightning's default serialises a checkpoint
 into memory, writes the bytes to a temporary file (in the system's temp folder, so the final
 move may be a second copy across file systems) and moves it into place. Here `torch.save`
-streams the checkpoint straight into a hidden partial file beside its target, which is then
-fsynced and renamed over the target (`os.replace`): one write, and a crash at any moment leaves
-either the previous file or the new one, never a truncated one. A failed write removes its
-partial file; one left by a killed process is removed by the next run in the folder
-(`writer_is_gone`).
+streams the checkpoint straight into a new hidden partial file beside its target, which is then
+fsynced and renamed over the target (`graytransfer.atomic.atomic_file`): one write, and a crash
+at any moment leaves either the previous file or the new one, never a truncated one. A failed
+write removes its partial file (only the file it created); one left by a killed process is
+removed by the next run in the folder (`writer_is_gone`: only names this module gives). The
+rename replaces the path its caller names and nothing else; `ModelCheckpoint` names a new file
+or its own previous one (a name another file holds becomes `last-v1.ckpt`, Lightning's version
+counter), so a user's file in the checkpoint folder is never replaced.
 
 With `background=True` the caller's thread only takes a snapshot of the checkpoint's tensors
 (a copy on their own device; `bench.checkpoint_write` measures what the training thread still
 pays) and one worker thread serialises and writes it. At most one write is in flight: the next
 save, a removal, a load and `teardown` (which Lightning calls when `fit` ends) first wait for
-it, and a failed background write raises its own error there, so no failure goes unseen and the file
-under the target name is always the previous whole one. The snapshot stays on the tensors'
+it, and a failed background write raises its own error there, so no failure goes unseen and the
+file under the target name is always the previous whole one. The snapshot stays on the tensors'
 device until its write ends (on a GPU: one more copy of the weights and optimiser state). Under
 DDP only rank 0 writes; the other ranks next read a checkpoint after one of Lightning's barriers
 (every `fit` and `test` passes one before it restores a checkpoint), which rank 0 reaches only
@@ -34,22 +37,18 @@ import torch
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 from lightning_utilities.core.apply_func import apply_to_collection
 
+from graytransfer.atomic import atomic_file, writer_pid
+
 PARTIAL = ".partial"
 
 
-def partial_name(filepath: str | Path) -> Path:
-    """The hidden temporary name a checkpoint is written under before it is renamed."""
-    path = Path(filepath)
-    return path.with_name(f".{path.name}.{os.getpid()}{PARTIAL}")
-
-
 def writer_is_gone(partial: Path) -> bool:
-    """True when the process that wrote `partial` (its pid is in the name) is no longer running,
-    or is this process (a write of ours that failed): only then may the file be removed."""
-    pid_text = partial.name[: -len(PARTIAL)].rsplit(".", 1)[-1]
-    if not pid_text.isdigit():
-        return True
-    pid = int(pid_text)
+    """True when `partial` is a partial checkpoint file this project writes (`write_atomically`'s
+    name, with its writer's pid) and that writer is no longer running, or is this process (a
+    write of ours that failed): only then may the file be removed. Any other file is not ours."""
+    pid = writer_pid(partial, PARTIAL)
+    if pid is None:
+        return False
     if pid == os.getpid():
         return True
     try:
@@ -62,25 +61,18 @@ def writer_is_gone(partial: Path) -> bool:
 
 
 def write_atomically(checkpoint: dict[str, Any], path: Path) -> None:
-    """`torch.save` `checkpoint` into `path`'s partial file, fsync it and rename it to `path`.
-    On any failure the partial file is removed and the file already at `path` stays."""
-    partial = partial_name(path)
+    """`torch.save` `checkpoint` into a new partial file beside `path`, fsync it and rename it
+    to `path` (`graytransfer.atomic.atomic_file`). On any failure only the partial file is
+    removed and the file already at `path` stays."""
     try:
-        with open(partial, "wb") as handle:
+        with atomic_file(path, durable=True, suffix=PARTIAL) as handle:
             torch.save(checkpoint, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(partial, path)
     except OSError as error:
-        partial.unlink(missing_ok=True)
         raise OSError(
             error.errno,
             f"{error.strerror or error} while writing the checkpoint {path}; the file already "
             f"there (if any) is unchanged",
         ) from error
-    except BaseException:
-        partial.unlink(missing_ok=True)
-        raise
 
 
 def snapshot(checkpoint: dict[str, Any]) -> dict[str, Any]:
